@@ -1,0 +1,118 @@
+"""RNN cells that keep one set of variables wherever the same object is called."""
+
+import inspect
+import re
+
+from legacy_share import names
+from legacy_share._tf import rnn_cell, tf1
+from legacy_share.errors import IncompatibleShapeError, NotCalledError
+
+__all__ = [
+    "SharedCell",
+    "SharedGRUCell",
+    "SharedLSTMCell",
+    "SharedBasicLSTMCell",
+    "SharedBasicRNNCell",
+]
+
+
+class SharedCell:
+    """Mixin that makes any TF1 RNN cell share its variables across every call.
+
+    The first call captures the current variable scope and creates the variables there; every
+    later call re-enters that scope and calls `reuse_variables()` on it, so no variable is
+    created again, whatever scope the call comes from. The reuse is set on the re-entered copy
+    of the scope only: `get_variable` in the caller's scopes behaves as before.
+
+    Use it first in the bases: `class SharedMyCell(SharedCell, MyCell): pass`.
+    """
+
+    CELL_SCOPE = None  # the wrapped cell's own default scope name, e.g. `gru_cell`
+
+    def __init__(self, *args, **kwargs):
+        signature = inspect.signature(super().__init__)
+        arguments = signature.bind(*args, **kwargs)
+        if "name" in signature.parameters and arguments.arguments.get("name") is None:
+            # Name the variables like the wrapped cell would (`gru_cell/...`), not `shared_gru_cell`.
+            arguments.arguments["name"] = self.CELL_SCOPE or _wrapped_cell_scope(type(self))
+        super().__init__(*arguments.args, **arguments.kwargs)
+        self._shared_scope = None
+        self._shared_scope_arg = None
+        self._shared_input_depth = None
+
+    @property
+    def scope_name(self):
+        """Name of the variable scope captured on the first call, e.g. `rnn/multi_rnn_cell/cell_0`."""
+        if self._shared_scope is None:
+            raise NotCalledError(
+                f"{type(self).__name__} {self.name!r} has no variable scope yet: call it once "
+                "first; its first call creates the variables and captures the scope.")
+        return self._shared_scope.name
+
+    def __call__(self, inputs, state, scope=None, *args, **kwargs):
+        """Runs the cell: `inputs` [batch, depth], `state` as the wrapped cell takes it."""
+        depth = _static_depth(inputs)
+        if self._shared_scope is None:
+            captured = tf1.get_variable_scope()
+            result = super().__call__(inputs, state, *args, scope=scope, **kwargs)
+            self._shared_scope, self._shared_scope_arg = captured, scope
+            self._shared_input_depth = depth
+            return result
+        self._check_input_depth(depth)
+        with tf1.variable_scope(self._shared_scope, auxiliary_name_scope=False) as reentered:
+            reentered.reuse_variables()
+            return super().__call__(inputs, state, *args, scope=self._shared_scope_arg, **kwargs)
+
+    def _check_input_depth(self, depth):
+        first = self._shared_input_depth
+        if depth is None or first is None or depth == first:
+            return
+        output_size = self.output_size
+        raise IncompatibleShapeError(
+            f"{type(self).__name__} in scope {self.scope_name!r} was built for input depth "
+            f"{first}, but this call brings input depth {depth}, which its kernel cannot take. "
+            f"To share one cell across stacked layers the input depth must equal num_units "
+            f"({output_size}): project the input to depth {output_size} first "
+            f"(e.g. tf.compat.v1.layers.dense), or give the first layer a cell of its own.")
+
+
+def _wrapped_cell_scope(cls):
+    wrapped = next(c for c in cls.__mro__ if not issubclass(c, SharedCell))
+    snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", wrapped.__name__)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", snake).lower()
+
+
+def _static_depth(inputs):
+    shape = getattr(inputs, "shape", None)
+    if shape is None or shape.rank is None or shape.rank == 0:
+        return None
+    return shape[-1]
+
+
+class SharedGRUCell(SharedCell, rnn_cell.GRUCell):
+    """`tf.compat.v1.nn.rnn_cell.GRUCell` with one set of variables for every call.
+
+    Variables (under the first call's scope): `gru_cell/gates/kernel`
+    [depth + num_units, 2 * num_units], `gates/bias` [2 * num_units],
+    `candidate/kernel` [depth + num_units, num_units], `candidate/bias` [num_units].
+    """
+
+    CELL_SCOPE = names.GRU_SCOPE
+
+
+class SharedLSTMCell(SharedCell, rnn_cell.LSTMCell):
+    """`tf.compat.v1.nn.rnn_cell.LSTMCell` with one set of variables for every call."""
+
+    CELL_SCOPE = names.LSTM_SCOPE
+
+
+class SharedBasicLSTMCell(SharedCell, rnn_cell.BasicLSTMCell):
+    """`tf.compat.v1.nn.rnn_cell.BasicLSTMCell` with one set of variables for every call."""
+
+    CELL_SCOPE = names.BASIC_LSTM_SCOPE
+
+
+class SharedBasicRNNCell(SharedCell, rnn_cell.BasicRNNCell):
+    """`tf.compat.v1.nn.rnn_cell.BasicRNNCell` with one set of variables for every call."""
+
+    CELL_SCOPE = names.BASIC_RNN_SCOPE

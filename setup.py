@@ -1,0 +1,26 @@
+"""Distribution `legacy-share`: TF1 weight sharing for RNN cells and a checkpoint migrator."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+setup(
+    name="legacy-share",
+    version="0.1.0",
+    description="Share TF1 RNN cell weights across layers and migrate per-layer checkpoints.",
+    long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["legacy_share", "legacy_share.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "tensorflow>=2.12,<2.22",
+        # TF >= 2.16 serves tf.compat.v1.nn.rnn_cell from tf_keras. Each tf_keras >= 2.16 pins
+        # its own TensorFlow minor; 2.14.1 and 2.15.0 pin nothing and are inert on TF < 2.16.
+        "tf_keras>=2.14.1,<2.22",
+        "tf-slim>=1.1",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest", "hypothesis"]},
+    entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
+)
