@@ -12,8 +12,11 @@ the same values, so one checkpoint serves both:
 Variable layout (`<scope>` is `scope`, default `hierarchical_rnn`; `<cell>` is the cell's own
 scope, e.g. `gru_cell`)::
 
-    <scope>/chars/rnn/<cell>/...    the character cell, e.g. hierarchical_rnn/chars/rnn/gru_cell/gates/kernel
-    <scope>/words/rnn/<cell>/...    the word cell,      e.g. hierarchical_rnn/words/rnn/gru_cell/candidate/bias
+    <scope>/chars/rnn/<cell>/...   the character cell
+    <scope>/words/rnn/<cell>/...   the word cell
+
+e.g. `hierarchical_rnn/chars/rnn/gru_cell/gates/kernel` and
+`hierarchical_rnn/words/rnn/gru_cell/gates/bias`.
 
 Both modes enter `<scope>/chars` and call `dynamic_rnn` with its default scope `rnn`, so the
 names are the same by construction. A shared cell (`legacy_share.cells.SharedGRUCell`, ...)
