@@ -67,3 +67,71 @@ def shared_variable_names(cell_scope=GRU_SCOPE, outer=(RNN_SCOPE, MULTI_RNN_CELL
     """
     prefix = "/".join(tuple(outer) + (layer_scope(SHARED_LAYER), cell_scope))
     return [f"{prefix}/{suffix}" for suffix in CELL_VARIABLES[cell_scope]]
+
+
+# Older generations of the names above (TF <= 0.12 and TF 1.0 - 1.1, see NAMING.md), for the
+# migrator. Scopes are renamed as whole path components, cell variables only below a cell scope.
+LEGACY_RNN_SCOPE = "RNN"                      # -> RNN_SCOPE
+LEGACY_BIDIRECTIONAL_SCOPE = "BiRNN"          # -> BIDIRECTIONAL_SCOPE
+LEGACY_DIRECTION_SCOPES = {"FW": FORWARD_SCOPE, "BW": BACKWARD_SCOPE}  # below BiRNN only
+LEGACY_MULTI_RNN_CELL_SCOPE = "MultiRNNCell"  # -> MULTI_RNN_CELL_SCOPE
+LEGACY_LAYER_SCOPE_FORMAT = "Cell{}"          # below MultiRNNCell only -> LAYER_SCOPE_FORMAT
+
+# Legacy cell scope -> today's cell scope.
+LEGACY_CELL_SCOPES = {
+    "GRUCell": GRU_SCOPE,
+    "BasicLSTMCell": BASIC_LSTM_SCOPE,
+    "LSTMCell": LSTM_SCOPE,
+    "BasicRNNCell": BASIC_RNN_SCOPE,
+}
+
+# By today's cell scope: legacy variable path below the cell scope -> today's path (one of
+# CELL_VARIABLES). `{}` stands for a shard index: the shards of one variable are concatenated
+# on axis 0 in index order.
+LEGACY_CELL_VARIABLES = {
+    GRU_SCOPE: {
+        "Gates/Linear/Matrix": f"{GRU_GATES}/{KERNEL}",
+        "Gates/Linear/Bias": f"{GRU_GATES}/{BIAS}",
+        "Candidate/Linear/Matrix": f"{GRU_CANDIDATE}/{KERNEL}",
+        "Candidate/Linear/Bias": f"{GRU_CANDIDATE}/{BIAS}",
+        "gates/weights": f"{GRU_GATES}/{KERNEL}",
+        "gates/biases": f"{GRU_GATES}/{BIAS}",
+        "candidate/weights": f"{GRU_CANDIDATE}/{KERNEL}",
+        "candidate/biases": f"{GRU_CANDIDATE}/{BIAS}",
+    },
+    BASIC_LSTM_SCOPE: {
+        "Linear/Matrix": KERNEL,
+        "Linear/Bias": BIAS,
+        "weights": KERNEL,
+        "biases": BIAS,
+    },
+    LSTM_SCOPE: {
+        "W_{}": KERNEL,
+        "B": BIAS,
+        "W_F_diag": LSTM_PEEPHOLES[0],
+        "W_I_diag": LSTM_PEEPHOLES[1],
+        "W_O_diag": LSTM_PEEPHOLES[2],
+        "W_P_{}": f"{LSTM_PROJECTION}/{KERNEL}",
+        "weights": KERNEL,
+        "weights/part_{}": KERNEL,
+        "biases": BIAS,
+        "projection/weights": f"{LSTM_PROJECTION}/{KERNEL}",
+        "projection/weights/part_{}": f"{LSTM_PROJECTION}/{KERNEL}",
+    },
+    BASIC_RNN_SCOPE: {
+        "Linear/Matrix": KERNEL,
+        "Linear/Bias": BIAS,
+        "weights": KERNEL,
+        "biases": BIAS,
+    },
+}
+
+__all__ += [
+    "LEGACY_RNN_SCOPE",
+    "LEGACY_BIDIRECTIONAL_SCOPE",
+    "LEGACY_DIRECTION_SCOPES",
+    "LEGACY_MULTI_RNN_CELL_SCOPE",
+    "LEGACY_LAYER_SCOPE_FORMAT",
+    "LEGACY_CELL_SCOPES",
+    "LEGACY_CELL_VARIABLES",
+]
