@@ -1,0 +1,341 @@
+"""Executes a Plan: streams tensors into a new V2 checkpoint, verifies it, then moves it into place.
+
+Nothing is written at the destination until the whole output has been written to a temporary
+folder next to it and read back; the input checkpoint is only ever read.
+"""
+
+import glob
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+from legacy_share import errors
+from legacy_share.reading import open_checkpoint, run_ops
+from legacy_share._tf import tf
+
+__all__ = ["execute", "step_value", "checksum", "destination_files"]
+
+_LOG = logging.getLogger("legacy_share")
+BATCH_BYTES = 64 << 20
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_STATE_FILE = "checkpoint"
+
+
+def execute(plan, reader, dst, force=False, progress=False):
+    """Writes the output of `plan` (read from the open Checkpoint `reader`) as V2 checkpoint `dst`.
+
+    `dst` is a prefix as Saver.save takes it: `out/model.ckpt` -> `out/model.ckpt.index`,
+    `out/model.ckpt.data-*` and `out/checkpoint`. Raises DestinationExistsError when `dst`
+    exists and not `force`, LayersDifferError (strict), VerificationError; after any failure
+    nothing new is left at the destination.
+    """
+    dst = os.path.abspath(os.path.expanduser(os.fspath(dst)))
+    _check_destination(dst, reader, force)
+    if not plan.steps:
+        raise errors.PlanError(f"{reader.prefix}: the plan writes no tensor, so there is nothing "
+                               f"to save at {dst}; check --exclude / --drop-optimizer-state.")
+    folder = os.path.dirname(dst)
+    created = _make_folders(folder)
+    tmp = None
+    try:
+        tmp = tempfile.mkdtemp(prefix=".legacy-share-", dir=folder)
+        out = os.path.join(tmp, "out")
+        written = _write(plan, reader, tmp, out, progress)
+        _verify(plan, out, written)
+        _move_into_place(out, dst)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp = None
+        _remove_folders(created)
+        raise
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _write_state(dst)
+    return plan
+
+
+def destination_files(dst):
+    """The files of an existing output at prefix `dst` (index and data files)."""
+    found = glob.glob(glob.escape(dst) + ".data-?????-of-?????")
+    if os.path.exists(dst + ".index"):
+        found.append(dst + ".index")
+    return sorted(found)
+
+
+def step_value(step, reader, strategy):
+    """The value of output `step` (numpy) computed from `reader` by `strategy`.
+
+    COPY, RENAME and DUPLICATE carry the source bit for bit; MERGE picks or averages layers.
+    """
+    positions = len(step.layers) if step.action == "merge" else 1
+    if step.action != "merge":
+        return _layer_value(step, reader, 0)
+    if positions == 0:
+        raise errors.PlanError(f"{step.name}: merge step without layers; this is a planner bug.")
+    kind = strategy.kind
+    if kind == "first":
+        return _layer_value(step, reader, 0)
+    if kind == "layer":
+        if strategy.layer not in step.layers:
+            raise errors.PlanError(
+                f"{step.name}: layer {strategy.layer} does not exist (layers "
+                f"{', '.join(map(str, step.layers))}); choose one of them for --strategy layer:K.")
+        return _layer_value(step, reader, step.layers.index(strategy.layer))
+    if kind == "mean":
+        return _mean(step, reader, positions)
+    if kind == "strict":
+        return _strict(step, reader, positions, strategy.tolerance)
+    raise errors.PlanError(f"unknown strategy {kind!r}: use first, layer:K, mean or strict.")
+
+
+def checksum(value):
+    """sha256 hex digest of a numpy value, its shape and dtype (strings: length-prefixed bytes)."""
+    value = np.asarray(value)
+    digest = hashlib.sha256(repr(value.shape).encode())
+    if value.dtype == object or value.dtype.kind in "SU":
+        digest.update(b"string")
+        for item in value.reshape(-1):
+            item = item if isinstance(item, bytes) else str(item).encode()
+            digest.update(len(item).to_bytes(8, "little"))
+            digest.update(item)
+    else:
+        digest.update(value.dtype.name.encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _layer_value(step, reader, position):
+    shards = getattr(step, "shards", 1)
+    names = step.sources[position * shards:(position + 1) * shards]
+    if len(names) != shards:
+        raise errors.PlanError(f"{step.name}: the plan lists {len(step.sources)} sources for "
+                               f"{shards} shard(s) per layer; this is a planner bug.")
+    parts = [reader.read(name) for name in names]
+    if len(parts) == 1:
+        return _checked(step, parts[0], names)
+    try:
+        return _checked(step, np.concatenate(parts, axis=0), names)
+    except ValueError as exc:
+        shapes = ", ".join(f"{n} {list(p.shape)}" for n, p in zip(names, parts))
+        raise errors.IncompatibleShapeError(
+            f"{step.name}: shards cannot be concatenated on axis 0 ({shapes}).") from exc
+
+
+def _checked(step, value, names):
+    want_dtype = step.dtype
+    got_dtype = "string" if value.dtype == object else value.dtype.name
+    if tuple(value.shape) != tuple(step.shape):
+        raise errors.IncompatibleShapeError(
+            f"{step.name}: the plan expects shape {list(step.shape)} but {' + '.join(names)} "
+            f"gives {list(value.shape)}; re-plan from this checkpoint.")
+    if got_dtype != want_dtype:
+        raise errors.VerificationError(
+            f"{step.name}: the plan expects dtype {want_dtype} but {' + '.join(names)} "
+            f"holds {got_dtype}; re-plan from this checkpoint.")
+    return value
+
+
+def _require_float(step, strategy_name):
+    if step.dtype not in _FLOAT_DTYPES:
+        raise errors.PlanError(
+            f"{step.name}: cannot {strategy_name} layers of dtype {step.dtype}; use --strategy "
+            f"first or layer:K, or --exclude this tensor.")
+
+
+def _mean(step, reader, positions):
+    _require_float(step, "average")
+    total = None
+    for position in range(positions):
+        layer = _layer_value(step, reader, position)
+        if total is None:
+            total = layer.astype(np.float64)
+        else:
+            total += layer.astype(np.float64)
+    return (total / positions).astype(layer.dtype)
+
+
+def _strict(step, reader, positions, tolerance):
+    first = _layer_value(step, reader, 0)
+    for position in range(1, positions):
+        other = _layer_value(step, reader, position)
+        difference = _max_abs_difference(first, other)
+        if difference > tolerance:
+            shown = "values differ" if np.isinf(difference) and first.dtype == object else (
+                f"max abs difference {difference:.6g}")
+            raise errors.LayersDifferError(
+                f"{step.name}: layer {step.layers[0]} and layer {step.layers[position]} differ "
+                f"({shown} > tolerance {tolerance:g}); use --strategy first or mean, or raise "
+                f"--tolerance.")
+    return first
+
+
+def _max_abs_difference(a, b):
+    """Largest |a - b| in float64 (NaN against a number counts as inf; non-numbers: 0 or inf)."""
+    if a.dtype == object or a.dtype.kind not in "fiucb" or a.dtype.name == "bool":
+        return 0.0 if np.array_equal(a, b) else float("inf")
+    if a.dtype.kind in "iu" and not np.array_equal(a, b):
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        return max(float(np.max(np.abs(a64 - b64))), float(np.finfo(np.float64).tiny))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if a64.size == 0:
+        return 0.0
+    difference = np.abs(a64 - b64)
+    both_nan = np.isnan(a64) & np.isnan(b64)
+    difference[both_nan] = 0.0
+    difference[np.isnan(difference)] = np.inf
+    return float(np.max(difference))
+
+
+def _check_destination(dst, reader, force):
+    if dst.endswith(os.sep) or os.path.isdir(dst):
+        raise errors.CheckpointError(
+            f"{dst}: is a folder; give an output prefix such as {os.path.join(dst, 'model.ckpt')}.")
+    inputs = {os.path.realpath(path) for path in reader.files}
+    if os.path.realpath(dst) == os.path.realpath(reader.prefix) or any(
+            os.path.realpath(path) in inputs for path in [dst, dst + ".index"]):
+        raise errors.CheckpointError(
+            f"{dst}: is the input checkpoint {reader.prefix}; the input is never overwritten, "
+            f"give another output prefix.")
+    existing = destination_files(dst)
+    if existing and not force:
+        raise errors.DestinationExistsError(
+            f"{dst}: a checkpoint exists there ({os.path.basename(existing[0])}); give another "
+            f"prefix or --force to replace it.")
+
+
+def _make_folders(folder):
+    """Creates `folder` and missing parents; returns those created, deepest first."""
+    created = []
+    current = folder
+    while current and not os.path.exists(current):
+        created.append(current)
+        current = os.path.dirname(current)
+    os.makedirs(folder, exist_ok=True)
+    return created
+
+
+def _remove_folders(created):
+    for folder in created:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def _progress(steps, progress):
+    if not (progress and sys.stderr.isatty()):
+        return steps
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    return tqdm(steps, desc="legacy-share", unit="tensor", file=sys.stderr)
+
+
+def _write(plan, reader, tmp, out, progress):
+    """Saves every step in ~BATCH_BYTES shards under `tmp`, merges them into `out` -> {name: checksum}."""
+    written = {}
+    shards = []
+    batch = []
+    batch_bytes = 0
+
+    def flush():
+        prefix = os.path.join(tmp, f"part-{len(shards):05d}")
+        names = [step.name for step, _ in batch]
+        values = [value for _, value in batch]
+        dtypes = [tf.as_dtype(step.dtype) for step, _ in batch]
+
+        def save():
+            tensors = [tf.constant(value, dtype=dtype) for value, dtype in zip(values, dtypes)]
+            return tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
+                                     shape_and_slices=[""] * len(names), tensors=tensors)
+
+        _run_io(save, f"cannot write {tmp}")
+        shards.append(prefix)
+
+    for step in _progress(plan.steps, progress):
+        value = step_value(step, reader, plan.strategy)
+        written[step.name] = checksum(value)
+        batch.append((step, value))
+        batch_bytes += value.nbytes if value.dtype != object else sum(len(v) for v in value.flat)
+        if batch_bytes >= BATCH_BYTES:
+            flush()
+            batch, batch_bytes = [], 0
+    if batch:
+        flush()
+        batch = []
+
+    def merge():
+        return tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=shards, destination_prefix=out,
+                                             delete_old_dirs=False)
+
+    _run_io(merge, f"cannot merge the shards in {tmp}")
+    return written
+
+
+def _run_io(build, what):
+    try:
+        run_ops(build)
+    except tf.errors.OpError as exc:
+        message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+        raise errors.CheckpointError(f"{what}: {message}; check free space and permissions.") from exc
+
+
+def _verify(plan, out, written):
+    """Reads back every tensor of `out` and compares name, shape, dtype and checksum with the plan."""
+    output = open_checkpoint(out)
+    found = {spec.name: spec for spec in output.specs}
+    expected = {step.name: step for step in plan.steps}
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        raise errors.VerificationError(
+            f"{out}: the written checkpoint lacks {missing[:5]} and has extra {extra[:5]}; "
+            f"nothing was moved into place.")
+    for name, step in expected.items():
+        spec = found[name]
+        if tuple(spec.shape) != tuple(step.shape) or spec.dtype != step.dtype:
+            raise errors.VerificationError(
+                f"{out}: {name} was written as {spec.dtype}{list(spec.shape)} instead of "
+                f"{step.dtype}{list(step.shape)}; nothing was moved into place.")
+        if checksum(output.read(name)) != written[name]:
+            raise errors.VerificationError(
+                f"{out}: {name} reads back different bytes than were written; nothing was moved "
+                f"into place (check the disk).")
+
+
+def _move_into_place(out, dst):
+    """Replaces any old output at `dst` by the files of `out`; the index moves last."""
+    old = destination_files(dst)
+    new_data = sorted(glob.glob(glob.escape(out) + ".data-?????-of-?????"))
+    targets = []
+    for path in new_data:
+        target = dst + path[len(out):]
+        os.replace(path, target)
+        targets.append(target)
+    os.replace(out + ".index", dst + ".index")
+    for path in old:
+        if path not in targets and path != dst + ".index" and os.path.exists(path):
+            os.remove(path)
+    _LOG.info("wrote %s (%d data file(s))", dst, len(targets))
+
+
+def _write_state(dst):
+    """Points `checkpoint` in the folder of `dst` at it (relative path), atomically."""
+    folder, base = os.path.split(dst)
+    state = os.path.join(folder, _STATE_FILE)
+    escaped = base.replace("\\", "\\\\").replace('"', '\\"')
+    text = f'model_checkpoint_path: "{escaped}"\nall_model_checkpoint_paths: "{escaped}"\n'
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, state)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
