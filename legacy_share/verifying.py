@@ -1,0 +1,179 @@
+"""Checks a checkpoint against the variables of a MetaGraphDef, by parsing the proto only.
+
+The graph is never imported nor run: variables come from the `variables` collection
+(VariableDef protos), shapes and dtypes from the attrs of their VariableV2 / VarHandleOp nodes.
+"""
+
+import dataclasses
+import json
+from typing import Optional, Tuple
+
+from google.protobuf import message as protobuf_message
+from google.protobuf import text_format
+
+from legacy_share import errors
+from legacy_share.planning import TensorSpec
+from legacy_share.reading import open_checkpoint
+from legacy_share._tf import tf, tf1
+
+__all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables"]
+
+_VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """A variable whose checkpoint shape/dtype differs from the graph's (None: unknown dimension)."""
+
+    name: str
+    ckpt_shape: Tuple[int, ...]
+    ckpt_dtype: str
+    graph_shape: Optional[Tuple[Optional[int], ...]]
+    graph_dtype: str
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport:
+    """`missing`: graph variables absent from the checkpoint; `unexpected`: the reverse."""
+
+    checkpoint: str
+    meta_graph: str
+    missing: Tuple[TensorSpec, ...]
+    unexpected: Tuple[TensorSpec, ...]
+    mismatched: Tuple[Mismatch, ...]
+    matched: int = 0
+
+    @property
+    def ok(self):
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def to_dict(self):
+        def spec(s):
+            return {"name": s.name, "shape": _shape_list(s.shape), "dtype": s.dtype}
+
+        return {
+            "checkpoint": self.checkpoint,
+            "meta_graph": self.meta_graph,
+            "ok": self.ok,
+            "matched": self.matched,
+            "missing": [spec(s) for s in self.missing],
+            "unexpected": [spec(s) for s in self.unexpected],
+            "mismatched": [{"name": m.name, "checkpoint_shape": list(m.ckpt_shape),
+                            "checkpoint_dtype": m.ckpt_dtype,
+                            "graph_shape": _shape_list(m.graph_shape),
+                            "graph_dtype": m.graph_dtype} for m in self.mismatched],
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def format(self):
+        """Human-readable report: one line per problem, then a summary line."""
+        lines = []
+        for s in self.missing:
+            lines.append(f"missing     {s.name}  {s.dtype}{_shape_list(s.shape)}  (in the graph, "
+                         f"not in the checkpoint)")
+        for s in self.unexpected:
+            lines.append(f"unexpected  {s.name}  {s.dtype}{_shape_list(s.shape)}  (in the "
+                         f"checkpoint, not in the graph)")
+        for m in self.mismatched:
+            lines.append(f"mismatched  {m.name}  checkpoint {m.ckpt_dtype}{list(m.ckpt_shape)}  "
+                         f"graph {m.graph_dtype}{_shape_list(m.graph_shape)}")
+        verdict = "OK" if self.ok else "FAILED"
+        lines.append(f"{verdict}: {self.matched} variable(s) match; {len(self.missing)} missing, "
+                     f"{len(self.unexpected)} unexpected, {len(self.mismatched)} mismatched "
+                     f"({self.checkpoint} against {self.meta_graph})")
+        return "\n".join(lines)
+
+
+def verify_checkpoint(ckpt, meta_graph_path):
+    """Compares the tensors of checkpoint `ckpt` with the variables of `meta_graph_path` -> VerifyReport."""
+    checkpoint = open_checkpoint(ckpt)
+    graph = {spec.name: spec for spec in read_meta_graph_variables(meta_graph_path)}
+    stored = {spec.name: spec for spec in checkpoint.specs}
+    missing = tuple(graph[name] for name in sorted(set(graph) - set(stored)))
+    unexpected = tuple(stored[name] for name in sorted(set(stored) - set(graph)))
+    mismatched = []
+    for name in sorted(set(graph) & set(stored)):
+        want, got = graph[name], stored[name]
+        if want.dtype != got.dtype or not _compatible(want.shape, got.shape):
+            mismatched.append(Mismatch(name, got.shape, got.dtype, want.shape, want.dtype))
+    matched = len(set(graph) & set(stored)) - len(mismatched)
+    return VerifyReport(checkpoint.prefix, str(meta_graph_path), missing, unexpected,
+                        tuple(mismatched), matched)
+
+
+def read_meta_graph_variables(meta_graph_path):
+    """TensorSpecs (checkpoint names, full shapes, dtypes) of the saved variables of a .meta file."""
+    meta = _parse_meta_graph(meta_graph_path)
+    nodes = {node.name: node for node in meta.graph_def.node}
+    collection = meta.collection_def.get("variables")
+    if collection is None or not collection.bytes_list.value:
+        raise errors.CheckpointError(
+            f"{meta_graph_path}: has no `variables` collection; export it with "
+            f"tf.compat.v1.train.export_meta_graph or Saver.save.")
+    specs = {}
+    for serialized in collection.bytes_list.value:
+        variable = _variable_def()
+        variable.ParseFromString(serialized)
+        op_name = variable.variable_name.split(":")[0]
+        node = nodes.get(op_name)
+        if node is None or node.op not in _VARIABLE_OPS:
+            raise errors.CheckpointError(
+                f"{meta_graph_path}: variable {op_name} has no variable node in the graph_def; "
+                f"the MetaGraphDef is inconsistent, export it again.")
+        dtype = tf.as_dtype(node.attr["dtype"].type).name
+        if variable.HasField("save_slice_info_def"):
+            info = variable.save_slice_info_def
+            specs[info.full_name] = TensorSpec(info.full_name, tuple(info.full_shape), dtype)
+        else:
+            specs[op_name] = TensorSpec(op_name, _node_shape(node), dtype)
+    return sorted(specs.values(), key=lambda spec: spec.name)
+
+
+def _variable_def():
+    # VariableDef is not exported under tf.*; its proto module is part of TF's public protos.
+    from tensorflow.core.framework import variable_pb2  # pylint: disable=import-outside-toplevel
+    return variable_pb2.VariableDef()
+
+
+def _parse_meta_graph(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef ({exc.strerror}); "
+                                     f"give the .meta file written next to the checkpoint.") from exc
+    meta = tf1.MetaGraphDef()
+    try:
+        meta.ParseFromString(data)
+        if meta.graph_def.node or meta.collection_def:
+            return meta
+    except protobuf_message.DecodeError:
+        pass
+    meta = tf1.MetaGraphDef()
+    try:
+        text_format.Parse(data.decode("utf-8"), meta)
+    except (UnicodeDecodeError, text_format.ParseError) as exc:
+        raise errors.CheckpointError(
+            f"{path}: not a MetaGraphDef (binary or text); give the .meta file written by "
+            f"Saver.save or export_meta_graph.") from exc
+    return meta
+
+
+def _node_shape(node):
+    proto = node.attr["shape"].shape
+    if proto.unknown_rank:
+        return None
+    return tuple(None if d.size < 0 else int(d.size) for d in proto.dim)
+
+
+def _compatible(graph_shape, ckpt_shape):
+    if graph_shape is None:
+        return True
+    return len(graph_shape) == len(ckpt_shape) and all(
+        g is None or g == c for g, c in zip(graph_shape, ckpt_shape))
+
+
+def _shape_list(shape):
+    return None if shape is None else list(shape)
