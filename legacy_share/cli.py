@@ -1,0 +1,191 @@
+"""`legacy-share`: inspect, migrate, verify and unshare TF1 RNN checkpoints.
+
+Exit codes: 0 ok, 1 error or failed check, 2 usage.
+"""
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import warnings
+
+__all__ = ["main", "build_parser"]
+
+PROG = "legacy-share"
+
+
+def build_parser():
+    """The argparse parser of `legacy-share` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Migrate per-layer TF1 RNN checkpoints to shared-cell names.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    inspect = commands.add_parser("inspect", help="list variables grouped by layer")
+    inspect.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    _add_group(inspect)
+
+    migrate = commands.add_parser("migrate", help="write a shared-cell checkpoint")
+    migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
+    migrate.add_argument("dst", metavar="DST", help="output prefix, e.g. out/model.ckpt")
+    migrate.add_argument("--strategy", default="first", metavar="first|layer:K|mean|strict",
+                         type=_strategy,
+                         help="how layers become one tensor (default: first)")
+    migrate.add_argument("--tolerance", type=float, default=0.0, metavar="X",
+                         help="max abs difference allowed by --strategy strict (default 0)")
+    migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    migrate.add_argument("--json", action="store_true", help="print the plan as JSON")
+    migrate.add_argument("--force", action="store_true", help="replace an existing DST")
+    _add_group(migrate)
+    migrate.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                         type=_rename, help="rename path components matching OLD (repeatable)")
+    migrate.add_argument("--exclude", action="append", default=[], metavar="REGEX",
+                         help="copy matching tensors untouched (repeatable)")
+    migrate.add_argument("--drop-optimizer-state", action="store_true",
+                         help="leave optimizer slots and their globals out")
+
+    verify = commands.add_parser("verify", help="compare a checkpoint with a graph's variables")
+    verify.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
+    verify.add_argument("--meta", required=True, metavar="GRAPH.meta",
+                        help="MetaGraphDef written by Saver.save / export_meta_graph")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+
+    unshare = commands.add_parser("unshare", help="copy shared cell_0 tensors to every layer")
+    unshare.add_argument("src", metavar="SRC", help="shared checkpoint")
+    unshare.add_argument("dst", metavar="DST", help="output prefix")
+    unshare.add_argument("--layers", required=True, type=_positive, metavar="N",
+                         help="number of layers to write")
+    unshare.add_argument("--force", action="store_true", help="replace an existing DST")
+    return parser
+
+
+def main(argv=None):
+    """Runs `legacy-share` with `argv` (default sys.argv[1:]) -> exit code."""
+    args = build_parser().parse_args(argv)
+    _quiet_tensorflow(args.verbose or args.debug)
+    try:
+        from legacy_share import errors  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
+        return _fail(exc, args.debug)
+    try:
+        return _COMMANDS[args.command](args)
+    except (errors.Error, OSError) as exc:
+        return _fail(exc, args.debug)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was left at the destination.", file=sys.stderr)
+        return 130
+
+
+def _inspect(args):
+    from legacy_share.migration import inspect_checkpoint  # pylint: disable=import-outside-toplevel
+    inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group)
+    print(inspection.to_json() if args.json else inspection.format_table())
+    return 0
+
+
+def _migrate(args):
+    from legacy_share import migration  # pylint: disable=import-outside-toplevel
+    options = dict(strategy=args.strategy, group_patterns=args.group, renames=args.rename,
+                   excludes=args.exclude, drop_optimizer_state=args.drop_optimizer_state,
+                   tolerance=args.tolerance)
+    if args.dry_run:
+        plan = migration.plan_checkpoint(args.src, **options)
+    else:
+        plan = migration.migrate(args.src, args.dst, force=args.force,
+                                 progress=not args.json, **options)
+    if args.json:
+        document = plan.to_dict()
+        document["dry_run"] = bool(args.dry_run)
+        document["destination"] = None if args.dry_run else args.dst
+        print(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        print(plan.format_table())
+        if args.dry_run:
+            print(f"dry run: nothing written to {args.dst}")
+        else:
+            print(f"wrote {args.dst} ({len(plan.steps)} tensor(s), {len(plan.dropped)} dropped)")
+    return 0
+
+
+def _verify(args):
+    from legacy_share.verifying import verify_checkpoint  # pylint: disable=import-outside-toplevel
+    report = verify_checkpoint(args.ckpt, args.meta)
+    print(report.to_json() if args.json else report.format())
+    return 0 if report.ok else 1
+
+
+def _unshare(args):
+    from legacy_share import migration  # pylint: disable=import-outside-toplevel
+    plan = migration.unshare(args.src, args.dst, args.layers, force=args.force, progress=True)
+    print(plan.format_table())
+    print(f"wrote {args.dst} ({len(plan.steps)} tensor(s))")
+    return 0
+
+
+_COMMANDS = {"inspect": _inspect, "migrate": _migrate, "verify": _verify, "unshare": _unshare}
+
+
+def _add_group(parser):
+    parser.add_argument("--group", action="append", default=[], metavar="REGEX",
+                        help="regex with one capture group for the layer index, e.g. 'word_(\\d+)' "
+                             "(repeatable; cell_N and CellN are built in)")
+
+
+def _rename(text):
+    old, sep, new = text.partition("=")
+    if not sep or not old:
+        raise argparse.ArgumentTypeError(f"expected OLD=NEW, got {text!r}")
+    return (old, new)
+
+
+def _strategy(text):
+    if not re.fullmatch(r"first|mean|strict|layer:\d+", text):
+        raise argparse.ArgumentTypeError(f"expected first, layer:K, mean or strict, got {text!r}")
+    return text
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of layers, got {text!r}")
+    return value
+
+
+def _quiet_tensorflow(verbose):
+    """Silences TensorFlow's start-up logs and deprecation warnings; must run before TF is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
+        for module in ("tensorflow", "tf_keras", "keras", "absl", "google", "h5py", "numpy"):
+            warnings.filterwarnings("ignore", category=category, module=module + r"(\.|$)")
+    try:
+        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    log = logging.getLogger("legacy_share")
+    if not any(getattr(h, "_legacy_share_cli", False) for h in log.handlers):
+        handler._legacy_share_cli = True  # pylint: disable=protected-access
+        log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _fail(exc, debug):
+    if debug:
+        import traceback  # pylint: disable=import-outside-toplevel
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and exc.filename not in message:
+        message = f"{exc.filename}: {message}"
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,96 @@
+"""Restores a legacy per-layer checkpoint straight into a graph built with shared cells."""
+
+import logging
+
+import numpy as np
+
+from legacy_share import errors
+from legacy_share import planning
+from legacy_share.reading import open_checkpoint
+from legacy_share.writing import BATCH_BYTES, step_value
+from legacy_share._tf import tf1
+
+__all__ = ["restore_shared"]
+
+_LOG = logging.getLogger("legacy_share")
+
+
+def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, group_patterns=(),
+                   renames=(), excludes=(), tolerance=0.0):
+    """Assigns every variable of `var_list` (default: global variables) its migrated value -> Plan.
+
+    The values are those `migrate` would write with the same options, computed in numpy and fed
+    through placeholders. Raises VerificationError listing graph variables the plan does not
+    provide, IncompatibleShapeError naming a variable whose shape differs.
+    """
+    ckpt = open_checkpoint(legacy_checkpoint)
+    plan = planning.plan_migration(
+        ckpt.specs, strategy=strategy, group_patterns=tuple(group_patterns),
+        renames=tuple(renames), excludes=tuple(excludes), tolerance=tolerance)
+    graph = session.graph
+    with graph.as_default():
+        variables = list(tf1.global_variables() if var_list is None else var_list)
+    steps = {step.name: step for step in plan.steps}
+    by_name = {}
+    for variable in variables:
+        by_name.setdefault(_checkpoint_name(variable), []).append(variable)
+    missing = sorted(name for name in by_name if name not in steps)
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise errors.VerificationError(
+            f"{ckpt.prefix}: the migrated checkpoint would not provide {len(missing)} graph "
+            f"variable(s): {shown}; check --group/--rename/--exclude or pass var_list.")
+    for name, parts in sorted(by_name.items()):
+        full_shape = _full_shape(parts[0])
+        if full_shape is not None and tuple(full_shape) != tuple(steps[name].shape):
+            raise errors.IncompatibleShapeError(
+                f"{ckpt.prefix}: variable {name} has shape {list(full_shape)} in the graph but "
+                f"{list(steps[name].shape)} in the migrated checkpoint; build the graph with the "
+                f"checkpoint's sizes.")
+    unused = sorted(set(steps) - set(by_name))
+    if unused:
+        _LOG.info("%d migrated tensor(s) have no variable in var_list, e.g. %s",
+                  len(unused), unused[0])
+    assigns, feed, batch_bytes = [], {}, 0
+    with graph.as_default(), tf1.name_scope("legacy_share_restore"):
+        for name, parts in sorted(by_name.items()):
+            value = step_value(steps[name], ckpt, plan.strategy)
+            for variable in parts:
+                part = _slice(variable, value)
+                placeholder = tf1.placeholder(variable.dtype.base_dtype, shape=part.shape)
+                assigns.append(variable.assign(placeholder, read_value=False))
+                feed[placeholder] = part
+                batch_bytes += part.nbytes
+            if batch_bytes >= BATCH_BYTES:
+                session.run(assigns, feed_dict=feed)
+                assigns, feed, batch_bytes = [], {}, 0
+        if assigns:
+            session.run(assigns, feed_dict=feed)
+    return plan
+
+
+def _checkpoint_name(variable):
+    info = _slice_info(variable)
+    return info.full_name if info is not None else variable.op.name
+
+
+def _slice_info(variable):
+    # Partitioned variables keep their place in the full tensor here (what Saver uses too).
+    return getattr(variable, "_save_slice_info", None)
+
+
+def _full_shape(variable):
+    info = _slice_info(variable)
+    if info is not None:
+        return tuple(info.full_shape)
+    shape = variable.shape
+    return tuple(shape.as_list()) if shape.is_fully_defined() else None
+
+
+def _slice(variable, value):
+    info = _slice_info(variable)
+    if info is None:
+        return value
+    index = tuple(slice(offset, offset + size)
+                  for offset, size in zip(info.var_offset, info.var_shape))
+    return np.ascontiguousarray(value[index])
