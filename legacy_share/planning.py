@@ -224,6 +224,12 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
     besides the built-in `Cell{i}` / `cell_{i}`; `renames`: (old_regex, new) pairs over whole
     path components; `excludes`: regexes whose matches are copied untouched.
     Raises PlanError naming the tensor and shapes when a group cannot be shared.
+
+    `strategy`: text for Strategy.parse or a Strategy; `tolerance` is recorded for `strict`.
+    `drop_optimizer_state`: optimizer slots (`<var>/Adam`, ... of OPTIMIZER_SLOT_NAMES, not
+    moving averages) and scalar `*_power` globals become Drops, excluded ones too.
+    A name holding several layer indices is grouped by the last one a group pattern matches,
+    else by its last `cell_{i}`.
     """
     if isinstance(strategy, Strategy):
         if tolerance:
@@ -508,12 +514,13 @@ def _concatenated(name, parts):
 
 
 def _layer_index(comps, group_patterns):
-    """The last component holding a layer index (`cell_{i}` or a group pattern), or None."""
-    found = None
+    """The component holding the layer index, or None: the last one a group pattern matches,
+    else the last `cell_{i}` scope."""
+    found = builtin = None
     for i, comp in enumerate(comps):
         match = _LAYER_RE.fullmatch(comp) if i < len(comps) - 1 else None
         if match:
-            found = _LayerIndex(i, int(match.group(1)), names.layer_scope)
+            builtin = _LayerIndex(i, int(match.group(1)), names.layer_scope)
         for regex in group_patterns:
             match = regex.fullmatch(comp)
             if not match:
@@ -525,7 +532,7 @@ def _layer_index(comps, group_patterns):
             start, end = match.span(1)
             found = _LayerIndex(i, int(digits),
                                 lambda k, c=comp, s=start, e=end: f"{c[:s]}{k}{c[e:]}")
-    return found
+    return found or builtin
 
 
 def _group(tensors, rules):

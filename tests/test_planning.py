@@ -353,6 +353,27 @@ def test_excludes_copy_untouched_and_ungrouped():
     assert steps["bidirectional_rnn/fw/multi_rnn_cell/cell_0/gru_cell/gates/kernel"].action == planning.MERGE
 
 
+def test_drop_optimizer_state_applies_to_excluded_tensors_too():
+    specs = [spec("RNN/MultiRNNCell/Cell0/x"), spec("RNN/MultiRNNCell/Cell0/x/Adam")]
+    plan = plan_migration(specs, excludes=["^RNN/"], drop_optimizer_state=True)
+    assert [(s.name, s.action) for s in plan.steps] == [("RNN/MultiRNNCell/Cell0/x", planning.COPY)]
+    assert [d.name for d in plan.dropped] == ["RNN/MultiRNNCell/Cell0/x/Adam"]
+
+
+def test_which_layer_index_of_a_name_groups_it():
+    specs = [spec(f"rnn/multi_rnn_cell/cell_{o}/multi_rnn_cell/cell_{i}/w") for o in (0, 1) for i in (0, 1)]
+    steps = plan_migration(specs).steps
+    assert [(s.name, s.layers) for s in steps] == [
+        ("rnn/multi_rnn_cell/cell_0/multi_rnn_cell/cell_0/w", (0, 1)),
+        ("rnn/multi_rnn_cell/cell_1/multi_rnn_cell/cell_0/w", (0, 1))]
+    words = [spec(f"word_{w}/rnn/multi_rnn_cell/cell_{i}/w") for w in (0, 1) for i in (0, 1)]
+    assert [s.name for s in plan_migration(words).steps] == [
+        "word_0/rnn/multi_rnn_cell/cell_0/w", "word_1/rnn/multi_rnn_cell/cell_0/w"]
+    # An explicit group pattern wins over the built-in `cell_{i}`.
+    assert [(s.name, s.layers) for s in plan_migration(words, group_patterns=[r"word_(\d+)"]).steps] == [
+        ("word_0/rnn/multi_rnn_cell/cell_0/w", (0, 1)), ("word_0/rnn/multi_rnn_cell/cell_1/w", (0, 1))]
+
+
 def test_user_renames_come_before_the_built_in_ones():
     specs = [spec("RNN/my_gru/Gates/Linear/Matrix"), spec("stack/layer3/w"), spec("stack/layer4/w"),
              spec("wrapper/model/x")]
