@@ -165,10 +165,10 @@ def _strict(step, reader, positions, tolerance):
     first = _layer_value(step, reader, 0)
     for position in range(1, positions):
         other = _layer_value(step, reader, position)
-        difference = _max_abs_difference(first, other)
+        difference = _max_abs_difference(first, other, step.dtype)
         if difference > tolerance:
-            shown = "values differ" if np.isinf(difference) and first.dtype == object else (
-                f"max abs difference {difference:.6g}")
+            shown = ("values differ" if step.dtype not in _FLOAT_DTYPES and np.isinf(difference)
+                     else f"max abs difference {difference:.6g}")
             raise errors.LayersDifferError(
                 f"{step.name}: layer {step.layers[0]} and layer {step.layers[position]} differ "
                 f"({shown} > tolerance {tolerance:g}); use --strategy first or mean, or raise "
@@ -176,21 +176,25 @@ def _strict(step, reader, positions, tolerance):
     return first
 
 
-def _max_abs_difference(a, b):
-    """Largest |a - b| in float64 (NaN against a number counts as inf; non-numbers: 0 or inf)."""
-    if a.dtype == object or a.dtype.kind not in "fiucb" or a.dtype.name == "bool":
+def _max_abs_difference(a, b, dtype):
+    """Largest |a - b| in float64 for TF dtype name `dtype` (NaN against a number: inf).
+
+    Integers that differ count at least the smallest float, so tolerance 0 catches them; other
+    dtypes (string, bool) differ by 0 or inf.
+    """
+    numeric = dtype in _FLOAT_DTYPES or dtype.startswith(("int", "uint"))
+    if not numeric:
         return 0.0 if np.array_equal(a, b) else float("inf")
-    if a.dtype.kind in "iu" and not np.array_equal(a, b):
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        return max(float(np.max(np.abs(a64 - b64))), float(np.finfo(np.float64).tiny))
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    if a64.size == 0:
+    if a.size == 0:
         return 0.0
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
     difference = np.abs(a64 - b64)
-    both_nan = np.isnan(a64) & np.isnan(b64)
-    difference[both_nan] = 0.0
+    difference[np.isnan(a64) & np.isnan(b64)] = 0.0
     difference[np.isnan(difference)] = np.inf
-    return float(np.max(difference))
+    largest = float(np.max(difference))
+    if largest == 0.0 and dtype not in _FLOAT_DTYPES and not np.array_equal(a, b):
+        largest = float(np.finfo(np.float64).tiny)
+    return largest
 
 
 def _check_destination(dst, reader, force):
