@@ -350,19 +350,25 @@ def _model_inputs(depth, extra_tensors, shape):
 
 
 def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation="shared",
-                bidirectional=False, extra_tensors=True, use_peepholes=False, optimizer=True):
+                bidirectional=False, extra_tensors=True, use_peepholes=False, optimizer=True,
+                project_inputs=False):
     """Builds an RNN stack model in the default graph and returns its `StackGraph`.
 
     `generation` "tf0" / "tf1.0" build the old names; "today" one real cell per layer;
     "shared" `MultiRNNCell([SharedGRUCell(n)] * layers)`. With `extra_tensors` the input is
     looked up in `embedding` [11, input_depth] and the outputs are projected by `softmax_w`
     [out, 11] and `softmax_b` [11]. With `optimizer`, Adam on a squared error and `global_step`.
-    Inputs are [3, 4] ids (or [3, 4, input_depth] floats).
+    Inputs are [3, 4] ids (or [3, 4, input_depth] floats). `project_inputs` multiplies the
+    inputs by `input_projection` [input_depth, num_units] (no bias) before the RNN, so a shared
+    stack can take inputs of another depth.
     """
     _check(cell, CELLS, "cell")
     _check(generation, GENERATIONS, "generation")
     depth = num_units if input_depth is None else input_depth
     inputs, rnn_inputs = _model_inputs(depth, extra_tensors, (BATCH, TIME))
+    if project_inputs:
+        projection = tf1.get_variable("input_projection", [depth, num_units], tf.float32)
+        rnn_inputs = tf.tensordot(rnn_inputs, projection, axes=1)
     outputs = _run_rnn(
         generation, lambda: _multi_cell(generation, cell, layers, num_units, use_peepholes),
         rnn_inputs, bidirectional)

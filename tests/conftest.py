@@ -1,0 +1,23 @@
+"""Shared pytest fixtures: real legacy checkpoints, each generated once per session."""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def legacy_stack(tmp_path_factory):
+    """`legacy_stack(**kwargs)` -> `legacy_graphs.save_legacy_stack(<own tmp dir>, **kwargs)`, cached.
+
+    Treat the result as read-only: other tests reuse the same files.
+    """
+    from legacy_share import legacy_graphs  # pylint: disable=import-outside-toplevel
+
+    cache = {}
+
+    def get(**kwargs):
+        key = tuple(sorted(kwargs.items()))
+        if key not in cache:
+            directory = tmp_path_factory.mktemp("legacy_stack")
+            cache[key] = legacy_graphs.save_legacy_stack(str(directory), **kwargs)
+        return cache[key]
+
+    return get
