@@ -1,0 +1,215 @@
+"""The `legacy-share` command line: subcommands, exit codes, one-line errors, JSON output."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from legacy_share import cli
+from legacy_share._tf import tf1
+from legacy_share.reading import open_checkpoint
+
+KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"
+BIAS = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/bias"
+OLD_KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/weights"  # TF 1.0 name
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _save(folder, variables):
+    """Saves {name: value} with Saver under folder/model.ckpt (+ .meta) -> prefix."""
+    with tf1.Graph().as_default():
+        for name, value in variables.items():
+            tf1.get_variable(name, initializer=value)
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = saver.save(session, os.path.join(folder, "model.ckpt"))
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory):
+    """A 2-layer legacy GRU checkpoint (TF 1.0 kernel names, Adam slots) and a shared graph .meta."""
+    folder = str(tmp_path_factory.mktemp("legacy"))
+    rng = np.random.RandomState(3)
+    variables = {"global_step": np.int64(11), "beta1_power": np.float32(0.9)}
+    for layer in range(2):
+        variables[OLD_KERNEL.format(layer)] = rng.randn(4, 4).astype(np.float32)
+        variables[OLD_KERNEL.format(layer) + "/Adam"] = np.zeros((4, 4), np.float32)
+        variables[BIAS.format(layer).replace("bias", "biases")] = np.ones(4, np.float32)
+    prefix = _save(folder, variables)
+    with tf1.Graph().as_default():  # the graph a shared stack builds, without optimizer
+        tf1.get_variable(KERNEL.format(0), shape=(4, 4))
+        tf1.get_variable(BIAS.format(0), shape=(4,))
+        tf1.get_variable("global_step", shape=(), dtype="int64")
+        meta = os.path.join(folder, "shared.meta")
+        tf1.train.export_meta_graph(meta)
+    return prefix, variables, meta
+
+
+def _run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("legacy-share: error: "), err
+    return lines[0]
+
+
+def test_inspect_prints_groups_and_json(capsys, legacy):
+    prefix, _, _ = legacy
+    code, out, _ = _run(capsys, "inspect", prefix)
+    assert code == 0
+    assert KERNEL.format(0) in out and "0,1" in out and "global_step" in out
+    code, out, _ = _run(capsys, "inspect", prefix + ".index", "--json")
+    document = json.loads(out)
+    assert code == 0 and document["checkpoint"] == prefix
+    keys = {g["key"] for g in document["groups"]}
+    assert {KERNEL.format(0), BIAS.format(0), KERNEL.format(0) + "/Adam"} <= keys
+
+
+def test_migrate_dry_run_json_writes_nothing(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    dst = str(tmp_path / "out" / "model.ckpt")
+    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run", "--json",
+                        "--drop-optimizer-state")
+    assert code == 0
+    document = json.loads(out)
+    assert document["dry_run"] is True and document["destination"] is None
+    names = {step["name"] for step in document["steps"]}
+    assert names == {KERNEL.format(0), BIAS.format(0), "global_step"}
+    assert {d["name"] for d in document["dropped"]} == {
+        "beta1_power", OLD_KERNEL.format(0) + "/Adam", OLD_KERNEL.format(1) + "/Adam"}
+    assert os.listdir(tmp_path) == []
+    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run")
+    assert code == 0 and "dry run: nothing written" in out and os.listdir(tmp_path) == []
+
+
+def test_migrate_then_verify_against_the_shared_graph(capsys, legacy, tmp_path):
+    prefix, variables, meta = legacy
+    dst = str(tmp_path / "model.ckpt")
+    code, out, _ = _run(capsys, "migrate", prefix, dst, "--strategy", "layer:1",
+                        "--drop-optimizer-state")
+    assert code == 0 and f"wrote {dst}" in out
+    got = open_checkpoint(dst)
+    assert np.array_equal(got.read(KERNEL.format(0)), variables[OLD_KERNEL.format(1)])
+    code, out, _ = _run(capsys, "verify", dst, "--meta", meta)
+    assert code == 0 and out.startswith("OK: 3 variable(s) match")
+    code, out, _ = _run(capsys, "verify", prefix, "--meta", meta, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert KERNEL.format(0) in {s["name"] for s in report["missing"]}
+
+
+def test_rename_exclude_and_group_options_reach_the_planner(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
+                        "--json", "--rename", "global_step=step", "--exclude", "Adam$",
+                        "--group", r"cell_(\d+)")
+    assert code == 0
+    steps = {step["name"]: step for step in json.loads(out)["steps"]}
+    assert steps["step"]["sources"] == ["global_step"]
+    assert steps[OLD_KERNEL.format(1) + "/Adam"]["action"] == "copy"
+
+
+def test_existing_destination_fails_with_one_line_and_force_replaces(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    dst = str(tmp_path / "model.ckpt")
+    assert _run(capsys, "migrate", prefix, dst)[0] == 0
+    code, _, err = _run(capsys, "migrate", prefix, dst)
+    assert code == 1
+    assert "a checkpoint exists there" in _error_line(err) and "--force" in err
+    assert _run(capsys, "migrate", prefix, dst, "--force", "--strategy", "mean")[0] == 0
+
+
+def test_strict_failure_is_exit_1_and_writes_nothing(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    dst = str(tmp_path / "out" / "model.ckpt")
+    code, _, err = _run(capsys, "migrate", prefix, dst, "--strategy", "strict")
+    line = _error_line(err)
+    assert code == 1
+    assert "layer 0 and layer 1 differ (max abs difference" in line
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_missing_checkpoint_is_one_line_and_debug_shows_the_traceback(capsys, tmp_path):
+    code, _, err = _run(capsys, "inspect", str(tmp_path / "nope"))
+    assert code == 1
+    assert "nope: no checkpoint there" in _error_line(err)
+    code, _, err = _run(capsys, "--debug", "inspect", str(tmp_path / "nope"))
+    assert code == 1 and "Traceback (most recent call last)" in err
+    assert err.rstrip().splitlines()[-1].startswith("legacy-share: error: ")
+
+
+def test_unshare_writes_every_layer(capsys, legacy, tmp_path):
+    prefix, variables, _ = legacy
+    shared = str(tmp_path / "shared.ckpt")
+    assert _run(capsys, "migrate", prefix, shared, "--drop-optimizer-state")[0] == 0
+    out = str(tmp_path / "unshared.ckpt")
+    code, text, _ = _run(capsys, "unshare", shared, out, "--layers", "3")
+    assert code == 0 and f"wrote {out}" in text
+    got = open_checkpoint(out)
+    for layer in range(3):
+        assert np.array_equal(got.read(KERNEL.format(layer)), variables[OLD_KERNEL.format(0)])
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["frobnicate"], ["migrate", "only-src"], ["verify", "ckpt"],
+    ["migrate", "a", "b", "--strategy", "median"], ["unshare", "a", "b", "--layers", "0"],
+    ["migrate", "a", "b", "--rename", "no-equals-sign"],
+])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "usage: legacy-share" in capsys.readouterr().err
+
+
+def _subprocess(*argv, quiet_env=True):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "legacy_share"] + list(argv), env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_python_dash_m_runs_and_exits_with_the_code(legacy, tmp_path):
+    prefix, _, meta = legacy
+    result = _subprocess("verify", prefix, "--meta", meta)
+    assert result.returncode == 1, result.stderr
+    assert "FAILED" in result.stdout
+    result = _subprocess("migrate", str(tmp_path / "nope"), str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert result.stderr.rstrip().splitlines()[-1].startswith("legacy-share: error: ")
+
+
+def _package_imports_tensorflow():
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, legacy_share.cli; print('tensorflow' in sys.modules)"],
+        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, check=False)
+    return probe.stdout.strip() == "True"
+
+
+def test_errors_print_only_one_line_without_tensorflow_noise(tmp_path):
+    if _package_imports_tensorflow():
+        pytest.xfail("legacy_share/__init__.py imports TensorFlow before cli.main can silence it")
+    result = _subprocess("inspect", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    _error_line(result.stderr)
+
+
+def test_console_script_is_installed():
+    scripts = glob.glob(os.path.join(os.path.dirname(sys.executable), "legacy-share"))
+    if not scripts:
+        pytest.skip("package not installed in this interpreter's environment")
+    result = subprocess.run([scripts[0], "--help"], capture_output=True, text=True, check=False,
+                            timeout=120)
+    assert result.returncode == 0 and "inspect" in result.stdout and "unshare" in result.stdout
