@@ -272,7 +272,7 @@ def find_layer_groups(specs, group_patterns=(), renames=(), excludes=()):
 
 
 def migrated_name(name, renames=()):
-    """Today's name of one input `name` (user `renames` first); a shard gives its whole tensor's name."""
+    """Today's name of input `name` (user `renames` first); a shard: its whole tensor's name."""
     return _migrate(name, _Rules((), renames, ()))[0]
 
 
@@ -387,7 +387,7 @@ def _format_shape(shape):
 def _variable_length(comps):
     """Number of leading components naming the variable (trailing slot/EMA names removed)."""
     n = len(comps)
-    while n > 1 and (_SLOT_RE.fullmatch(comps[n - 1]) or _MOVING_AVERAGE_RE.fullmatch(comps[n - 1])):
+    while n > 1 and any(r.fullmatch(comps[n - 1]) for r in (_SLOT_RE, _MOVING_AVERAGE_RE)):
         n -= 1
     return n
 
@@ -404,7 +404,7 @@ def _optimizer_state(spec):
 
 
 def _cell_rules():
-    """today's cell scope -> [(component regexes, today's suffix components, sharded)], longest first."""
+    """Today's cell scope -> [(component regexes, today's suffix, sharded)], longest first."""
     rules = {}
     for scope, table in names.LEGACY_CELL_VARIABLES.items():
         entries = []
@@ -476,7 +476,7 @@ def _rename_cell_variable(comps):
 
 
 def _migrated_tensors(specs, rules):
-    """Specs -> _Tensor list under migrated names, shards assembled; PlanError on clashing shards."""
+    """Specs -> _Tensors under migrated names, shards assembled; PlanError on clashing shards."""
     tensors, sharded = [], {}
     for spec in specs:
         if rules.excluded(spec.name):
@@ -527,8 +527,9 @@ def _layer_index(comps, group_patterns):
                 continue
             digits = match.group(1)
             if digits is None or not digits.isdigit():
-                raise PlanError(f"group pattern {regex.pattern!r} captured {digits!r} in {comp!r} "
-                                f"of {'/'.join(comps)}; its group must capture the layer index digits")
+                raise PlanError(f"group pattern {regex.pattern!r} captured {digits!r} in "
+                                f"{comp!r} of {'/'.join(comps)}; its group must capture the "
+                                f"layer index digits")
             start, end = match.span(1)
             found = _LayerIndex(i, int(digits),
                                 lambda k, c=comp, s=start, e=end: f"{c[:s]}{k}{c[e:]}")
@@ -547,9 +548,9 @@ def _group(tensors, rules):
         comps[index.position] = index.component(0)
         members = by_name.setdefault("/".join(comps), {})
         if index.layer in members:
-            raise PlanError(f"{members[index.layer].sources[0]} and {tensor.sources[0]} would both "
-                            f"be layer {index.layer} of {'/'.join(comps)}; rename one with --rename "
-                            f"or leave one out with --exclude")
+            raise PlanError(f"{members[index.layer].sources[0]} and {tensor.sources[0]} would "
+                            f"both be layer {index.layer} of {'/'.join(comps)}; rename one with "
+                            f"--rename or leave one out with --exclude")
         members[index.layer] = tensor
     groups = {}
     for name, members in by_name.items():
