@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import warnings
 
 __all__ = ["main", "build_parser"]
@@ -68,8 +69,9 @@ def main(argv=None):
     """Runs `legacy-share` with `argv` (default sys.argv[1:]) -> exit code."""
     args = build_parser().parse_args(argv)
     _quiet_tensorflow(args.verbose or args.debug)
+    from legacy_share import errors  # pylint: disable=import-outside-toplevel
     try:
-        from legacy_share import errors  # pylint: disable=import-outside-toplevel
+        _import_tensorflow(quiet=not (args.verbose or args.debug))
     except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
         return _fail(exc, args.debug)
     try:
@@ -178,6 +180,31 @@ def _quiet_tensorflow(verbose):
         handler._legacy_share_cli = True  # pylint: disable=protected-access
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _import_tensorflow(quiet):
+    """Imports TensorFlow; when `quiet`, its C++ start-up lines are dropped (shown if it fails).
+
+    TensorFlow >= 2.16 logs through absl before absl logging is initialised, which ignores
+    TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 is pointed elsewhere for the import.
+    """
+    if not quiet or "tensorflow" in sys.modules:
+        import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _fail(exc, debug):
