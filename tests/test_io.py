@@ -168,6 +168,13 @@ def test_metadata_without_data_files_and_read_names_the_missing_file(ckpts, tmp_
         ckpt.read("global_step")
     plan = migration.plan_checkpoint(str(tmp_path / "model.ckpt-7"))  # a dry run needs no data
     assert KERNEL.format(0) in [step.name for step in plan.steps]
+    inspection = migration.inspect_checkpoint(str(tmp_path / "model.ckpt-7"))
+    assert not inspection.values_read
+    assert all(g.max_abs_difference is None for g in inspection.groups)
+    assert "data files missing" in inspection.format_table()
+    with pytest.raises(errors.CheckpointError, match=r"data file .* is missing"):
+        migration.migrate(str(tmp_path / "model.ckpt-7"), str(tmp_path / "out" / "model.ckpt"))
+    assert not os.path.exists(tmp_path / "out")
 
 
 @pytest.mark.parametrize("make, pattern", [
@@ -311,6 +318,19 @@ def test_writer_rejects_a_plan_that_does_not_fit_the_checkpoint(ckpts, tmp_path)
                        match=r"w: the plan expects shape \[4, 6\] but .*cell_0.* gives \[6, 4\]"):
         writing.execute(plan, reader, str(tmp_path / "model.ckpt"))
     assert os.listdir(tmp_path) == []
+
+
+def test_read_back_that_differs_from_what_was_written_is_a_verification_error(ckpts, tmp_path):
+    prefix, _ = ckpts["v2"]
+    plan = Plan((Step("a", (), "int64", "copy", ("global_step",)),), (), Strategy("first"))
+    dst = str(tmp_path / "model.ckpt")
+    writing.execute(plan, open_checkpoint(prefix), dst)
+    with pytest.raises(errors.VerificationError,
+                       match=r"model\.ckpt: a reads back different bytes than were written"):
+        writing._verify(plan, dst, {"a": writing.checksum(np.int64(0))})  # pylint: disable=protected-access
+    wider = Plan(plan.steps + (Step("b", (), "int64", "copy", ("global_step",)),), (), plan.strategy)
+    with pytest.raises(errors.VerificationError, match=r"lacks \['b'\]"):
+        writing._verify(wider, dst, {})  # pylint: disable=protected-access
 
 
 def test_output_over_the_input_is_refused_even_with_force(ckpts):
