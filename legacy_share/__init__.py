@@ -1,8 +1,14 @@
 """legacy_share: TF1-style weight sharing for RNN cells, and checkpoints that fit it.
 
-Importing this package sets TF_USE_LEGACY_KERAS=1 (when unset) before TensorFlow is
-imported, so that `tf.compat.v1.nn.rnn_cell` keeps working on TensorFlow >= 2.16.
+Importing this package sets TF_USE_LEGACY_KERAS=1 (when unset), so that a TensorFlow imported
+afterwards serves `tf.compat.v1.nn.rnn_cell` on TensorFlow >= 2.16. TensorFlow itself is
+imported on first use of a name below that needs it (so `legacy-share` can silence it first);
+if it is already imported and cannot serve the legacy cells, the import raises LegacyKerasError.
 """
+
+import importlib
+import os
+import sys
 
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
@@ -13,11 +19,49 @@ from legacy_share.errors import LegacyKerasError
 from legacy_share.errors import NotCalledError
 from legacy_share.errors import PlanError
 from legacy_share.errors import VerificationError
-from legacy_share.cells import SharedCell
-from legacy_share.cells import SharedGRUCell
-from legacy_share.cells import SharedLSTMCell
-from legacy_share.cells import SharedBasicLSTMCell
-from legacy_share.cells import SharedBasicRNNCell
 from legacy_share import names
 
 __version__ = "0.1.0"
+
+LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
+
+_LAZY = {
+    "SharedCell": "legacy_share.cells",
+    "SharedGRUCell": "legacy_share.cells",
+    "SharedLSTMCell": "legacy_share.cells",
+    "SharedBasicLSTMCell": "legacy_share.cells",
+    "SharedBasicRNNCell": "legacy_share.cells",
+    "hierarchical_rnn": "legacy_share.nested",
+    "Strategy": "legacy_share.planning",
+    "Plan": "legacy_share.planning",
+    "Inspection": "legacy_share.migration",
+    "inspect_checkpoint": "legacy_share.migration",
+    "plan_checkpoint": "legacy_share.migration",
+    "migrate": "legacy_share.migration",
+    "unshare": "legacy_share.migration",
+    "VerifyReport": "legacy_share.verifying",
+    "verify_checkpoint": "legacy_share.verifying",
+    "restore_shared": "legacy_share.restoring",
+}
+
+__all__ = [
+    "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError", "CheckpointError",
+    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError", "names",
+] + list(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'legacy_share' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+os.environ.setdefault(LEGACY_KERAS_SWITCH, "1")
+if "tensorflow" in sys.modules:
+    importlib.import_module("legacy_share._tf")  # fails now, with the fix, if the cells cannot load

@@ -3,9 +3,8 @@
 import os
 import sys
 
+from legacy_share import LEGACY_KERAS_SWITCH as _SWITCH
 from legacy_share.errors import LegacyKerasError
-
-_SWITCH = "TF_USE_LEGACY_KERAS"
 
 
 def _import_tensorflow():

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import warnings
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "prepare_tensorflow"]
 
 PROG = "legacy-share"
 
@@ -159,6 +159,12 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of layers, got {text!r}")
     return value
+
+
+def prepare_tensorflow(verbose=False):
+    """Silences TensorFlow, then imports it: for scripts that print to a person, as `main` does."""
+    _quiet_tensorflow(verbose)
+    _import_tensorflow(quiet=not verbose)
 
 
 def _quiet_tensorflow(verbose):

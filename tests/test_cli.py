@@ -191,16 +191,14 @@ def test_python_dash_m_runs_and_exits_with_the_code(legacy, tmp_path):
     assert result.stderr.rstrip().splitlines()[-1].startswith("legacy-share: error: ")
 
 
-def _package_imports_tensorflow():
+def test_importing_the_cli_does_not_import_tensorflow():
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, legacy_share.cli; print('tensorflow' in sys.modules)"],
         env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, check=False)
-    return probe.stdout.strip() == "True"
+    assert probe.stdout.strip() == "False", probe.stderr
 
 
 def test_errors_print_only_one_line_without_tensorflow_noise(tmp_path):
-    if _package_imports_tensorflow():
-        pytest.xfail("legacy_share/__init__.py imports TensorFlow before cli.main can silence it")
     result = _subprocess("inspect", str(tmp_path / "nope"))
     assert result.returncode == 1
     _error_line(result.stderr)
