@@ -173,6 +173,8 @@ def _quiet_tensorflow(verbose):
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
         for module in ("tensorflow", "tf_keras", "keras", "absl", "google", "h5py", "numpy"):
             warnings.filterwarnings("ignore", category=category, module=module + r"(\.|$)")
+    # The legacy cells' own deprecation notice, raised where a shared cell calls their __init__.
+    warnings.filterwarnings("ignore", message=r"`tf\.nn\.rnn_cell\.\w+` is deprecated")
     try:
         from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
         absl_logging.set_verbosity(absl_logging.ERROR)
