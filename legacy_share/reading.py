@@ -66,6 +66,10 @@ class Checkpoint:
             # The V1 reader of CheckpointReader cannot read float16 nor sliced (partitioned)
             # tensors; RestoreV2 falls back to a V1 reader that can.
             value = self._restore(name)
+        except IndexError as exc:  # CheckpointReader's OutOfRange: a data file ends too soon
+            raise errors.CheckpointError(
+                f"{self.prefix}: cannot read {name!r}: {', '.join(self.files[1:]) or self.prefix} "
+                f"is truncated ({_first_line(exc)}); copy the complete data files again.") from exc
         except (tf.errors.OpError, ValueError) as exc:
             named = _DATA_NAMED_RE.search(str(exc))
             missing = [named.group(0)] if named and not os.path.isfile(named.group(0)) else []
