@@ -8,11 +8,17 @@ import glob
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, concurrent runs are not detected
+    fcntl = None
 
 from legacy_share import errors
 from legacy_share.reading import open_checkpoint, run_ops
@@ -24,6 +30,8 @@ _LOG = logging.getLogger("legacy_share")
 BATCH_BYTES = 64 << 20
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _STATE_FILE = "checkpoint"
+_TEMP_PREFIX = ".legacy-share-"
+_TEMP_RE = re.compile(r"\.legacy-share-(\d+)-")
 
 
 def execute(plan, reader, dst, force=False, progress=False):
@@ -41,23 +49,29 @@ def execute(plan, reader, dst, force=False, progress=False):
                                f"to save at {dst}; check --exclude / --drop-optimizer-state.")
     folder = os.path.dirname(dst)
     created = _make_folders(folder)
-    tmp = None
+    lock = tmp = None
     try:
-        tmp = tempfile.mkdtemp(prefix=".legacy-share-", dir=folder)
+        lock = _lock(dst)
+        _check_destination(dst, reader, force)  # again: another run may have finished meanwhile
+        _remove_stale_temps(folder)
+        tmp = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-", dir=folder)
         out = os.path.join(tmp, "out")
         written = _write(plan, reader, tmp, out, progress)
         _verify(plan, out, written)
         _move_into_place(out, dst)
+        _write_state(dst)
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp = None
+        _unlock(lock)
+        lock = None
         _remove_folders(created)
         raise
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    _write_state(dst)
+        _unlock(lock)
     return plan
 
 
@@ -225,6 +239,81 @@ def _make_folders(folder):
     return created
 
 
+def _lock_path(dst):
+    folder, base = os.path.split(dst)
+    return os.path.join(folder, f".{base}.legacy-share-lock")
+
+
+def _lock(dst):
+    """Claims `dst` for this process (flock on a lock file next to it) -> (path, fd); None without fcntl.
+
+    The kernel releases the claim when the process dies, even by SIGKILL, so a lock file left
+    behind is never stale: the next run takes it over and removes it when done.
+    """
+    if fcntl is None:
+        return None
+    path = _lock_path(dst)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise errors.DestinationExistsError(  # pylint: disable=raise-missing-from
+                f"{dst}: another legacy-share run (pid {holder}) is writing there; wait for it "
+                f"to finish, then choose another prefix or --force.")
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:  # else the holder removed the file between our open and flock: retry
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            return path, fd
+        os.close(fd)
+
+
+def _unlock(lock):
+    if lock is None:
+        return
+    path, fd = lock
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(folder):
+    """Removes temp folders and files of legacy-share runs in `folder` whose process is gone."""
+    for name in os.listdir(folder):
+        match = _TEMP_RE.match(name)
+        if match and not _alive(int(match.group(1))):
+            path = os.path.join(folder, name)
+            _LOG.info("removing %s, left by an interrupted run", path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _remove_folders(created):
     for folder in created:
         try:
@@ -286,6 +375,7 @@ def _run_io(build, what):
         run_ops(build)
     except tf.errors.OpError as exc:
         message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
         raise errors.CheckpointError(f"{what}: {message}; check free space and permissions.") from exc
 
 
@@ -315,6 +405,14 @@ def _verify(plan, out, written):
 def _move_into_place(out, dst):
     """Replaces any old output at `dst` by the files of `out`; the index moves last."""
     old = destination_files(dst)
+    if old:
+        # A crash from here on must not leave a `checkpoint` file naming a half-replaced
+        # output, nor the old index over new data files: both go first.
+        state = os.path.join(os.path.dirname(dst), _STATE_FILE)
+        if os.path.isfile(state) and _state_names(state, dst):
+            os.remove(state)
+        if os.path.exists(dst + ".index"):
+            os.remove(dst + ".index")
     new_data = sorted(glob.glob(glob.escape(out) + ".data-?????-of-?????"))
     targets = []
     for path in new_data:
@@ -328,13 +426,24 @@ def _move_into_place(out, dst):
     _LOG.info("wrote %s (%d data file(s))", dst, len(targets))
 
 
+def _state_names(state, dst):
+    """Whether the `checkpoint` file `state` names prefix `dst` (relative or absolute)."""
+    try:
+        with open(state, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return True
+    base = os.path.basename(dst)
+    return any(value in (base, dst) for value in re.findall(r'"((?:[^"\\]|\\.)*)"', text))
+
+
 def _write_state(dst):
     """Points `checkpoint` in the folder of `dst` at it (relative path), atomically."""
     folder, base = os.path.split(dst)
     state = os.path.join(folder, _STATE_FILE)
     escaped = base.replace("\\", "\\\\").replace('"', '\\"')
     text = f'model_checkpoint_path: "{escaped}"\nall_model_checkpoint_paths: "{escaped}"\n'
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-checkpoint-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
