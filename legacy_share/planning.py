@@ -43,7 +43,7 @@ OPTIMIZER_SLOT_NAMES = (
 MOVING_AVERAGE_NAME = "ExponentialMovingAverage"
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
 _MOVING_AVERAGE_RE = re.compile(re.escape(MOVING_AVERAGE_NAME) + r"(?:_\d+)*")
-_OPTIMIZER_GLOBAL_RE = re.compile(r"\w*_power(?:_\d+)*")  # beta1_power, beta2_power, ...
+_OPTIMIZER_GLOBAL_RE = re.compile(r"beta\d_power(?:_\d+)*")  # Adam-family beta1/beta2_power
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _FLOAT_DTYPES = frozenset({"float16", "half", "bfloat16", "float32", "float", "float64",
@@ -62,7 +62,11 @@ class TensorSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Strategy:
-    """How a layer group becomes one tensor: `first`, `layer:K`, `mean` or `strict` (within `tolerance`)."""
+    """How a layer group becomes one tensor: `first`, `layer:K`, `mean` or `strict` (within `tolerance`).
+
+    `first` takes the lowest layer index present: layer 0 of a MultiRNNCell stack, layer 1 of a
+    `--group 'layer(\\d+)'` stack numbered from 1.
+    """
 
     kind: str
     layer: Optional[int] = None
@@ -71,12 +75,13 @@ class Strategy:
     @classmethod
     def parse(cls, text, tolerance=0.0):
         """`"first"`, `"layer:2"`, `"mean"`, `"strict"` -> Strategy; PlanError on anything else."""
+        given = tolerance
         try:
             tolerance = float(tolerance)
         except (TypeError, ValueError):
             tolerance = float("nan")
         if not tolerance >= 0.0:
-            raise PlanError(f"tolerance must be a number >= 0, got {tolerance!r}")
+            raise PlanError(f"tolerance must be a number >= 0, got {given!r}")
         kind = str(text).strip().lower()
         if kind in ("first", "mean", "strict"):
             return cls(kind, None, tolerance)
@@ -284,7 +289,7 @@ def plan_unshare(specs, layers, group_patterns=()):
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise PlanError(f"layers must be an integer >= 1, got {layers!r}")
     rules = _Rules(group_patterns, (), ())
-    steps = {}
+    steps, unshared = {}, 0
     for spec in _normalize_specs(specs):
         index = _layer_index(spec.name.split("/"), rules.group_patterns)
         if index is not None and index.layer != 0:
@@ -294,11 +299,17 @@ def plan_unshare(specs, layers, group_patterns=()):
         _add_step(steps, Step(spec.name, spec.shape, spec.dtype, COPY, (spec.name,)))
         if index is None:
             continue
+        unshared += 1
         for layer in range(1, layers):
             comps = spec.name.split("/")
             comps[index.position] = index.component(layer)
             _add_step(steps, Step("/".join(comps), spec.shape, spec.dtype, DUPLICATE,
                                   (spec.name,)))
+    if not unshared:
+        raise PlanError(
+            f"no tensor has a layer-0 scope ({names.layer_scope(0)} or a --group pattern), so "
+            f"there is nothing to unshare; if the names are older than TF 1.2 (Cell0, "
+            f"cell_0/gru_cell/gates/weights), migrate the checkpoint first")
     return Plan(tuple(steps[name] for name in sorted(steps)), (), None)
 
 
@@ -518,7 +529,8 @@ def _layer_index(comps, group_patterns):
     else the last `cell_{i}` scope."""
     found = builtin = None
     for i, comp in enumerate(comps):
-        match = _LAYER_RE.fullmatch(comp) if i < len(comps) - 1 else None
+        # A layer scope holds a variable: it is never the variable's own (last) name.
+        match = _LAYER_RE.fullmatch(comp) if i < _variable_length(comps) - 1 else None
         if match:
             builtin = _LayerIndex(i, int(match.group(1)), names.layer_scope)
         for regex in group_patterns:

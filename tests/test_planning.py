@@ -557,3 +557,28 @@ def test_planning_imports_no_tensorflow():
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
     assert not {m for m in imported if "tensorflow" in m or m.endswith("_tf") or "keras" in m}
+
+
+def test_a_variable_named_like_a_layer_scope_is_not_a_layer_and_neither_are_its_slots():
+    specs = [spec(f"foo/cell_{i}{slot}") for i in (0, 1) for slot in ("", "/Adam", "/Adam_1")]
+    plan = plan_migration(specs)
+    assert [s.name for s in plan.steps] == sorted(s.name for s in specs)
+    assert {s.action for s in plan.steps} == {planning.COPY}
+
+
+def test_only_adam_family_powers_are_optimizer_globals():
+    specs = [spec("beta1_power", ()), spec("opt/beta2_power", ()), spec("model/signal_power", ())]
+    plan = plan_migration(specs, drop_optimizer_state=True)
+    assert [s.name for s in plan.steps] == ["model/signal_power"]
+    assert sorted(d.name for d in plan.dropped) == ["beta1_power", "opt/beta2_power"]
+
+
+def test_unshare_refuses_a_checkpoint_without_layer_0_scopes():
+    one_line = r"nothing to unshare; .* migrate the checkpoint first"
+    with pytest.raises(PlanError, match=one_line):
+        plan_unshare([spec("RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix")], 3)
+
+
+def test_bad_tolerance_is_reported_as_given():
+    with pytest.raises(PlanError, match=r"got 'abc'"):
+        Strategy.parse("strict", tolerance="abc")
