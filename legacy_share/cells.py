@@ -4,7 +4,7 @@ import inspect
 import re
 
 from legacy_share import names
-from legacy_share._tf import rnn_cell, tf1
+from legacy_share._tf import rnn_cell, tf, tf1
 from legacy_share.errors import IncompatibleShapeError, NotCalledError
 
 __all__ = [
@@ -69,7 +69,7 @@ class SharedCell:
             return
         output_size = self.output_size
         raise IncompatibleShapeError(
-            f"{type(self).__name__} in scope {self.scope_name!r} was built for input depth "
+            f"{type(self).__name__} in scope {self.scope_name or '<root>'!r} was built for input depth "
             f"{first}, but this call brings input depth {depth}, which its kernel cannot take. "
             f"To share one cell across stacked layers the input depth must equal num_units "
             f"({output_size}): project the input to depth {output_size} first "
@@ -86,7 +86,7 @@ def _static_depth(inputs):
     shape = getattr(inputs, "shape", None)
     if shape is None or shape.rank is None or shape.rank == 0:
         return None
-    return shape[-1]
+    return tf.compat.dimension_value(shape[-1])  # a Dimension under disable_v2_behavior()
 
 
 class SharedGRUCell(SharedCell, rnn_cell.GRUCell):

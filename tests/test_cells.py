@@ -179,9 +179,18 @@ def test_input_depth_the_weights_cannot_take_is_a_clear_error():
 
 
 @pytest.mark.usefixtures("graph")
+def test_unknown_input_depth_later_is_left_to_tensorflow():
+    cell = legacy_share.SharedGRUCell(3)
+    cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+    unknown = tf1.placeholder(tf.float32, [1, None])
+    cell(unknown, tf1.zeros([1, 3]))  # no IncompatibleShapeError: the depth is not known yet
+    assert len(_variable_names()) == 4
+
+
+@pytest.mark.usefixtures("graph")
 def test_failed_first_call_captures_nothing():
     cell = legacy_share.SharedGRUCell(3)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="Dimensions must be equal|Incompatible shapes"):
         cell(tf1.zeros([1, 3]), tf1.zeros([1, 7]))
     with pytest.raises(legacy_share.NotCalledError):
         cell.scope_name  # pylint: disable=pointless-statement
@@ -341,3 +350,21 @@ def test_import_after_tensorflow_was_asked_for_keras_raises_legacy_keras_error()
     assert result.stdout.startswith("LegacyKerasError | "), result.stderr
     assert "import legacy_share before tensorflow" in result.stdout
     assert result.stdout.count("\n") == 1
+
+
+def test_depth_check_under_disable_v2_behavior():
+    """There shapes hold `Dimension`s: an unknown depth passes, a wrong one is our error."""
+    result = _python(
+        "import legacy_share, tensorflow as tf\n"
+        "tf1 = tf.compat.v1\n"
+        "tf1.disable_v2_behavior()\n"
+        "cell = legacy_share.SharedGRUCell(3)\n"
+        "cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))\n"
+        "cell(tf1.placeholder(tf.float32, [1, None]), tf1.zeros([1, 3]))\n"
+        "try:\n"
+        "    cell(tf1.zeros([1, 5]), tf1.zeros([1, 3]))\n"
+        "except legacy_share.IncompatibleShapeError as e:\n"
+        "    print('raised', e)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("raised SharedGRUCell in scope '<root>' was built for input "
+                                    "depth 3, but this call brings input depth 5")
