@@ -127,7 +127,7 @@ def _static_dims(inputs):
     shape = inputs.shape
     if shape.rank != 4 or any(d is None for d in shape[1:]):
         raise IncompatibleShapeError(
-            f"hierarchical_rnn: inputs {inputs.name!r} has shape {shape}, but needs rank 4 "
+            f"hierarchical_rnn: inputs {_name(inputs)!r} has shape {shape}, but needs rank 4 "
             "[batch, words, chars, depth] with static words, chars and depth: reshape it or "
             "set its static shape (tf.ensure_shape / set_shape).")
     return tuple(int(d) for d in shape[1:])
@@ -139,7 +139,7 @@ def _lengths(lengths, what, expected, inputs):
     lengths = tf.convert_to_tensor(lengths)
     if not lengths.dtype.is_integer:
         raise IncompatibleShapeError(
-            f"hierarchical_rnn: {what} {lengths.name!r} has dtype {lengths.dtype.name}, but "
+            f"hierarchical_rnn: {what} {_name(lengths)!r} has dtype {lengths.dtype.name}, but "
             "must be an integer tensor: cast it with tf.cast(..., tf.int32).")
     shape = lengths.shape
     compatible = shape.rank is None or (
@@ -151,7 +151,15 @@ def _lengths(lengths, what, expected, inputs):
     if not compatible:
         want = [inputs.shape[0]] + expected[1:]
         raise IncompatibleShapeError(
-            f"hierarchical_rnn: {what} {lengths.name!r} has shape {shape}, but inputs "
-            f"{inputs.name!r} of shape {inputs.shape} needs {what} of shape {want}: pass one "
+            f"hierarchical_rnn: {what} {_name(lengths)!r} has shape {shape}, but inputs "
+            f"{_name(inputs)!r} of shape {inputs.shape} needs {what} of shape {want}: pass one "
             "length per " + ("word of every row." if what == "char_lengths" else "row."))
     return tf.cast(lengths, tf.int32)
+
+
+def _name(tensor):
+    """A graph tensor's name; eager tensors have none (their `.name` raises)."""
+    try:
+        return tensor.name
+    except AttributeError:
+        return "<eager tensor>"

@@ -304,3 +304,8 @@ def test_unknown_mode_names_the_valid_modes():
         with pytest.raises(ValueError, match=r"'unrolled'.*'batched', 'cloned'"):
             hierarchical_rnn(SharedGRUCell(2), SharedGRUCell(2), x, mode="unrolled")
         assert tf1.global_variables() == []
+
+
+def test_eager_inputs_get_the_same_clear_error():
+    with pytest.raises(IncompatibleShapeError, match=r"inputs '<eager tensor>' has shape \(2, 3, 4\)"):
+        hierarchical_rnn(SharedGRUCell(3), SharedGRUCell(3), tf.zeros([2, 3, 4]))
