@@ -8,6 +8,7 @@ import glob
 import logging
 import os
 import re
+import struct
 
 import numpy as np
 
@@ -32,8 +33,13 @@ class Checkpoint:
         self.prefix = prefix
         self.version = version
         self._reader = reader
-        shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
+        try:
+            shapes = reader.get_variable_to_shape_map()
+            dtypes = reader.get_variable_to_dtype_map()
+        except (TypeError, ValueError) as exc:  # e.g. names not UTF-8, unknown dtype enums
+            raise errors.CheckpointError(
+                f"{prefix}: corrupt tensor metadata ({_first_line(exc)}); use an intact copy of "
+                f"the checkpoint.") from exc
         self._dtypes = dtypes
         self.specs = [TensorSpec(name, tuple(int(d) for d in shapes[name]), dtypes[name].name)
                       for name in sorted(shapes)]
@@ -126,6 +132,8 @@ def open_checkpoint(path):
     """
     path = os.path.expanduser(os.fspath(path))
     prefix, version = _resolve(path)
+    if version == 2:
+        check_index(prefix + _INDEX_SUFFIX)
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as exc:
@@ -205,6 +213,161 @@ def _latest_in(folder):
             f"{state_path}: names {state.model_checkpoint_path}, which does not exist; give the "
             f"checkpoint prefix instead of the folder.")
     return latest
+
+
+def check_index(path):
+    """Raises CheckpointError unless every entry of the V2 index `path` is one TensorFlow can take.
+
+    TensorFlow's CheckpointReader aborts the whole process (a C++ CHECK) on an index entry
+    that does not parse, so the table is walked here first: the block checksums, the header,
+    then each BundleEntryProto (dtype, shape, shard id, slices).
+    """
+    from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=import-outside-toplevel
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the index ({exc.strerror}).") from exc
+    try:
+        entries = list(_table_entries(data))
+    except (IndexError, struct.error, _CorruptTable) as exc:
+        raise errors.CheckpointError(
+            f"{path}: not a readable V2 index (corrupt table: {exc or 'truncated'}); use an intact "
+            f"copy of the checkpoint.") from exc
+    if entries is None or not entries or entries[0][0] != b"":
+        return  # compressed blocks or no header: TensorFlow's own checks answer
+    header = tensor_bundle_pb2.BundleHeaderProto()
+    entry = tensor_bundle_pb2.BundleEntryProto()
+    for key, value in entries:
+        proto = header if key == b"" else entry
+        name = key.decode("utf-8", "replace")
+        try:
+            key.decode("utf-8")
+            proto.ParseFromString(value)
+            problem = "" if key == b"" else _entry_problem(entry, header.num_shards)
+        except UnicodeDecodeError:
+            problem = "the name is not UTF-8"
+        except Exception as exc:  # pylint: disable=broad-except  # protobuf's DecodeError varies
+            problem = f"does not parse ({type(exc).__name__})"
+        if key == b"" and not problem and header.num_shards < 1:
+            problem = f"says {header.num_shards} data files"
+        if problem:
+            raise errors.CheckpointError(
+                f"{path}: corrupt index entry {name or '(header)'!r}: {problem}; use an intact "
+                f"copy of the checkpoint.")
+
+
+class _CorruptTable(Exception):
+    pass
+
+
+def _varint(data, pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+        if shift > 63:
+            raise _CorruptTable("bad varint")
+
+
+def _block(data, handle_bytes):
+    offset, pos = _varint(handle_bytes, 0)
+    size, _ = _varint(handle_bytes, pos)
+    if offset + size + 5 > len(data):
+        raise _CorruptTable("block beyond the end of the file")
+    kind = data[offset + size]
+    stored = struct.unpack("<I", data[offset + size + 1:offset + size + 5])[0]
+    crc = ((stored - 0xA282EAD8) & 0xFFFFFFFF)
+    crc = ((crc >> 17) | (crc << 15)) & 0xFFFFFFFF
+    if crc != _crc32c(data[offset:offset + size + 1]):
+        raise _CorruptTable("block checksum mismatch")
+    return kind, data[offset:offset + size]
+
+
+def _block_entries(block):
+    restarts = struct.unpack("<I", block[-4:])[0]
+    end = len(block) - 4 - 4 * restarts
+    if end < 0:
+        raise _CorruptTable("bad restart array")
+    pos, key = 0, b""
+    while pos < end:
+        shared, pos = _varint(block, pos)
+        unshared, pos = _varint(block, pos)
+        size, pos = _varint(block, pos)
+        if shared > len(key) or pos + unshared + size > end:
+            raise _CorruptTable("entry beyond its block")
+        key = key[:shared] + block[pos:pos + unshared]
+        pos += unshared
+        yield key, block[pos:pos + size]
+        pos += size
+
+
+def _table_entries(data):
+    """(key, value) of every entry of a leveldb-style table; None if a block is compressed."""
+    if len(data) < 48 or data[-8:] != b"\x57\xfb\x80\x8b\x24\x75\x47\xdb":
+        raise _CorruptTable("bad magic number")
+    footer = data[-48:]
+    _, pos = _varint(footer, 0)
+    _, pos = _varint(footer, pos)
+    kind, index = _block(data, footer[pos:])
+    if kind != 0:
+        return None
+    result = []
+    for _, handle_bytes in _block_entries(index):
+        kind, block = _block(data, handle_bytes)
+        if kind != 0:
+            return None
+        result.extend(_block_entries(block))
+    return result
+
+
+def _entry_problem(entry, num_shards):
+    """What is wrong with a BundleEntryProto ('' if nothing)."""
+    try:
+        dtype = tf.dtypes.as_dtype(entry.dtype)
+    except TypeError:
+        return f"unknown dtype {entry.dtype}"
+    if dtype._is_ref_dtype:  # pylint: disable=protected-access  # never stored; TF aborts on them
+        return f"reference dtype {dtype.name}"
+    dims = [d.size for d in entry.shape.dim]
+    if entry.shape.unknown_rank or any(d < 0 for d in dims):
+        return f"invalid shape {dims}"
+    if int(np.prod(dims, dtype=np.float64)) >= 2 ** 62:
+        return f"impossible shape {dims}"
+    if not entry.slices and entry.shard_id >= max(num_shards, 1):
+        return f"data file {entry.shard_id} of {num_shards}"
+    for piece in entry.slices:
+        if len(piece.extent) != len(dims):
+            return f"slice of rank {len(piece.extent)} in a tensor of shape {dims}"
+        for extent, dim in zip(piece.extent, dims):
+            length = extent.length if extent.HasField("length") else dim - extent.start
+            if extent.start < 0 or length < 0 or extent.start + length > dim:
+                return f"slice {extent.start}+{length} outside dimension {dim}"
+    return ""
+
+
+def _crc32c_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
 
 
 def _data_files(prefix):
