@@ -232,8 +232,8 @@ def check_index(path):
         entries = list(_table_entries(data))
     except (IndexError, struct.error, _CorruptTable) as exc:
         raise errors.CheckpointError(
-            f"{path}: not a readable V2 index (corrupt table: {exc or 'truncated'}); use an intact "
-            f"copy of the checkpoint.") from exc
+            f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
+            f"checkpoint written by tf.train.Saver, or an intact copy of it.") from exc
     if entries is None or not entries or entries[0][0] != b"":
         return  # compressed blocks or no header: TensorFlow's own checks answer
     header = tensor_bundle_pb2.BundleHeaderProto()
@@ -242,7 +242,8 @@ def check_index(path):
         proto = header if key == b"" else entry
         name = key.decode("utf-8", "replace")
         try:
-            key.decode("utf-8")
+            if not key.startswith(b"\x00"):  # slices of partitioned tensors have binary keys
+                key.decode("utf-8")
             proto.ParseFromString(value)
             problem = "" if key == b"" else _entry_problem(entry, header.num_shards)
         except UnicodeDecodeError:
