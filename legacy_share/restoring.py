@@ -7,7 +7,7 @@ import numpy as np
 from legacy_share import errors
 from legacy_share import planning
 from legacy_share.reading import open_checkpoint
-from legacy_share.writing import BATCH_BYTES, step_value
+from legacy_share.writing import step_value
 from legacy_share._tf import tf1
 
 __all__ = ["restore_shared"]
@@ -47,25 +47,22 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
                 f"{ckpt.prefix}: variable {name} has shape {list(full_shape)} in the graph but "
                 f"{list(steps[name].shape)} in the migrated checkpoint; build the graph with the "
                 f"checkpoint's sizes.")
+        graph_dtype = parts[0].dtype.base_dtype.name
+        if graph_dtype != steps[name].dtype:
+            raise errors.IncompatibleShapeError(
+                f"{ckpt.prefix}: variable {name} is {graph_dtype} in the graph but "
+                f"{steps[name].dtype} in the migrated checkpoint; build the graph with the "
+                f"checkpoint's dtypes.")
     unused = sorted(set(steps) - set(by_name))
     if unused:
         _LOG.info("%d migrated tensor(s) have no variable in var_list, e.g. %s",
                   len(unused), unused[0])
-    assigns, feed, batch_bytes = [], {}, 0
-    with graph.as_default(), tf1.name_scope("legacy_share_restore"):
+    with graph.as_default():
         for name, parts in sorted(by_name.items()):
             value = step_value(steps[name], ckpt, plan.strategy)
             for variable in parts:
-                part = _slice(variable, value)
-                placeholder = tf1.placeholder(variable.dtype.base_dtype, shape=part.shape)
-                assigns.append(variable.assign(placeholder, read_value=False))
-                feed[placeholder] = part
-                batch_bytes += part.nbytes
-            if batch_bytes >= BATCH_BYTES:
-                session.run(assigns, feed_dict=feed)
-                assigns, feed, batch_bytes = [], {}, 0
-        if assigns:
-            session.run(assigns, feed_dict=feed)
+                # Feeds the variable's own initializer: no new ops, so a finalized graph works.
+                variable.load(_slice(variable, value), session)
     return plan
 
 

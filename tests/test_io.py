@@ -491,3 +491,27 @@ def test_restore_shared_names_shape_mismatches(ckpts):
                                match=rf"variable {KERNEL.format(0)} has shape \[8, 4\] in the "
                                      rf"graph but \[6, 4\]"):
                 restore_shared(session, prefix)
+
+
+def test_restore_shared_names_dtype_mismatches(ckpts):
+    prefix, _ = ckpts["v2"]
+    with tf1.Graph().as_default():
+        tf1.get_variable("global_step", shape=(), dtype=tf.int32)
+        with tf1.Session() as session:
+            with pytest.raises(errors.IncompatibleShapeError,
+                               match=r"variable global_step is int32 in the graph but int64"):
+                restore_shared(session, prefix, var_list=tf1.global_variables())
+
+
+def test_restore_shared_works_on_a_finalized_graph_and_adds_no_ops(ckpts):
+    prefix, values = ckpts["v2"]
+    with tf1.Graph().as_default() as graph:
+        _shared_graph()
+        init = tf1.global_variables_initializer()
+        graph.finalize()
+        with tf1.Session() as session:
+            session.run(init)
+            restore_shared(session, prefix, strategy="first")
+            restore_shared(session, prefix, strategy="first")
+            kernel, = [v for v in tf1.global_variables() if v.op.name == KERNEL.format(0)]
+            _assert_bitwise(session.run(kernel), values[KERNEL.format(0)])
