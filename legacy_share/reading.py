@@ -21,7 +21,7 @@ __all__ = ["Checkpoint", "open_checkpoint"]
 _LOG = logging.getLogger("legacy_share")
 _INDEX_SUFFIX = ".index"
 _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
-_DATA_NAMED_RE = re.compile(r"[^\s;:'\"]+\.data-\d{5}-of-\d{5}")
+_DATA_NAMED_RE = re.compile(r"\.data-\d{5}-of-\d{5}")
 _META_SUFFIX = ".meta"
 _STATE_FILE = "checkpoint"
 
@@ -77,8 +77,9 @@ class Checkpoint:
                 f"{self.prefix}: cannot read {name!r}: {', '.join(self.files[1:]) or self.prefix} "
                 f"is truncated ({_first_line(exc)}); copy the complete data files again.") from exc
         except (tf.errors.OpError, ValueError) as exc:
-            named = _DATA_NAMED_RE.search(str(exc))
-            missing = [named.group(0)] if named and not os.path.isfile(named.group(0)) else []
+            named = _DATA_NAMED_RE.search(str(exc))  # the path in it may hold spaces: rebuild it
+            named = self.prefix + named.group(0) if named else None
+            missing = [named] if named and not os.path.isfile(named) else []
             missing = missing or self.missing_files()
             if missing:
                 raise errors.CheckpointError(
