@@ -1,0 +1,462 @@
+"""Reliability: the migrator never hurts its input, and every failure is clean.
+
+Each test that migrates wraps the run in `untouched(...)`, which compares the bytes, sizes and
+modification times of every input file before and after. Command-line tests run
+`python -m legacy_share` as a subprocess and expect exit code 1 with one line
+"legacy-share: error: <path>: ...", no traceback, and nothing at the destination.
+"""
+
+import contextlib
+import glob
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from legacy_share import errors, migration, writing
+from legacy_share._tf import tf, tf1
+from legacy_share.reading import open_checkpoint
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFIX = "model.ckpt-3"  # what save_legacy_stack writes
+DATA = PREFIX + ".data-00000-of-00001"
+
+
+def _load_fault_kill():
+    path = os.path.join(REPO, "scripts", "fault_kill")
+    loader = importlib.machinery.SourceFileLoader("fault_kill", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("fault_kill", loader))
+    loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def snapshot(*roots):
+    """{path: (sha256, size, mtime_ns)} of every file under the folders (or next to the prefixes) `roots`."""
+    found = {}
+    for root in roots:
+        if os.path.isdir(root):
+            paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+        else:
+            paths = glob.glob(glob.escape(root) + "*")
+        for path in paths:
+            if os.path.isfile(path) and not os.path.islink(path) and not _is_fifo(path):
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+                stat = os.stat(path)
+                found[path] = (digest, stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _is_fifo(path):
+    import stat  # pylint: disable=import-outside-toplevel
+    return stat.S_ISFIFO(os.stat(path).st_mode)
+
+
+@contextlib.contextmanager
+def untouched(*roots):
+    """Asserts that no file under `roots` is changed, added or removed by the body."""
+    before = snapshot(*roots)
+    assert before, f"nothing to guard under {roots}"
+    yield
+    assert snapshot(*roots) == before, "the input was modified"
+
+
+def cli(*argv, timeout=120):
+    """`python -m legacy_share ARGV` in a subprocess -> CompletedProcess (text)."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
+                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def cli_async(*argv):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.Popen([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def error_line(stderr):
+    """The single error line of a failed run (asserts there is exactly one and no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("legacy-share: error: "), stderr
+    return lines[0]
+
+
+def copy_stack(stack, folder):
+    """Copies the checkpoint folder of LegacyStack `stack` to `folder` -> the copied prefix."""
+    shutil.copytree(os.path.dirname(stack.prefix), folder)
+    return os.path.join(folder, os.path.basename(stack.prefix))
+
+
+def _rewrite(path, change):
+    with open(path, "rb") as handle:
+        data = bytearray(handle.read())
+    with open(path, "wb") as handle:
+        handle.write(change(data))
+
+
+def _flip(data, at):
+    data[at] ^= 0x10
+    return data
+
+
+@pytest.fixture(scope="module")
+def v2(legacy_stack):
+    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
+
+
+@pytest.fixture(scope="module")
+def v1(legacy_stack):
+    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V1")
+
+
+# ------------------------------------------------------------------- corrupted and wrong inputs
+
+# name -> (make(folder, v2 stack, v1 stack) -> (path given to the CLI, path the error must name),
+#          regex the error line must match)
+CASES = {
+    "truncated data file": (
+        lambda d, s, _: _corrupt(d, s, DATA, lambda b: b[:len(b) // 2], DATA),
+        r"is truncated|Read less bytes"),
+    "truncated index": (
+        lambda d, s, _: _corrupt(d, s, PREFIX + ".index", lambda b: b[:len(b) // 2],
+                                 PREFIX + ".index"),
+        r"not a readable V2 index"),
+    "garbled index": (
+        lambda d, s, _: _corrupt(d, s, PREFIX + ".index",
+                                 lambda b: b[:64] + b"\xAB" * 32 + b[96:], PREFIX + ".index"),
+        r"not a readable V2 index \(block checksum mismatch\)"),
+    "flipped data byte (V2 CRC)": (
+        lambda d, s, _: _corrupt(d, s, DATA, lambda b: _flip(b, 20), PREFIX),  # a layer-0 tensor
+        r"Checksum does not match"),
+    "missing data shard": (
+        lambda d, s, _: _corrupt(d, s, DATA, None, DATA),
+        r"data file .* is missing"),
+    "truncated V1 file": (
+        lambda d, _, s1: _corrupt(d, s1, PREFIX, lambda b: b[:len(b) - 100], PREFIX),
+        r"not a readable V1 checkpoint file"),
+    "state file pointing nowhere": (
+        lambda d, s, _: _state(d, s, 'model_checkpoint_path: "model.ckpt-999"\n'),
+        r"checkpoint: names .*model\.ckpt-999, which does not exist"),
+    "garbled state file": (
+        lambda d, s, _: _state(d, s, "model_checkpoint_path: {{{ \x01\n"),
+        r"no `checkpoint` state file names a checkpoint here"),
+    "empty file": (
+        lambda d, *_: _file(d, "model.ckpt", b""), r"not a readable V1 checkpoint file"),
+    "empty index": (
+        lambda d, *_: _file(d, "model.ckpt.index", b"", given="model.ckpt"),
+        r"not a readable V2 index"),
+    "folder without a checkpoint": (
+        lambda d, *_: (_file(d, "notes.txt", b"hello")[0] and d, d),
+        r"no `checkpoint` state file names a checkpoint here"),
+    "a file that is no checkpoint": (
+        lambda d, *_: _file(d, "photo.jpg", b"\xff\xd8\xff\xe0" + os.urandom(3000)),
+        r"not a readable V1 checkpoint file"),
+    "a .meta given as checkpoint without one": (
+        lambda d, s, _: _meta_alone(d, s), r"is a MetaGraphDef, not a checkpoint"),
+    "spaces and non-ASCII in the path": (
+        lambda d, s, _: _corrupt(os.path.join(d, "mödel daten ü"), s, DATA,
+                                 lambda b: b[:len(b) // 3], DATA),
+        r"mödel daten ü/ckpt/model\.ckpt-3\.data-00000-of-00001 is truncated"),
+}
+
+
+def _corrupt(folder, stack, name, change, named):
+    prefix = copy_stack(stack, os.path.join(folder, "ckpt"))
+    path = os.path.join(os.path.dirname(prefix), name)
+    if change is None:
+        os.remove(path)
+    else:
+        _rewrite(path, change)
+    return prefix, os.path.join(os.path.dirname(prefix), named)
+
+
+def _state(folder, stack, text):
+    prefix = copy_stack(stack, os.path.join(folder, "ckpt"))
+    with open(os.path.join(os.path.dirname(prefix), "checkpoint"), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return os.path.dirname(prefix), os.path.dirname(prefix)
+
+
+def _file(folder, name, data, given=None):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as handle:
+        handle.write(data)
+    path = os.path.join(folder, given or name)
+    return path, path
+
+
+def _meta_alone(folder, stack):
+    os.makedirs(folder)
+    path = os.path.join(folder, "graph.meta")
+    shutil.copy(stack.prefix + ".meta", path)
+    return path, path
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory, v2, v1):
+    """Runs `legacy-share migrate` on every case of CASES at once -> {case: (given, named, result, out)}."""
+    root = str(tmp_path_factory.mktemp("bad inputs"))
+    started = {}
+    for index, (case, (make, _)) in enumerate(CASES.items()):
+        folder = os.path.join(root, f"case{index}")
+        given, named = make(os.path.join(folder, "in"), v2, v1)
+        out = os.path.join(folder, "out", "model.ckpt")
+        started[case] = (given, named, out, snapshot(os.path.join(folder, "in")),
+                         cli_async("migrate", given, out))
+    runs = {}
+    for case, (given, named, out, before, process) in started.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert snapshot(os.path.dirname(os.path.dirname(out)) + "/in") == before, case
+        runs[case] = (given, named, process.returncode, stdout, stderr, out)
+    return runs
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_naming_the_file_exit_1_nothing_written(bad_input_runs, case):
+    given, named, code, _, stderr, out = bad_input_runs[case]
+    assert code == 1, stderr
+    line = error_line(stderr)
+    assert named in line, line
+    assert __import__("re").search(CASES[case][1], line), line
+    assert not os.path.exists(os.path.dirname(out)), os.listdir(os.path.dirname(out))
+    del given
+
+
+def test_paths_with_spaces_and_non_ascii_letters_migrate(v2, tmp_path):
+    src = copy_stack(v2, str(tmp_path / "Modell für Ärzte" / "run 1"))
+    dst = str(tmp_path / "neue Ausgabe ü" / "geteilt model.ckpt")
+    with untouched(os.path.dirname(src)):
+        result = cli("migrate", src, dst, "--strategy", "mean")
+    assert result.returncode == 0, result.stderr
+    assert open_checkpoint(os.path.dirname(dst)).prefix == dst  # the state file names it
+    assert sorted(os.listdir(os.path.dirname(dst))) == [
+        "checkpoint", "geteilt model.ckpt.data-00000-of-00001", "geteilt model.ckpt.index"]
+
+
+# ------------------------------------------------------------------- environment faults
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """Mounts a tmpfs with `options` at `path` (skips the test unless that works, e.g. as root)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    os.makedirs(path, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def test_disk_full_through_the_command_line_is_one_line_and_leaves_nothing(v2, tmp_path):
+    with tmpfs(str(tmp_path / "small disk"), "size=8k") as mount:
+        os.makedirs(os.path.join(mount, "keep"))
+        with untouched(os.path.dirname(v2.prefix)):
+            result = cli("migrate", v2.prefix, os.path.join(mount, "out", "model.ckpt"))
+        assert result.returncode == 1
+        line = error_line(result.stderr)
+        assert mount in line and "No space left on device" in line, line
+        assert "function_node" not in line
+        assert os.listdir(mount) == ["keep"]
+
+
+@pytest.mark.parametrize("size_kib", [4, 64, 128, 184, 192, 196, 200])
+def test_disk_full_at_any_stage_raises_and_leaves_nothing(v2, tmp_path, monkeypatch, size_kib):
+    """One shard per tensor (24 shards of a page or two each): the disk fills while saving
+    shards, merging them, or writing the state file, depending on the size."""
+    monkeypatch.setattr(writing, "BATCH_BYTES", 1)
+    with tmpfs(str(tmp_path / "small disk"), f"size={size_kib}k") as mount:
+        dst = os.path.join(mount, "out", "model.ckpt")
+        try:
+            with untouched(os.path.dirname(v2.prefix)):
+                migration.migrate(v2.prefix, dst)
+        except errors.Error as exc:
+            message = str(exc)
+            assert "\n" not in message and mount in message, message
+            assert "No space left on device" in message, message
+            assert os.listdir(mount) == []
+            print(f"{size_kib} KiB: {message.split(mount)[0]}...")
+        else:
+            assert _checksums(dst) == _expected(v2.prefix, "first")
+            print(f"{size_kib} KiB: enough")
+
+
+def test_read_only_destination_is_a_clean_error(v2, tmp_path):
+    with tmpfs(str(tmp_path / "ro"), "ro,size=1m") as mount:
+        with untouched(os.path.dirname(v2.prefix)):
+            direct = cli("migrate", v2.prefix, os.path.join(mount, "model.ckpt"))
+            nested = cli("migrate", v2.prefix, os.path.join(mount, "sub", "model.ckpt"))
+        for result in (direct, nested):
+            assert result.returncode == 1
+            line = error_line(result.stderr)
+            assert mount in line and "Read-only file system" in line, line
+        assert os.listdir(mount) == []
+
+
+# ------------------------------------------------------------------- untrusted graphs
+
+
+def test_verify_runs_none_of_the_file_ops_of_an_untrusted_meta_graph(v2, tmp_path):
+    """The graph reads a FIFO (would block), writes files and saves a checkpoint: none may happen."""
+    fifo = str(tmp_path / "secret.fifo")
+    os.mkfifo(fifo)
+    written = str(tmp_path / "written.txt")
+    saved = str(tmp_path / "saved" / "model.ckpt")
+    meta = str(tmp_path / "hostile.meta")
+    ckpt = open_checkpoint(v2.prefix)
+    with tf1.Graph().as_default():
+        for spec in ckpt.specs:
+            tf1.get_variable(spec.name, shape=spec.shape, dtype=spec.dtype, trainable=False,
+                             initializer=tf1.zeros_initializer()
+                             if spec.dtype != "string" else tf1.constant_initializer(""))
+        content = tf.io.read_file(fifo)
+        write = tf.io.write_file(written, content)
+        tf1.add_to_collection(tf1.GraphKeys.INIT_OP, write)
+        tf1.add_to_collection(tf1.GraphKeys.TABLE_INITIALIZERS, write)
+        tf1.add_to_collection(tf1.GraphKeys.LOCAL_INIT_OP, write)
+        tf1.train.Saver(var_list=tf1.global_variables()[:1])  # a SaveV2 in the saver_def
+        tf.raw_ops.SaveV2(prefix=saved, tensor_names=["x"], shape_and_slices=[""],
+                          tensors=[tf.constant(1.0)])
+        tf1.train.export_meta_graph(meta)
+    with untouched(os.path.dirname(v2.prefix)):
+        result = cli("verify", v2.prefix, "--meta", meta, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK:"), result.stdout
+    assert not os.path.exists(written)
+    assert not os.path.exists(os.path.dirname(saved))
+    assert sorted(os.listdir(tmp_path)) == ["hostile.meta", "secret.fifo"]
+
+
+# ------------------------------------------------------------------- concurrency
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    """A ~12 MB per-layer GRU checkpoint with Adam slots: migrating it takes a noticeable time."""
+    folder = str(tmp_path_factory.mktemp("medium"))
+    fault_kill = _load_fault_kill()
+    return fault_kill.make_checkpoint(folder, 12)
+
+
+def test_two_migrations_to_one_destination_one_wins_the_other_fails_cleanly(medium, tmp_path):
+    dst = str(tmp_path / "out" / "model.ckpt")
+    with untouched(medium):
+        runs = [cli_async("migrate", medium, dst, "--strategy", strategy)
+                for strategy in ("first", "mean")]
+        results = [(p.returncode,) + p.communicate(timeout=300) for p in runs]
+        results = [(p.returncode, out, err) for p, (_, out, err) in zip(runs, results)]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    loser = [err for code, _, err in results if code == 1][0]
+    line = error_line(loser)
+    assert ("another legacy-share run" in line or "a checkpoint exists there" in line), line
+    winner = "first" if results[0][0] == 0 else "mean"
+    _assert_is_migration(medium, dst, winner)
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_two_forced_migrations_at_once_leave_one_complete_output(medium, tmp_path):
+    dst = str(tmp_path / "out" / "model.ckpt")
+    with untouched(medium):
+        runs = [cli_async("migrate", medium, dst, "--strategy", strategy, "--force")
+                for strategy in ("first", "mean")]
+        results = [(p,) + p.communicate(timeout=300) for p in runs]
+    for process, _, err in results:
+        assert process.returncode == 0 or "another legacy-share run" in error_line(err), err
+    got = _checksums(dst)
+    matches = [s for s in ("first", "mean") if got == _expected(medium, s)]
+    assert len(matches) == 1
+    assert not glob.glob(str(tmp_path / "out" / ".*"))  # no temp folder, no lock file
+
+
+def test_a_held_claim_refuses_and_a_left_lock_file_does_not(v2, tmp_path):
+    dst = str(tmp_path / "model.ckpt")
+    claim = writing._lock(dst)  # pylint: disable=protected-access  # as a running migration holds it
+    try:
+        with pytest.raises(errors.DestinationExistsError,
+                           match=rf"another legacy-share run \(pid {os.getpid()}\) is writing"):
+            migration.migrate(v2.prefix, dst)
+        assert os.listdir(tmp_path) == [os.path.basename(claim[0])]
+    finally:
+        os.close(claim[1])  # as if killed: the file stays, the kernel drops the lock
+    with untouched(os.path.dirname(v2.prefix)):
+        migration.migrate(v2.prefix, dst)
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(v2, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale_dir = tmp_path / f".legacy-share-{dead.pid}-abcd1234"
+    (stale_dir / "out").mkdir(parents=True)
+    (stale_dir / "out" / "part-00000.index").write_bytes(b"x" * 100)
+    stale_state = tmp_path / f".legacy-share-{dead.pid}-checkpoint-zz"
+    stale_state.write_text("half")
+    live = tmp_path / f".legacy-share-{os.getppid()}-efgh5678"
+    live.mkdir()
+    migration.migrate(v2.prefix, str(tmp_path / "model.ckpt"))
+    assert not stale_dir.exists() and not stale_state.exists()
+    assert live.exists()
+
+
+# ------------------------------------------------------------------- crash safety (SIGKILL)
+
+
+def test_sigkill_at_five_moments_leaves_nothing_or_a_complete_checkpoint(tmp_path):
+    """A small run of scripts/fault_kill: 5 kills spread over a ~25 MB migration."""
+    fault_kill = _load_fault_kill()
+    start = time.monotonic()
+    rows, violations = fault_kill.fault_kill(str(tmp_path), 25, 5, recover_each=False,
+                                             log=lambda line: None)
+    print("\n" + fault_kill.HEADER)
+    for row in rows:
+        print(fault_kill.format_row(row))
+    print(f"{time.monotonic() - start:.0f} s")
+    assert not violations, violations
+    assert sum(row["happened"] == "killed" for row in rows) >= 4
+    assert rows[-1]["cleaned"] == "yes"
+
+
+# ------------------------------------------------------------------- helpers of the checks
+
+_EXPECTED = {}
+
+
+def _expected(src, strategy):
+    if (src, strategy) not in _EXPECTED:
+        plan = migration.plan_checkpoint(src, strategy=strategy)
+        reader = open_checkpoint(src)
+        _EXPECTED[src, strategy] = {step.name: writing.checksum(
+            writing.step_value(step, reader, plan.strategy)) for step in plan.steps}
+    return _EXPECTED[src, strategy]
+
+
+def _checksums(prefix):
+    ckpt = open_checkpoint(prefix)
+    return {spec.name: writing.checksum(ckpt.read(spec.name)) for spec in ckpt.specs}
+
+
+def _assert_is_migration(src, dst, strategy):
+    got = _checksums(dst)
+    assert got == _expected(src, strategy)
+    assert not np.isnan(len(got))
