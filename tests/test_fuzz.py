@@ -190,6 +190,12 @@ def worker(source, seed, start, stop, status_path, report_path):
                 detail = stderr.getvalue()
             except Exception as exc:  # pylint: disable=broad-except
                 outcome, detail = "uncaught " + type(exc).__name__, str(exc)
+            for name in files:  # the input, mutated or not, is only read
+                with open(os.path.join(scratch, name), "rb") as handle:
+                    if handle.read() != (data if name == target else blobs[name]):
+                        outcome = "INPUT MODIFIED"
+            if sorted(os.listdir(scratch)) != sorted(files + (["out"] if outcome == "ok" else [])):
+                outcome = f"left {sorted(os.listdir(scratch))}"
             shutil.rmtree(out, ignore_errors=True)
             report.write(json.dumps({"index": index, "file": target, "kind": kind,
                                      "outcome": outcome, "detail": detail[:300]}) + "\n")
@@ -256,6 +262,31 @@ def small_v1(legacy_stack):
                                         write_version="V1").prefix)
 
 
+@pytest.fixture(scope="module")
+def partitioned(tmp_path_factory):
+    """A sharded V2 checkpoint (2 data files) with a partitioned variable, strings and ints."""
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    folder = str(tmp_path_factory.mktemp("partitioned"))
+    with tf1.Graph().as_default():
+        with tf1.device("/cpu:0"):
+            tf1.get_variable("embedding", shape=(6, 3), initializer=tf1.ones_initializer(),
+                             partitioner=tf1.fixed_size_partitioner(2))
+        with tf1.device("/cpu:1"):
+            tf1.get_variable("vocab", initializer=np.array([b"a", b"bc", b""]))
+            tf1.get_variable("global_step", initializer=np.int64(7))
+            for layer in range(2):
+                tf1.get_variable(f"rnn/multi_rnn_cell/cell_{layer}/gru_cell/gates/kernel",
+                                 initializer=np.full((4, 4), layer, np.float32))
+        saver = tf1.train.Saver(sharded=True)
+        config = tf1.ConfigProto(device_count={"CPU": 2})
+        with tf1.Session(config=config) as session:
+            session.run(tf1.global_variables_initializer())
+            saver.save(session, os.path.join(folder, "model.ckpt"), write_meta_graph=False)
+    assert len([f for f in os.listdir(folder) if ".data-" in f]) == 2
+    return folder
+
+
 def test_crc_repair_really_reaches_the_entry_parser(small_v2):
     """The index mutator must produce indexes that pass TF's block checksums (else it tests nothing)."""
     index = [f for f in os.listdir(small_v2) if f.endswith(".index")][0]
@@ -268,6 +299,14 @@ def test_crc_repair_really_reaches_the_entry_parser(small_v2):
         _, data = mutate_index_entries(rng, original)
         outcomes["block checksum mismatch" in _open_index_error(small_v2, index, data)] += 1
     assert outcomes[True] == 0, outcomes
+
+
+def _snapshot(folder):
+    result = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as handle:
+            result[name] = (handle.read(), os.stat(os.path.join(folder, name)).st_mtime_ns)
+    return result
 
 
 def _open_index_error(folder, index, data):
@@ -288,11 +327,14 @@ def _open_index_error(folder, index, data):
         shutil.rmtree(scratch)
 
 
-@pytest.mark.parametrize("which, seed, count", [("v2", 1, MUTATIONS), ("v1", 2, 120)])
-def test_mutated_checkpoints_give_clean_errors_never_a_crash(small_v2, small_v1, which, seed,
-                                                             count):
-    source = small_v2 if which == "v2" else small_v1
+@pytest.mark.parametrize("which, seed, count", [
+    ("v2", 1, MUTATIONS), ("v1", 2, 120), ("partitioned", 3, 200)])
+def test_mutated_checkpoints_give_clean_errors_never_a_crash(small_v2, small_v1, partitioned,
+                                                             which, seed, count):
+    source = {"v2": small_v2, "v1": small_v1, "partitioned": partitioned}[which]
+    before = _snapshot(source)
     outcomes = run_fuzz(source, seed, count, WORKERS)
+    assert _snapshot(source) == before
     counts = collections.Counter(o["outcome"] for o in outcomes)
     by_kind = collections.Counter((o.get("kind", "?"), o["outcome"]) for o in outcomes)
     print(f"\nfuzz {which}: {count} mutations -> {dict(counts)}; by kind: {dict(by_kind)}")
