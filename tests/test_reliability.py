@@ -350,10 +350,13 @@ def test_verify_runs_none_of_the_file_ops_of_an_untrusted_meta_graph(v2, tmp_pat
 
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory):
-    """A ~12 MB per-layer GRU checkpoint with Adam slots: migrating it takes a noticeable time."""
+    """A ~60 MB per-layer GRU checkpoint with Adam slots: two runs' writing phases overlap.
+
+    (Without the destination lock the race tests below fail: both runs write, both exit 0.)
+    """
     folder = str(tmp_path_factory.mktemp("medium"))
     fault_kill = _load_fault_kill()
-    return fault_kill.make_checkpoint(folder, 12)
+    return fault_kill.make_checkpoint(folder, 60)
 
 
 def test_two_migrations_to_one_destination_one_wins_the_other_fails_cleanly(medium, tmp_path):
@@ -361,8 +364,8 @@ def test_two_migrations_to_one_destination_one_wins_the_other_fails_cleanly(medi
     with untouched(medium):
         runs = [cli_async("migrate", medium, dst, "--strategy", strategy)
                 for strategy in ("first", "mean")]
-        results = [(p.returncode,) + p.communicate(timeout=300) for p in runs]
-        results = [(p.returncode, out, err) for p, (_, out, err) in zip(runs, results)]
+        outputs = [p.communicate(timeout=300) for p in runs]
+        results = [(p.returncode, out, err) for p, (out, err) in zip(runs, outputs)]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results
     loser = [err for code, _, err in results if code == 1][0]
