@@ -247,6 +247,20 @@ def test_paths_with_spaces_and_non_ascii_letters_migrate(v2, tmp_path):
         "checkpoint", "geteilt model.ckpt.data-00000-of-00001", "geteilt model.ckpt.index"]
 
 
+def test_output_next_to_the_input_leaves_every_input_file_alone(v2, tmp_path):
+    """Not even the folder's `checkpoint` state file (it names the input) is rewritten."""
+    src = copy_stack(v2, str(tmp_path / "run"))
+    folder = os.path.dirname(src)
+    before = snapshot(folder)
+    result = cli("migrate", folder, os.path.join(folder, "shared.ckpt"))
+    assert result.returncode == 0, result.stderr
+    after = snapshot(folder)
+    assert {p: after[p] for p in before} == before
+    assert sorted(os.path.basename(p) for p in set(after) - set(before)) == [
+        "shared.ckpt.data-00000-of-00001", "shared.ckpt.index"]
+    assert os.path.basename(tf.train.latest_checkpoint(folder)) == os.path.basename(src)
+
+
 # ------------------------------------------------------------------- environment faults
 
 
