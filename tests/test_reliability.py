@@ -53,8 +53,8 @@ def snapshot(*roots):
             if os.path.isfile(path) and not os.path.islink(path) and not _is_fifo(path):
                 with open(path, "rb") as handle:
                     digest = hashlib.sha256(handle.read()).hexdigest()
-                stat = os.stat(path)
-                found[path] = (digest, stat.st_size, stat.st_mtime_ns)
+                info = os.stat(path)
+                found[path] = (digest, info.st_size, info.st_mtime_ns)
     return found
 
 
