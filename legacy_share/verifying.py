@@ -115,14 +115,24 @@ def read_meta_graph_variables(meta_graph_path):
     specs = {}
     for serialized in collection.bytes_list.value:
         variable = _variable_def()
-        variable.ParseFromString(serialized)
+        try:
+            variable.ParseFromString(serialized)
+        except protobuf_message.DecodeError as exc:
+            raise errors.CheckpointError(
+                f"{meta_graph_path}: an entry of its `variables` collection is not a VariableDef "
+                f"({exc}); the MetaGraphDef is corrupt, export it again.") from exc
         op_name = variable.variable_name.split(":")[0]
         node = nodes.get(op_name)
         if node is None or node.op not in _VARIABLE_OPS:
             raise errors.CheckpointError(
                 f"{meta_graph_path}: variable {op_name} has no variable node in the graph_def; "
                 f"the MetaGraphDef is inconsistent, export it again.")
-        dtype = tf.as_dtype(node.attr["dtype"].type).name
+        try:
+            dtype = tf.as_dtype(node.attr["dtype"].type).name
+        except TypeError as exc:
+            raise errors.CheckpointError(
+                f"{meta_graph_path}: variable {op_name} has unknown dtype enum "
+                f"{node.attr['dtype'].type}; the MetaGraphDef is corrupt, export it again.") from exc
         if variable.HasField("save_slice_info_def"):
             info = variable.save_slice_info_def
             specs[info.full_name] = TensorSpec(info.full_name, tuple(info.full_shape), dtype)

@@ -500,10 +500,6 @@ def _corrupt_meta(path, case):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="legacy_share/verifying.py lets protobuf's DecodeError and "
-                                       "TypeError of a corrupt variable through (not in this "
-                                       "helper's files); remove this mark once it raises "
-                                       "CheckpointError")
 @pytest.mark.parametrize("case", ["variable name not UTF-8", "unknown dtype"])
 def test_verify_with_a_corrupt_meta_graph_is_one_line(v2, tmp_path, case):
     meta = _corrupt_meta(str(tmp_path / "bad.meta"), case)
