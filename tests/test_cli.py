@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from legacy_share import cli
+from tests.file_guard import snapshot
 from legacy_share._tf import tf1
 from legacy_share.reading import open_checkpoint
 
@@ -48,7 +49,10 @@ def legacy(tmp_path_factory):
         tf1.get_variable("global_step", shape=(), dtype="int64")
         meta = os.path.join(folder, "shared.meta")
         tf1.train.export_meta_graph(meta)
-    return prefix, variables, meta
+    inputs = (prefix, os.path.join(folder, "checkpoint"), meta)
+    before = snapshot(*inputs)
+    yield prefix, variables, meta
+    assert snapshot(*inputs) == before, "a command changed its input checkpoint"
 
 
 def _run(capsys, *argv):

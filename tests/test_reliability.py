@@ -8,19 +8,18 @@ modification times of every input file before and after. Command-line tests run
 
 import contextlib
 import glob
-import hashlib
 import importlib.machinery
 import importlib.util
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import time
 
 import pytest
 
+from tests.file_guard import snapshot, untouched
 from legacy_share import errors, migration, writing
 from legacy_share._tf import tf, tf1
 from legacy_share.reading import open_checkpoint
@@ -39,36 +38,6 @@ def _load_fault_kill():
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def snapshot(*roots):
-    """{path: (sha256, size, mtime_ns)} of every file under the folders (or next to the prefixes) `roots`."""
-    found = {}
-    for root in roots:
-        if os.path.isdir(root):
-            paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
-        else:
-            paths = glob.glob(glob.escape(root) + "*")
-        for path in paths:
-            if os.path.isfile(path) and not os.path.islink(path) and not _is_fifo(path):
-                with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-                info = os.stat(path)
-                found[path] = (digest, info.st_size, info.st_mtime_ns)
-    return found
-
-
-def _is_fifo(path):
-    return stat.S_ISFIFO(os.stat(path).st_mode)
-
-
-@contextlib.contextmanager
-def untouched(*roots):
-    """Asserts that no file under `roots` is changed, added or removed by the body."""
-    before = snapshot(*roots)
-    assert before, f"nothing to guard under {roots}"
-    yield
-    assert snapshot(*roots) == before, "the input was modified"
 
 
 def cli(*argv, timeout=120):
