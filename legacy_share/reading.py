@@ -203,9 +203,7 @@ def _latest_in(folder):
         raise errors.CheckpointError(
             f"{folder}: no `checkpoint` state file names a checkpoint here; give a checkpoint "
             f"prefix (candidates: {choices}).")
-    latest = state.model_checkpoint_path
-    if not os.path.isabs(latest):
-        latest = os.path.join(folder, latest)
+    latest = state.model_checkpoint_path  # get_checkpoint_state joined a relative one to `folder`
     if not _exists(latest):
         moved = os.path.join(folder, os.path.basename(latest))
         if _exists(moved):

@@ -158,6 +158,15 @@ def test_open_folder_whose_state_file_names_a_moved_checkpoint(ckpts, tmp_path):
     assert ckpt.prefix == str(moved / "model.ckpt-7")
 
 
+def test_open_relative_folder_whose_state_file_names_a_subfolder(ckpts, tmp_path, monkeypatch):
+    prefix, _ = ckpts["v2"]
+    shutil.copytree(os.path.dirname(prefix), tmp_path / "runs" / "sub")
+    _write(str(tmp_path / "runs" / "checkpoint"), b'model_checkpoint_path: "sub/model.ckpt-7"\n')
+    monkeypatch.chdir(tmp_path)
+    ckpt = open_checkpoint("runs")
+    assert os.path.realpath(ckpt.prefix) == str(tmp_path / "runs" / "sub" / "model.ckpt-7")
+
+
 def test_metadata_without_data_files_and_read_names_the_missing_file(ckpts, tmp_path):
     prefix, values = ckpts["sharded"]
     shutil.copy(prefix + ".index", tmp_path / "model.ckpt-7.index")
