@@ -46,8 +46,8 @@ _MOVING_AVERAGE_RE = re.compile(re.escape(MOVING_AVERAGE_NAME) + r"(?:_\d+)*")
 _OPTIMIZER_GLOBAL_RE = re.compile(r"beta\d_power(?:_\d+)*")  # Adam-family beta1/beta2_power
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
-_FLOAT_DTYPES = frozenset({"float16", "half", "bfloat16", "float32", "float", "float64",
-                           "double", "complex64", "complex128"})
+# Dtypes `mean` averages (in float64): the real floating-point dtypes, by their TF names.
+FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 _STRATEGY_FORMS = "first, layer:K (K = a layer index, e.g. layer:1), mean, strict"
 
 
@@ -624,7 +624,7 @@ def _merge_step(name, members, strategy):
                             f"use --strategy layer:K with {agree}, or copy that stack per layer "
                             f"with --exclude '{regex}'")
         shape, dtype = tensors[0].shape, tensors[0].dtype
-        if strategy.kind == "mean" and dtype not in _FLOAT_DTYPES:
+        if strategy.kind == "mean" and dtype not in FLOAT_DTYPES:
             raise PlanError(f"strategy mean cannot average the {dtype} tensors of {name}; use "
                             f"--strategy first or layer:K, or --exclude '{regex}'")
     sources = tuple(source for t in tensors for source in t.sources)

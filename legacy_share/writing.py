@@ -23,6 +23,7 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
     fcntl = None
 
 from legacy_share import errors
+from legacy_share.planning import FLOAT_DTYPES
 from legacy_share.reading import open_checkpoint, run_ops
 from legacy_share._tf import tf
 
@@ -31,7 +32,6 @@ __all__ = ["execute", "step_value", "checksum", "destination_files"]
 _LOG = logging.getLogger("legacy_share")
 BATCH_BYTES = 64 << 20
 _CHUNK = 1 << 20  # elements per slice when averaging or comparing layers in float64
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _STATE_FILE = "checkpoint"
 _TEMP_PREFIX = ".legacy-share-"
 _TEMP_RE = re.compile(r"\.legacy-share-(\d+)-")
@@ -160,7 +160,7 @@ def _checked(step, value, names):
 
 
 def _require_float(step, strategy_name):
-    if step.dtype not in _FLOAT_DTYPES:
+    if step.dtype not in FLOAT_DTYPES:
         raise errors.PlanError(
             f"{step.name}: cannot {strategy_name} layers of dtype {step.dtype}; use --strategy "
             f"first or layer:K, or --exclude this tensor.")
@@ -187,7 +187,7 @@ def _strict(step, reader, positions, tolerance):
         other = _layer_value(step, reader, position)
         difference = _max_abs_difference(first, other, step.dtype)
         if difference > tolerance:
-            shown = ("values differ" if step.dtype not in _FLOAT_DTYPES and np.isinf(difference)
+            shown = ("values differ" if step.dtype not in FLOAT_DTYPES and np.isinf(difference)
                      else f"max abs difference {difference:.6g}")
             raise errors.LayersDifferError(
                 f"{step.name}: layer {step.layers[0]} and layer {step.layers[position]} differ "
@@ -202,7 +202,7 @@ def _max_abs_difference(a, b, dtype):
     Integers that differ count at least the smallest float, so tolerance 0 catches them; other
     dtypes (string, bool) differ by 0 or inf.
     """
-    numeric = dtype in _FLOAT_DTYPES or dtype.startswith(("int", "uint"))
+    numeric = dtype in FLOAT_DTYPES or dtype.startswith(("int", "uint"))
     if not numeric:
         return 0.0 if np.array_equal(a, b) else float("inf")
     if a.size == 0:
@@ -216,7 +216,7 @@ def _max_abs_difference(a, b, dtype):
         difference[np.isnan(a64) & np.isnan(b64)] = 0.0
         difference[np.isnan(difference)] = np.inf
         largest = max(largest, float(np.max(difference)))
-    if largest == 0.0 and dtype not in _FLOAT_DTYPES and not np.array_equal(a, b):
+    if largest == 0.0 and dtype not in FLOAT_DTYPES and not np.array_equal(a, b):
         largest = float(np.finfo(np.float64).tiny)
     return largest
 

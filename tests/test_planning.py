@@ -582,3 +582,10 @@ def test_unshare_refuses_a_checkpoint_without_layer_0_scopes():
 def test_bad_tolerance_is_reported_as_given():
     with pytest.raises(PlanError, match=r"got 'abc'"):
         Strategy.parse("strict", tolerance="abc")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "int64", "string", "bool"])
+def test_mean_is_refused_at_plan_time_for_what_the_writer_cannot_average(dtype):
+    specs = [spec(f"rnn/multi_rnn_cell/cell_{i}/x/k", (2,), dtype) for i in (0, 1)]
+    with pytest.raises(PlanError, match=rf"strategy mean cannot average the {dtype} tensors"):
+        plan_migration(specs, strategy="mean")
