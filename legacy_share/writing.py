@@ -45,7 +45,12 @@ def execute(plan, reader, dst, force=False, progress=False):
     exists and not `force`, LayersDifferError (strict), VerificationError; after any failure
     nothing new is left at the destination.
     """
-    dst = os.path.abspath(os.path.expanduser(os.fspath(dst)))
+    given = os.path.expanduser(os.fspath(dst))
+    if given.endswith(("/", os.sep)):
+        raise errors.CheckpointError(
+            f"{given}: names a folder; give an output prefix such as "
+            f"{os.path.join(given, 'model.ckpt')}.")
+    dst = os.path.abspath(given)
     _check_destination(dst, reader, force)
     if not plan.steps:
         raise errors.PlanError(f"{reader.prefix}: the plan writes no tensor, so there is nothing "
@@ -222,7 +227,7 @@ def _max_abs_difference(a, b, dtype):
 
 
 def _check_destination(dst, reader, force):
-    if dst.endswith(os.sep) or os.path.isdir(dst):
+    if os.path.isdir(dst):
         raise errors.CheckpointError(
             f"{dst}: is a folder; give an output prefix such as {os.path.join(dst, 'model.ckpt')}.")
     inputs = {os.path.realpath(path) for path in reader.files}

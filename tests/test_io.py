@@ -267,6 +267,15 @@ def test_strict_within_tolerance_passes(ckpts, tmp_path):
     _assert_bitwise(_read_all(dst)[KERNEL.format(0)], values[KERNEL.format(0)])
 
 
+@pytest.mark.parametrize("folder", ["new_folder/", "EXISTING"])
+def test_a_folder_as_destination_is_refused_and_nothing_written(ckpts, tmp_path, folder):
+    prefix, _ = ckpts["v2"]
+    dst = os.path.join(str(tmp_path), "" if folder == "EXISTING" else folder)
+    with pytest.raises(errors.CheckpointError, match=r"folder; give an output prefix such as "):
+        migration.migrate(prefix, dst)
+    assert os.listdir(tmp_path) == []
+
+
 def test_existing_destination_needs_force_and_force_replaces_it(ckpts, tmp_path):
     prefix, values = ckpts["v2"]
     dst = str(tmp_path / "model.ckpt")
