@@ -29,7 +29,7 @@ def build_parser():
     inspect = commands.add_parser("inspect", help="list variables grouped by layer")
     inspect.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
-    _add_group(inspect)
+    _add_naming_options(inspect)
 
     migrate = commands.add_parser("migrate", help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
@@ -42,11 +42,7 @@ def build_parser():
     migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     migrate.add_argument("--json", action="store_true", help="print the plan as JSON")
     migrate.add_argument("--force", action="store_true", help="replace an existing DST")
-    _add_group(migrate)
-    migrate.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
-                         type=_rename, help="rename path components matching OLD (repeatable)")
-    migrate.add_argument("--exclude", action="append", default=[], metavar="REGEX",
-                         help="copy matching tensors untouched (repeatable)")
+    _add_naming_options(migrate)
     migrate.add_argument("--drop-optimizer-state", action="store_true",
                          help="leave optimizer slots and their globals out")
 
@@ -62,6 +58,7 @@ def build_parser():
     unshare.add_argument("--layers", required=True, type=_positive, metavar="N",
                          help="number of layers to write")
     unshare.add_argument("--force", action="store_true", help="replace an existing DST")
+    _add_group(unshare)
     return parser
 
 
@@ -85,7 +82,8 @@ def main(argv=None):
 
 def _inspect(args):
     from legacy_share.migration import inspect_checkpoint  # pylint: disable=import-outside-toplevel
-    inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group)
+    inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group, renames=args.rename,
+                                    excludes=args.exclude)
     print(inspection.to_json() if args.json else inspection.format_table())
     return 0
 
@@ -123,13 +121,23 @@ def _verify(args):
 
 def _unshare(args):
     from legacy_share import migration  # pylint: disable=import-outside-toplevel
-    plan = migration.unshare(args.src, args.dst, args.layers, force=args.force, progress=True)
+    plan = migration.unshare(args.src, args.dst, args.layers, group_patterns=args.group,
+                             force=args.force, progress=True)
     print(plan.format_table())
     print(f"wrote {args.dst} ({len(plan.steps)} tensor(s))")
     return 0
 
 
 _COMMANDS = {"inspect": _inspect, "migrate": _migrate, "verify": _verify, "unshare": _unshare}
+
+
+def _add_naming_options(parser):
+    """--group, --rename, --exclude: how names are read, the same for inspect and migrate."""
+    _add_group(parser)
+    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                        type=_rename, help="rename path components matching OLD (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="REGEX",
+                        help="copy matching tensors untouched (repeatable)")
 
 
 def _add_group(parser):

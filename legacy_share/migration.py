@@ -159,10 +159,13 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
-def unshare(src, dst, layers, force=False, progress=False):
-    """Writes shared checkpoint `src` with layer 0's tensors copied to layers 0..layers-1 -> Plan."""
+def unshare(src, dst, layers, group_patterns=(), force=False, progress=False):
+    """Writes shared checkpoint `src` with layer 0's tensors copied to layers 0..layers-1 -> Plan.
+
+    `group_patterns` as in `plan_checkpoint`: their index-0 components are unshared too.
+    """
     ckpt = open_checkpoint(src)
-    plan = planning.plan_unshare(ckpt.specs, layers)
+    plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=tuple(group_patterns))
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 

@@ -80,6 +80,15 @@ def test_inspect_prints_groups_and_json(capsys, legacy):
     assert {KERNEL.format(0), BIAS.format(0), KERNEL.format(0) + "/Adam"} <= keys
 
 
+def test_inspect_takes_the_same_naming_options_as_migrate(capsys, legacy):
+    prefix, _, _ = legacy
+    code, out, _ = _run(capsys, "inspect", prefix, "--json", "--exclude", "/Adam$",
+                        "--rename", "multi_rnn_cell=stack")
+    keys = {g["key"] for g in json.loads(out)["groups"]}
+    assert code == 0
+    assert keys == {"rnn/stack/cell_0/gru_cell/gates/kernel", "rnn/stack/cell_0/gru_cell/gates/bias"}
+
+
 def test_migrate_dry_run_json_writes_nothing(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     dst = str(tmp_path / "out" / "model.ckpt")
