@@ -20,31 +20,13 @@ import tempfile
 
 import pytest
 
+from legacy_share.reading import _crc32c as crc32c  # repairs the checksums of mutated blocks
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MUTATIONS = 520
 WORKERS = 2
 
 # ------------------------------------------------------------------------------- mutators
-
-
-def _crc32c_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 def _masked(crc):
