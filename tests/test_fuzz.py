@@ -21,6 +21,7 @@ import tempfile
 import pytest
 
 from legacy_share.reading import _crc32c as crc32c  # repairs the checksums of mutated blocks
+from legacy_share.reading import _varint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MUTATIONS = 520
@@ -31,17 +32,6 @@ WORKERS = 2
 
 def _masked(crc):
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _varint(data, pos):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
 
 
 def table_blocks(data):
