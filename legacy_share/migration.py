@@ -3,18 +3,21 @@
 The command line (`legacy_share.cli`) is a thin layer over these functions.
 """
 
+import contextlib
 import dataclasses
 import json
 from typing import Optional, Tuple
 
 import numpy as np
 
+from legacy_share import errors
 from legacy_share import planning
 from legacy_share.reading import open_checkpoint
 from legacy_share.writing import execute
 from legacy_share._tf import tf
 
 __all__ = [
+    "plan_for",
     "Inspection",
     "InspectedGroup",
     "InspectedVariable",
@@ -112,8 +115,9 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
     """
     ckpt = open_checkpoint(path)
     stored = {spec.name: spec for spec in ckpt.specs}
-    found = planning.find_layer_groups(ckpt.specs, group_patterns=tuple(group_patterns),
-                                       renames=tuple(renames), excludes=tuple(excludes))
+    with _naming(ckpt):
+        found = planning.find_layer_groups(ckpt.specs, group_patterns=tuple(group_patterns),
+                                           renames=tuple(renames), excludes=tuple(excludes))
     values_read = not ckpt.missing_files()
     groups, membership = [], {}
     for group in found:
@@ -138,11 +142,9 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
 def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), excludes=(),
                     drop_optimizer_state=False, tolerance=0.0):
     """Plans the migration of checkpoint `src` from its metadata only (data files not needed) -> Plan."""
-    ckpt = open_checkpoint(src)
-    return planning.plan_migration(
-        ckpt.specs, strategy=strategy, group_patterns=tuple(group_patterns),
-        renames=tuple(renames), excludes=tuple(excludes),
-        drop_optimizer_state=drop_optimizer_state, tolerance=tolerance)
+    return plan_for(open_checkpoint(src), strategy=strategy, group_patterns=group_patterns,
+                    renames=renames, excludes=excludes,
+                    drop_optimizer_state=drop_optimizer_state, tolerance=tolerance)
 
 
 def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=(),
@@ -152,10 +154,9 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
     The input is only read; the output is verified by read-back before it is moved into place.
     """
     ckpt = open_checkpoint(src)
-    plan = planning.plan_migration(
-        ckpt.specs, strategy=strategy, group_patterns=tuple(group_patterns),
-        renames=tuple(renames), excludes=tuple(excludes),
-        drop_optimizer_state=drop_optimizer_state, tolerance=tolerance)
+    plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
+                    excludes=excludes, drop_optimizer_state=drop_optimizer_state,
+                    tolerance=tolerance)
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
@@ -165,8 +166,27 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False):
     `group_patterns` as in `plan_checkpoint`: their index-0 components are unshared too.
     """
     ckpt = open_checkpoint(src)
-    plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=tuple(group_patterns))
+    with _naming(ckpt):
+        plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=tuple(group_patterns))
     return execute(plan, ckpt, dst, force=force, progress=progress)
+
+
+def plan_for(ckpt, **options):
+    """`planning.plan_migration` over an open checkpoint; a PlanError names the checkpoint."""
+    for key in ("group_patterns", "renames", "excludes"):
+        if key in options:
+            options[key] = tuple(options[key])
+    with _naming(ckpt):
+        return planning.plan_migration(ckpt.specs, **options)
+
+
+@contextlib.contextmanager
+def _naming(ckpt):
+    """Prefixes a PlanError from the pure planner with the checkpoint it was planning for."""
+    try:
+        yield
+    except errors.PlanError as exc:
+        raise errors.PlanError(f"{ckpt.prefix}: {exc}") from exc
 
 
 def _max_spread(ckpt, specs):

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from legacy_share import errors
-from legacy_share import planning
+from legacy_share.migration import plan_for
 from legacy_share.reading import open_checkpoint
 from legacy_share.writing import step_value
 from legacy_share._tf import tf1
@@ -24,9 +24,8 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
     provide, IncompatibleShapeError naming a variable whose shape differs.
     """
     ckpt = open_checkpoint(legacy_checkpoint)
-    plan = planning.plan_migration(
-        ckpt.specs, strategy=strategy, group_patterns=tuple(group_patterns),
-        renames=tuple(renames), excludes=tuple(excludes), tolerance=tolerance)
+    plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
+                    excludes=excludes, tolerance=tolerance)
     graph = session.graph
     with graph.as_default():
         variables = list(tf1.global_variables() if var_list is None else var_list)

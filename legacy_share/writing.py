@@ -194,10 +194,11 @@ def _strict(step, reader, positions, tolerance):
         if difference > tolerance:
             shown = ("values differ" if step.dtype not in FLOAT_DTYPES and np.isinf(difference)
                      else f"max abs difference {difference:.6g}")
+            sources = step.layer_sources()
             raise errors.LayersDifferError(
-                f"{step.name}: layer {step.layers[0]} and layer {step.layers[position]} differ "
-                f"({shown} > tolerance {tolerance:g}); use --strategy first or mean, or raise "
-                f"--tolerance.")
+                f"{reader.prefix}: {step.name}: layer {step.layers[0]} ({sources[0][0]}) and "
+                f"layer {step.layers[position]} ({sources[position][0]}) differ ({shown} > "
+                f"tolerance {tolerance:g}); use --strategy first or mean, or raise --tolerance.")
     return first
 
 

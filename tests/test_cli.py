@@ -149,7 +149,8 @@ def test_strict_failure_is_exit_1_and_writes_nothing(capsys, legacy, tmp_path):
     code, _, err = _run(capsys, "migrate", prefix, dst, "--strategy", "strict")
     line = _error_line(err)
     assert code == 1
-    assert "layer 0 and layer 1 differ (max abs difference" in line
+    assert f"error: {prefix}: " in line and "layer 0 (" in line and "cell_1" in line
+    assert ") differ (max abs difference" in line
     assert not os.path.exists(tmp_path / "out")
 
 
@@ -224,3 +225,12 @@ def test_console_script_is_installed():
     result = subprocess.run([scripts[0], "--help"], capture_output=True, text=True, check=False,
                             timeout=120)
     assert result.returncode == 0 and "inspect" in result.stdout and "unshare" in result.stdout
+
+
+def test_plan_errors_name_the_checkpoint(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    code, _, err = _run(capsys, "migrate", prefix, str(tmp_path / "o" / "m.ckpt"),
+                        "--strategy", "layer:5")
+    line = _error_line(err)
+    assert code == 1 and line.startswith(f"legacy-share: error: {prefix}: strategy layer:5 needs")
+    assert not os.path.exists(tmp_path / "o")

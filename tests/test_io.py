@@ -3,6 +3,7 @@
 import glob
 import hashlib
 import os
+import re
 import shutil
 
 import numpy as np
@@ -253,9 +254,10 @@ def test_strict_merges_equal_layers_and_names_the_first_that_differ(ckpts, tmp_p
                                - values[KERNEL.format(1)]))
     dst2 = str(tmp_path / "out2" / "model.ckpt")
     with pytest.raises(errors.LayersDifferError,
-                       match=rf"{KERNEL.format(0)}: layer 0 and layer 1 differ \(max abs "
-                             rf"difference {difference:.6g} > tolerance 0\); use --strategy "
-                             rf"first or mean"):
+                       match=rf"^{re.escape(prefix)}: {KERNEL.format(0)}: layer 0 "
+                             rf"\({KERNEL.format(0)}\) and layer 1 \({KERNEL.format(1)}\) differ "
+                             rf"\(max abs difference {difference:.6g} > tolerance 0\); use "
+                             rf"--strategy first or mean"):
         migration.migrate(prefix, dst2, strategy="strict", excludes=[r"candidate"])
     assert not os.path.exists(tmp_path / "out2")
 
