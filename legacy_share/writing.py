@@ -242,6 +242,14 @@ def _check_destination(dst, reader, force):
         raise errors.DestinationExistsError(
             f"{dst}: a checkpoint exists there ({os.path.basename(existing[0])}); give another "
             f"prefix or --force to replace it.")
+    state = os.path.join(os.path.dirname(dst), _STATE_FILE)
+    if existing and os.path.isfile(state) and _state_names(state, dst) and not _state_names(
+            state, dst, only=True):
+        # Replacing dst would leave that file naming a missing prefix for a moment, and the
+        # file is not ours to rewrite (it also lists other checkpoints, maybe the input's).
+        raise errors.DestinationExistsError(
+            f"{dst}: {state} lists it together with other checkpoints, and legacy-share does "
+            f"not rewrite another run's state file; give another output prefix.")
 
 
 def _make_folders(folder):
@@ -468,7 +476,7 @@ def _move_into_place(out, dst):
         # A crash from here on must not leave a `checkpoint` file naming a half-replaced
         # output, nor the old index over new data files: both go first.
         state = os.path.join(os.path.dirname(dst), _STATE_FILE)
-        if os.path.isfile(state) and _state_names(state, dst):
+        if os.path.isfile(state) and _state_names(state, dst, only=True):
             os.remove(state)
         if os.path.exists(dst + ".index"):
             os.remove(dst + ".index")
@@ -508,6 +516,9 @@ def _write_state(dst):
     text = f'model_checkpoint_path: "{escaped}"\nall_model_checkpoint_paths: "{escaped}"\n'
     fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-checkpoint-", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as Saver leaves it, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, state)

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -228,6 +229,32 @@ def test_output_next_to_the_input_leaves_every_input_file_alone(v2, tmp_path):
     assert sorted(os.path.basename(p) for p in set(after) - set(before)) == [
         "shared.ckpt.data-00000-of-00001", "shared.ckpt.index"]
     assert os.path.basename(tf.train.latest_checkpoint(folder)) == os.path.basename(src)
+
+
+def test_force_never_rewrites_a_state_file_that_lists_other_checkpoints(v2, tmp_path):
+    src = copy_stack(v2, str(tmp_path / "run"))
+    folder = os.path.dirname(src)
+    dst = os.path.join(folder, "shared.ckpt")
+    assert cli("migrate", src, dst).returncode == 0
+    state = os.path.join(folder, "checkpoint")
+    with open(state, "w", encoding="utf-8") as handle:  # as a training run that kept going
+        handle.write(f'model_checkpoint_path: "{os.path.basename(src)}"\n'
+                     f'all_model_checkpoint_paths: "shared.ckpt"\n'
+                     f'all_model_checkpoint_paths: "{os.path.basename(src)}"\n')
+    before = snapshot(folder)
+    result = cli("migrate", src, dst, "--force")
+    assert result.returncode == 1
+    assert "lists it together with other checkpoints" in error_line(result.stderr)
+    assert snapshot(folder) == before
+
+
+def test_the_state_file_is_readable_like_savers(v2, tmp_path):
+    dst = str(tmp_path / "out" / "model.ckpt")
+    assert cli("migrate", v2.prefix, dst).returncode == 0
+    mode = stat.S_IMODE(os.stat(tmp_path / "out" / "checkpoint").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
 
 
 # ------------------------------------------------------------------- environment faults
