@@ -116,8 +116,8 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
     ckpt = open_checkpoint(path)
     stored = {spec.name: spec for spec in ckpt.specs}
     with _naming(ckpt):
-        found = planning.find_layer_groups(ckpt.specs, group_patterns=tuple(group_patterns),
-                                           renames=tuple(renames), excludes=tuple(excludes))
+        found = planning.find_layer_groups(ckpt.specs, group_patterns=group_patterns,
+                                           renames=renames, excludes=excludes)
     values_read = not ckpt.missing_files()
     groups, membership = [], {}
     for group in found:
@@ -167,15 +167,12 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False):
     """
     ckpt = open_checkpoint(src)
     with _naming(ckpt):
-        plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=tuple(group_patterns))
+        plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns)
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
 def plan_for(ckpt, **options):
     """`planning.plan_migration` over an open checkpoint; a PlanError names the checkpoint."""
-    for key in ("group_patterns", "renames", "excludes"):
-        if key in options:
-            options[key] = tuple(options[key])
     with _naming(ckpt):
         return planning.plan_migration(ckpt.specs, **options)
 

@@ -535,3 +535,12 @@ def test_restore_shared_works_on_a_finalized_graph_and_adds_no_ops(ckpts):
             restore_shared(session, prefix, strategy="first")
             kernel, = [v for v in tf1.global_variables() if v.op.name == KERNEL.format(0)]
             _assert_bitwise(session.run(kernel), values[KERNEL.format(0)])
+
+
+def test_api_takes_one_regex_as_a_string_and_renames_as_a_dict(ckpts):
+    prefix, _ = ckpts["v2"]
+    plan = migration.plan_checkpoint(prefix, excludes="^global_step$",
+                                     renames={"multi_rnn_cell": "stack"})
+    names = {step.name for step in plan.steps}
+    assert "global_step" in names and "rnn/stack/cell_0/gru_cell/gates/kernel" in names
+    assert any(step.action == "merge" for step in plan.steps)
