@@ -6,9 +6,9 @@ imported on first use of a name below that needs it (so `legacy-share` can silen
 if it is already imported and cannot serve the legacy cells, the import raises LegacyKerasError.
 """
 
-import importlib
-import os
-import sys
+import importlib as _importlib
+import os as _os
+import sys as _sys
 
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
@@ -53,15 +53,15 @@ __all__ = [
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'legacy_share' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(_importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(__all__) | {"__version__", "LEGACY_KERAS_SWITCH"})
 
 
-os.environ.setdefault(LEGACY_KERAS_SWITCH, "1")
-if "tensorflow" in sys.modules:
-    importlib.import_module("legacy_share._tf")  # fails now, with the fix, if the cells cannot load
+_os.environ.setdefault(LEGACY_KERAS_SWITCH, "1")
+if "tensorflow" in _sys.modules:
+    _importlib.import_module("legacy_share._tf")  # fails now, with the fix, if the cells cannot load

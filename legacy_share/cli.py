@@ -23,21 +23,27 @@ def build_parser():
         prog=PROG, description="Migrate per-layer TF1 RNN checkpoints to shared-cell names.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    # The same flags after the subcommand; SUPPRESS keeps a flag given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log what is done")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    inspect = commands.add_parser("inspect", help="list variables grouped by layer")
+    inspect = commands.add_parser("inspect", parents=[common], help="list variables grouped by layer")
     inspect.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     _add_naming_options(inspect)
 
-    migrate = commands.add_parser("migrate", help="write a shared-cell checkpoint")
+    migrate = commands.add_parser("migrate", parents=[common], help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
     migrate.add_argument("dst", metavar="DST", help="output prefix, e.g. out/model.ckpt")
     migrate.add_argument("--strategy", default="first", metavar="first|layer:K|mean|strict",
                          type=_strategy,
                          help="how layers become one tensor (default: first)")
-    migrate.add_argument("--tolerance", type=float, default=0.0, metavar="X",
+    migrate.add_argument("--tolerance", type=_tolerance, default=0.0, metavar="X",
                          help="max abs difference allowed by --strategy strict (default 0)")
     migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     migrate.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -46,13 +52,13 @@ def build_parser():
     migrate.add_argument("--drop-optimizer-state", action="store_true",
                          help="leave optimizer slots and their globals out")
 
-    verify = commands.add_parser("verify", help="compare a checkpoint with a graph's variables")
+    verify = commands.add_parser("verify", parents=[common], help="compare a checkpoint with a graph's variables")
     verify.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
     verify.add_argument("--meta", required=True, metavar="GRAPH.meta",
                         help="MetaGraphDef written by Saver.save / export_meta_graph")
     verify.add_argument("--json", action="store_true", help="print JSON")
 
-    unshare = commands.add_parser("unshare", help="copy shared cell_0 tensors to every layer")
+    unshare = commands.add_parser("unshare", parents=[common], help="copy shared cell_0 tensors to every layer")
     unshare.add_argument("src", metavar="SRC", help="shared checkpoint")
     unshare.add_argument("dst", metavar="DST", help="output prefix")
     unshare.add_argument("--layers", required=True, type=_positive, metavar="N",
@@ -90,6 +96,9 @@ def _inspect(args):
 
 def _migrate(args):
     from legacy_share import migration  # pylint: disable=import-outside-toplevel
+    if args.tolerance and args.strategy != "strict":
+        logging.getLogger("legacy_share").warning(
+            "--tolerance applies to --strategy strict only; ignored with %s", args.strategy)
     options = dict(strategy=args.strategy, group_patterns=args.group, renames=args.rename,
                    excludes=args.exclude, drop_optimizer_state=args.drop_optimizer_state,
                    tolerance=args.tolerance)
@@ -151,6 +160,16 @@ def _rename(text):
     if not sep or not old:
         raise argparse.ArgumentTypeError(f"expected OLD=NEW, got {text!r}")
     return (old, new)
+
+
+def _tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def _strategy(text):

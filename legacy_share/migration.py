@@ -17,7 +17,6 @@ from legacy_share.writing import execute
 from legacy_share._tf import tf
 
 __all__ = [
-    "plan_for",
     "Inspection",
     "InspectedGroup",
     "InspectedVariable",

@@ -141,11 +141,11 @@ def open_checkpoint(path):
         kind = "V2 index" if version == 2 else "V1 checkpoint file"
         raise errors.CheckpointError(
             f"{path}: not a readable {kind} ({_first_line(exc)}); give the prefix of a checkpoint "
-            f"written by tf.train.Saver.") from exc
+            f"written by tf.compat.v1.train.Saver.") from exc
     ckpt = Checkpoint(prefix, version, reader)
     if version == 1 and not ckpt.specs:
         raise errors.CheckpointError(f"{path}: holds no tensor; give the prefix of a checkpoint "
-                                     f"written by tf.train.Saver.")
+                                     f"written by tf.compat.v1.train.Saver.")
     return ckpt
 
 
@@ -232,7 +232,7 @@ def check_index(path):
     except (IndexError, struct.error, _CorruptTable) as exc:
         raise errors.CheckpointError(
             f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
-            f"checkpoint written by tf.train.Saver, or an intact copy of it.") from exc
+            f"checkpoint written by tf.compat.v1.train.Saver, or an intact copy of it.") from exc
     if entries is None or not entries or entries[0][0] != b"":
         return  # compressed blocks or no header: TensorFlow's own checks answer
     header = tensor_bundle_pb2.BundleHeaderProto()

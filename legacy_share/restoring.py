@@ -60,8 +60,10 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
         for name, parts in sorted(by_name.items()):
             value = step_value(steps[name], ckpt, plan.strategy)
             for variable in parts:
-                # Feeds the variable's own initializer: no new ops, so a finalized graph works.
-                variable.load(_slice(variable, value), session)
+                # Feeds the variable's own initializer (what the deprecated Variable.load does):
+                # no new ops, so a finalized graph works.
+                initializer = variable.initializer
+                session.run(initializer, {initializer.inputs[1]: _slice(variable, value)})
     return plan
 
 

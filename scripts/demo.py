@@ -154,8 +154,10 @@ def run_user(source, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="legacy_share demonstration")
     parser.add_argument("checkpoint", nargs="?", help="your checkpoint (default: the bundled one)")
-    parser.add_argument("--out", default=os.path.join("demo-output", "shared.ckpt"),
-                        help="output prefix, replaced on every run (default: %(default)s)")
+    parser.add_argument("--out", default=os.path.relpath(os.path.join(ROOT, "demo-output",
+                                                                     "shared.ckpt")),
+                        help="output prefix, replaced on every run (default: %(default)s, "
+                             "in the repository)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -234,3 +234,15 @@ def test_plan_errors_name_the_checkpoint(capsys, legacy, tmp_path):
     line = _error_line(err)
     assert code == 1 and line.startswith(f"legacy-share: error: {prefix}: strategy layer:5 needs")
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_global_flags_also_work_after_the_subcommand(capsys, tmp_path):
+    code, _, err = _run(capsys, "inspect", str(tmp_path / "nope"), "--debug")
+    assert code == 1 and "Traceback" in err
+
+
+def test_a_negative_tolerance_is_a_usage_error(capsys, legacy, tmp_path):
+    prefix, _, _ = legacy
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["migrate", prefix, str(tmp_path / "o"), "--tolerance", "-1"])
+    assert exited.value.code == 2
