@@ -313,6 +313,8 @@ def _unlock(lock):
 def _remove_stale_temps(folder):
     """Removes temp folders and files of legacy-share runs in `folder` whose process is gone."""
     for name in os.listdir(folder):
+        if name.endswith(".legacy-share-lock"):
+            continue  # a lock file (maybe of a prefix named like a temp), held or free: kept
         match = _TEMP_RE.match(name)
         if match and not _alive(int(match.group(1))):
             path = os.path.join(folder, name)
@@ -357,7 +359,7 @@ def _write(plan, reader, tmp, out, progress):
     """Saves every step in ~BATCH_BYTES shards under `tmp`, merges them into `out` -> {name: fingerprint}.
 
     A worker thread saves one batch (SaveV2 runs without the GIL) while the next one is read
-    and fingerprinted, so at most two batches are held.
+    and fingerprinted, so at most two batches and the tensor being read are held.
     """
     written = {}
     shards = []
