@@ -38,6 +38,7 @@ __all__ = [
     "build_stack",
     "build_word_clones",
     "stack_variable_names",
+    "layer_of",
 ]
 
 GENERATIONS = ("tf0", "tf1.0", "today", "shared")
@@ -510,8 +511,8 @@ def _read_all(prefix):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def _layer_of(name, pattern):
-    """(layer index, the name with layer 0) or (None, name)."""
+def layer_of(name, pattern):
+    """(layer index, `name` with that index replaced by 0) of the first component `pattern` matches, or (None, name)."""
     parts = name.split("/")
     for k, part in enumerate(parts):
         match = pattern.match(part)
@@ -525,7 +526,7 @@ def _tie_ops(variables, pattern):
     by_name = {v.op.name: v for v in variables}
     ops = []
     for name, variable in sorted(by_name.items()):
-        layer, first = _layer_of(name, pattern)
+        layer, first = layer_of(name, pattern)
         if layer:
             ops.append(variable.assign(by_name[first].read_value()))
     return tf.group(*ops)
@@ -534,7 +535,7 @@ def _tie_ops(variables, pattern):
 def _group_names(saved, pattern, layers):
     groups = [[] for _ in range(layers)]
     for name in sorted(saved):
-        layer, _ = _layer_of(name, pattern)
+        layer, _ = layer_of(name, pattern)
         if layer is not None:
             groups[layer].append(name)
     return tuple(tuple(g) for g in groups)

@@ -56,13 +56,7 @@ def read_checkpoint(prefix):
 
 def layer_of(name, pattern=LAYER):
     """(layer, the name with layer 0) of a today name, or (None, name)."""
-    parts = name.split("/")
-    for k, part in enumerate(parts):
-        match = pattern.match(part)
-        if match:
-            parts[k] = part[:match.start(1)] + "0" + part[match.end(1):]
-            return int(match.group(1)), "/".join(parts)
-    return None, name
+    return legacy_graphs.layer_of(name, pattern)
 
 
 def expected_migration(stack, strategy, pattern=LAYER, drop_optimizer_state=False):
