@@ -71,8 +71,9 @@ class SharedCell:
         raise IncompatibleShapeError(
             f"{type(self).__name__} in scope {self.scope_name or '<root>'!r} was built for input depth "
             f"{first}, but this call brings input depth {depth}, which its kernel cannot take. "
-            f"To share one cell across stacked layers the input depth must equal num_units "
-            f"({output_size}): project the input to depth {output_size} first "
+            f"To share one cell across stacked layers the input depth must equal its output "
+            f"size ({output_size}: num_units, or num_proj for a projected LSTMCell): project the "
+            f"input to depth {output_size} first "
             f"(e.g. tf.compat.v1.layers.dense), or give the first layer a cell of its own.")
 
 

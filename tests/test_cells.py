@@ -174,7 +174,7 @@ def test_input_depth_the_weights_cannot_take_is_a_clear_error():
         tf1.nn.dynamic_rnn(stack, tf1.zeros([2, 3, 100]), dtype=tf.float32)
     message = str(caught.value)
     assert "input depth 100" in message and "input depth 10," in message
-    assert "num_units (10)" in message and "project the input" in message
+    assert "output size (10: num_units" in message and "project the input" in message
     assert "\n" not in message
 
 
@@ -368,3 +368,12 @@ def test_depth_check_under_disable_v2_behavior():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("raised SharedGRUCell in scope '<root>' was built for input "
                                     "depth 3, but this call brings input depth 5")
+
+
+@pytest.mark.usefixtures("graph")
+def test_shape_error_of_a_projected_lstm_names_its_output_size():
+    cell = legacy_share.SharedLSTMCell(8, num_proj=3)
+    with pytest.raises(legacy_share.IncompatibleShapeError, match=r"output size \(3: num_units, or "
+                                                                  r"num_proj"):
+        tf1.nn.dynamic_rnn(rnn_cell.MultiRNNCell([cell] * 2), tf1.zeros([2, 3, 5]),
+                           dtype=tf.float32)
