@@ -96,9 +96,9 @@ def step_value(step, reader, strategy):
 
     COPY, RENAME and DUPLICATE carry the source bit for bit; MERGE picks or averages layers.
     """
-    positions = len(step.layers) if step.action == "merge" else 1
     if step.action != "merge":
         return _layer_value(step, reader, 0)
+    positions = len(step.layers)
     if positions == 0:
         raise errors.PlanError(f"{step.name}: merge step without layers; this is a planner bug.")
     kind = strategy.kind
@@ -134,11 +134,11 @@ def checksum(value):
 
 
 def _layer_value(step, reader, position):
-    shards = getattr(step, "shards", 1)
-    names = step.sources[position * shards:(position + 1) * shards]
-    if len(names) != shards:
+    layers = step.layer_sources()
+    names = layers[position] if position < len(layers) else ()
+    if len(names) != step.shards:
         raise errors.PlanError(f"{step.name}: the plan lists {len(step.sources)} sources for "
-                               f"{shards} shard(s) per layer; this is a planner bug.")
+                               f"{step.shards} shard(s) per layer; this is a planner bug.")
     parts = [reader.read(name) for name in names]
     if len(parts) == 1:
         return _checked(step, parts[0], names)
