@@ -23,7 +23,7 @@ _INDEX_SUFFIX = ".index"
 _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 _DATA_NAMED_RE = re.compile(r"\.data-\d{5}-of-\d{5}")
 _META_SUFFIX = ".meta"
-_STATE_FILE = "checkpoint"
+STATE_FILE = "checkpoint"  # the state file Saver keeps in a checkpoint folder
 
 
 class Checkpoint:
@@ -38,7 +38,7 @@ class Checkpoint:
             dtypes = reader.get_variable_to_dtype_map()
         except (TypeError, ValueError) as exc:  # e.g. names not UTF-8, unknown dtype enums
             raise errors.CheckpointError(
-                f"{prefix}: corrupt tensor metadata ({_first_line(exc)}); use an intact copy of "
+                f"{prefix}: corrupt tensor metadata ({first_line(exc)}); use an intact copy of "
                 f"the checkpoint.") from exc
         self._dtypes = dtypes
         self.specs = [TensorSpec(name, tuple(int(d) for d in shapes[name]), dtypes[name].name)
@@ -49,13 +49,13 @@ class Checkpoint:
         """The files this checkpoint is made of that exist (index first for V2)."""
         if self.version == 1:
             return sorted(glob.glob(glob.escape(self.prefix) + "-?????-of-?????")) or [self.prefix]
-        return [self.prefix + _INDEX_SUFFIX] + _data_files(self.prefix)
+        return [self.prefix + _INDEX_SUFFIX] + data_files(self.prefix)
 
     def missing_files(self):
         """V2 data files the index needs that are not on disk (by the `-of-N` count of those present)."""
         if self.version == 1:
             return []
-        present = _data_files(self.prefix)
+        present = data_files(self.prefix)
         if not present:
             return [self.prefix + ".data-00000-of-?????"]
         count = int(_DATA_RE.search(present[0]).group(1))
@@ -75,7 +75,7 @@ class Checkpoint:
         except IndexError as exc:  # CheckpointReader's OutOfRange: a data file ends too soon
             raise errors.CheckpointError(
                 f"{self.prefix}: cannot read {name!r}: {', '.join(self.files[1:]) or self.prefix} "
-                f"is truncated ({_first_line(exc)}); copy the complete data files again.") from exc
+                f"is truncated ({first_line(exc)}); copy the complete data files again.") from exc
         except (tf.errors.OpError, ValueError) as exc:
             named = _DATA_NAMED_RE.search(str(exc))  # the path in it may hold spaces: rebuild it
             named = self.prefix + named.group(0) if named else None
@@ -87,7 +87,7 @@ class Checkpoint:
                     f"data files next to {self.prefix + _INDEX_SUFFIX} (dry runs work without them)."
                 ) from exc
             raise errors.CheckpointError(
-                f"{self.prefix}: cannot read {name!r}: {_first_line(exc)}") from exc
+                f"{self.prefix}: cannot read {name!r}: {first_line(exc)}") from exc
         return np.asarray(value)
 
     def _restore(self, name):
@@ -101,7 +101,7 @@ class Checkpoint:
             return run_ops(restore)
         except tf.errors.OpError as exc:
             raise errors.CheckpointError(
-                f"{self.prefix}: cannot read {name!r}: {_first_line(exc)}") from exc
+                f"{self.prefix}: cannot read {name!r}: {first_line(exc)}") from exc
 
 
 def run_ops(build):
@@ -140,7 +140,7 @@ def open_checkpoint(path):
     except (tf.errors.OpError, ValueError) as exc:
         kind = "V2 index" if version == 2 else "V1 checkpoint file"
         raise errors.CheckpointError(
-            f"{path}: not a readable {kind} ({_first_line(exc)}); give the prefix of a checkpoint "
+            f"{path}: not a readable {kind} ({first_line(exc)}); give the prefix of a checkpoint "
             f"written by tf.compat.v1.train.Saver.") from exc
     ckpt = Checkpoint(prefix, version, reader)
     if version == 1 and not ckpt.specs:
@@ -153,7 +153,7 @@ def _resolve(path):
     """(prefix, version) for `path`, following the forms `open_checkpoint` accepts."""
     if os.path.isdir(path):
         return _resolve(_latest_in(path))
-    if os.path.basename(path) == _STATE_FILE and os.path.isfile(path):
+    if os.path.basename(path) == STATE_FILE and os.path.isfile(path):
         return _resolve(_latest_in(os.path.dirname(path) or "."))
     if path.endswith(_INDEX_SUFFIX) and os.path.isfile(path):
         return _hint(path, path[:-len(_INDEX_SUFFIX)]), 2
@@ -190,12 +190,12 @@ def _hint(given, prefix):
 
 def _latest_in(folder):
     """The checkpoint the `checkpoint` state file of `folder` names (relative to `folder` if moved)."""
-    state_path = os.path.join(folder, _STATE_FILE)
+    state_path = os.path.join(folder, STATE_FILE)
     try:
         state = tf1.train.get_checkpoint_state(folder)
     except (tf.errors.OpError, ValueError) as exc:
         raise errors.CheckpointError(
-            f"{state_path}: unreadable state file ({_first_line(exc)}); give the checkpoint "
+            f"{state_path}: unreadable state file ({first_line(exc)}); give the checkpoint "
             f"prefix instead of the folder.") from exc
     if state is None or not state.model_checkpoint_path:
         found = sorted(glob.glob(os.path.join(glob.escape(folder), "*" + _INDEX_SUFFIX)))
@@ -370,10 +370,12 @@ def _crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def _data_files(prefix):
+def data_files(prefix):
+    """The V2 data files of `prefix` on disk, sorted."""
     return sorted(glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
 
 
-def _first_line(exc):
+def first_line(exc):
+    """The first line of an exception's message (a TF error's `message`), or its type's name."""
     message = getattr(exc, "message", None) or str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

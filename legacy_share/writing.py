@@ -5,7 +5,6 @@ folder next to it and read back; the input checkpoint is only ever read.
 """
 
 import concurrent.futures
-import glob
 import hashlib
 import logging
 import os
@@ -24,7 +23,7 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
 
 from legacy_share import errors
 from legacy_share.planning import FLOAT_DTYPES
-from legacy_share.reading import open_checkpoint, run_ops
+from legacy_share.reading import STATE_FILE, data_files, first_line, open_checkpoint, run_ops
 from legacy_share._tf import tf
 
 __all__ = ["execute", "step_value", "checksum", "destination_files"]
@@ -32,7 +31,6 @@ __all__ = ["execute", "step_value", "checksum", "destination_files"]
 _LOG = logging.getLogger("legacy_share")
 BATCH_BYTES = 64 << 20
 _CHUNK = 1 << 20  # elements per slice when averaging or comparing layers in float64
-_STATE_FILE = "checkpoint"
 _TEMP_PREFIX = ".legacy-share-"
 _TEMP_RE = re.compile(r"\.legacy-share-(\d+)-")
 
@@ -85,7 +83,7 @@ def execute(plan, reader, dst, force=False, progress=False):
 
 def destination_files(dst):
     """The files of an existing output at prefix `dst` (index and data files)."""
-    found = glob.glob(glob.escape(dst) + ".data-?????-of-?????")
+    found = data_files(dst)
     if os.path.exists(dst + ".index"):
         found.append(dst + ".index")
     return sorted(found)
@@ -242,7 +240,7 @@ def _check_destination(dst, reader, force):
         raise errors.DestinationExistsError(
             f"{dst}: a checkpoint exists there ({os.path.basename(existing[0])}); give another "
             f"prefix or --force to replace it.")
-    state = os.path.join(os.path.dirname(dst), _STATE_FILE)
+    state = os.path.join(os.path.dirname(dst), STATE_FILE)
     if existing and os.path.isfile(state) and _state_names(state, dst) and not _state_names(
             state, dst, only=True):
         # Replacing dst would leave that file naming a missing prefix for a moment, and the
@@ -443,8 +441,7 @@ def _run_io(build, what):
     try:
         run_ops(build)
     except tf.errors.OpError as exc:
-        message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
-        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
+        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first_line(exc))
         raise errors.CheckpointError(f"{what}: {message}; check free space and permissions.") from exc
 
 
@@ -477,12 +474,12 @@ def _move_into_place(out, dst):
     if old:
         # A crash from here on must not leave a `checkpoint` file naming a half-replaced
         # output, nor the old index over new data files: both go first.
-        state = os.path.join(os.path.dirname(dst), _STATE_FILE)
+        state = os.path.join(os.path.dirname(dst), STATE_FILE)
         if os.path.isfile(state) and _state_names(state, dst, only=True):
             os.remove(state)
         if os.path.exists(dst + ".index"):
             os.remove(dst + ".index")
-    new_data = sorted(glob.glob(glob.escape(out) + ".data-?????-of-?????"))
+    new_data = data_files(out)
     targets = []
     for path in new_data:
         target = dst + path[len(out):]
@@ -510,7 +507,7 @@ def _state_names(state, dst, only=False):
 def _write_state(dst):
     """Points `checkpoint` in the folder of `dst` at it (relative path), atomically."""
     folder, base = os.path.split(dst)
-    state = os.path.join(folder, _STATE_FILE)
+    state = os.path.join(folder, STATE_FILE)
     if os.path.exists(state) and not _state_names(state, dst, only=True):
         _LOG.info("%s names other checkpoints (of the input?): left as it is", state)
         return
