@@ -85,17 +85,19 @@ class Inspection:
         rows = [("GROUP (merged name)", "LAYERS", "SHAPE", "DTYPE", "BYTES/LAYER", "SHAREABLE", "MAX|DIFF|")]
         sizes = {v.name: v.nbytes for v in self.variables}
         for g in self.groups:
-            shape = _shape_text(g.shapes[0]) if g.shareable else " | ".join(
-                _shape_text(s) for s in g.shapes)
+            shape = planning.format_shape(g.shapes[0]) if g.shareable else " | ".join(
+                planning.format_shape(s) for s in g.shapes)
             diff = "-" if g.max_abs_difference is None else f"{g.max_abs_difference:.6g}"
             rows.append((g.key, ",".join(map(str, g.layers)), shape, g.dtype,
                          _bytes_text(sizes[g.names[0]]), "yes" if g.shareable else "NO", diff))
-        lines = _columns(rows)
+        lines = planning.format_columns(rows)
         others = [v for v in self.variables if v.group is None]
         if others:
             lines.append("")
-            lines.extend(_columns([("VARIABLE (no layer)", "SHAPE", "DTYPE", "BYTES")] + [
-                (v.name, _shape_text(v.shape), v.dtype, _bytes_text(v.nbytes)) for v in others]))
+            header = ("VARIABLE (no layer)", "SHAPE", "DTYPE", "BYTES")
+            lines.extend(planning.format_columns([header] + [
+                (v.name, planning.format_shape(v.shape), v.dtype, _bytes_text(v.nbytes))
+                for v in others]))
         total = sum(v.nbytes or 0 for v in self.variables)
         lines.append("")
         lines.append(f"{self.checkpoint}: {len(self.variables)} variable(s), {_bytes_text(total)}; "
@@ -210,10 +212,6 @@ def _nbytes(spec):
     return int(np.prod(spec.shape, dtype=np.int64)) * tf.as_dtype(spec.dtype).size
 
 
-def _shape_text(shape):
-    return "[" + ", ".join(map(str, shape)) + "]"
-
-
 def _bytes_text(nbytes):
     if nbytes is None:
         return "?"
@@ -222,9 +220,3 @@ def _bytes_text(nbytes):
             return f"{nbytes} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
         nbytes /= 1024
     return str(nbytes)
-
-
-def _columns(rows):
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in rows]

@@ -197,13 +197,8 @@ class Plan:
                 sources = ", ".join(step.sources)
             if step.shards > 1:
                 sources += f" (concat {step.shards} shards each)"
-            rows.append((step.action, step.name, _format_shape(step.shape), step.dtype, sources))
-        lines = []
-        if rows:
-            widths = [max(len(row[i]) for row in rows) for i in range(4)]
-            for row in rows:
-                cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[4]]
-                lines.append("  ".join(cells).rstrip())
+            rows.append((step.action, step.name, format_shape(step.shape), step.dtype, sources))
+        lines = format_columns(rows) if rows else []
         if self.dropped:
             width = max(len(d.name) for d in self.dropped)
             lines.extend(f"drop  {d.name.ljust(width)}  {d.reason}" for d in self.dropped)
@@ -391,8 +386,16 @@ def _normalize_specs(specs):
     return out
 
 
-def _format_shape(shape):
+def format_shape(shape):
+    """`[3, 4]` for shape (3, 4); shared by every table and message that shows a shape."""
     return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def format_columns(rows):
+    """Rows of cells -> text lines with every column left-aligned to its widest cell."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
 
 
 def _variable_length(comps):
@@ -510,7 +513,7 @@ def _migrated_tensors(specs, rules):
 def _concatenated(name, parts):
     order = sorted(parts)
     shards = [parts[k] for k in order]
-    listing = ", ".join(f"{s.name} {_format_shape(s.shape)} {s.dtype}" for s in shards)
+    listing = ", ".join(f"{s.name} {format_shape(s.shape)} {s.dtype}" for s in shards)
     if order != list(range(len(order))):
         missing = sorted(set(range(order[-1] + 1)) - set(order))
         raise PlanError(f"shard {missing[0]} of {name} is missing (have {listing}); "
@@ -615,10 +618,10 @@ def _merge_step(name, members, strategy):
         if len(kinds) > 1:
             described = "; ".join(
                 f"layer{'s' if len(ls) > 1 else ''} {', '.join(map(str, ls))}: "
-                f"{_format_shape(shape)} {dtype}" for (shape, dtype), ls in kinds.items())
+                f"{format_shape(shape)} {dtype}" for (shape, dtype), ls in kinds.items())
             (best_shape, best_dtype), best = max(kinds.items(), key=lambda kv: len(kv[1]))
             agree = (f"K in {', '.join(map(str, best))} (those layers agree on "
-                     f"{_format_shape(best_shape)} {best_dtype})" if len(best) > 1
+                     f"{format_shape(best_shape)} {best_dtype})" if len(best) > 1
                      else f"K one of {', '.join(map(str, layers))}")
             raise PlanError(f"cannot share {name} across layers by {strategy}: {described}; "
                             f"use --strategy layer:K with {agree}, or copy that stack per layer "
