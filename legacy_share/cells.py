@@ -5,7 +5,8 @@ import re
 
 from legacy_share import names
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.errors import IncompatibleShapeError, NotCalledError
+from legacy_share.errors import (DifferentGraphError, IncompatibleShapeError, NewVariableError,
+                                 NotCalledError)
 
 __all__ = [
     "SharedCell",
@@ -14,6 +15,9 @@ __all__ = [
     "SharedBasicLSTMCell",
     "SharedBasicRNNCell",
 ]
+
+# TF1's variable_scope refuses get_variable of a new name under reuse with this message.
+_MISSING_VARIABLE_RE = re.compile(r"Variable (\S+) does not exist")
 
 
 class SharedCell:
@@ -39,6 +43,7 @@ class SharedCell:
         self._shared_scope = None
         self._shared_scope_arg = None
         self._shared_input_depth = None
+        self._shared_graph = None
 
     @property
     def scope_name(self):
@@ -50,18 +55,59 @@ class SharedCell:
         return self._shared_scope.name
 
     def __call__(self, inputs, state, scope=None, *args, **kwargs):
-        """Runs the cell: `inputs` [batch, depth], `state` as the wrapped cell takes it."""
+        """Runs the cell: `inputs` [batch, depth], `state` as the wrapped cell takes it.
+
+        Raises:
+          IncompatibleShapeError: a later call brings an input depth the weights cannot take.
+          DifferentGraphError: a later call is made in another graph than the first call.
+          NewVariableError: a later call tries to create a variable.
+        """
         depth = _static_depth(inputs)
+        graph = _outer_graph()
         if self._shared_scope is None:
             captured = tf1.get_variable_scope()
             result = super().__call__(inputs, state, *args, scope=scope, **kwargs)
             self._shared_scope, self._shared_scope_arg = captured, scope
             self._shared_input_depth = depth
+            self._shared_graph = graph
             return result
+        self._check_graph(graph)
         self._check_input_depth(depth)
+        trainable_before = _trainable_variables(graph)
         with tf1.variable_scope(self._shared_scope, auxiliary_name_scope=False) as reentered:
             reentered.reuse_variables()
-            return super().__call__(inputs, state, *args, scope=self._shared_scope_arg, **kwargs)
+            try:
+                result = super().__call__(inputs, state, *args, scope=self._shared_scope_arg,
+                                          **kwargs)
+            except ValueError as exc:
+                missing = _MISSING_VARIABLE_RE.search(str(exc))
+                if missing is None:
+                    raise
+                raise self._new_variable_error(missing.group(1), "tf.compat.v1.get_variable") \
+                    from exc
+        created = _trainable_variables(graph)[len(trainable_before):]
+        if created:
+            raise self._new_variable_error(", ".join(v.op.name for v in created), "tf.Variable")
+        return result
+
+    def _check_graph(self, graph):
+        first = self._shared_graph
+        if first is None or graph is None or graph is first:
+            return
+        raise DifferentGraphError(
+            f"{type(self).__name__} {self.name!r} holds its variables in the graph of its first "
+            f"call ({first!r}, scope {self.scope_name or '<root>'!r}), but this call is made in "
+            f"another graph ({graph!r}). A shared cell belongs to one graph: create a new "
+            f"{type(self).__name__} for each graph (e.g. build the cells inside the function "
+            f"that builds the graph), or restore the weights there from a checkpoint.")
+
+    def _new_variable_error(self, variables, how):
+        return NewVariableError(
+            f"{type(self).__name__} {self.name!r} created every variable in scope "
+            f"{self.scope_name or '<root>'!r} on its first call, but a later call tried to create "
+            f"{variables} (with {how}). Only the first call may create variables: create them "
+            f"all on the first call with tf.compat.v1.get_variable (in build() or call()), "
+            f"under names that do not depend on the call.")
 
     def _check_input_depth(self, depth):
         first = self._shared_input_depth
@@ -81,6 +127,18 @@ def _wrapped_cell_scope(cls):
     wrapped = next(c for c in cls.__mro__ if not issubclass(c, SharedCell))
     snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", wrapped.__name__)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", snake).lower()
+
+
+def _outer_graph():
+    """The graph variables are created in (outside any while loop or function body); None if eager."""
+    with tf.init_scope():
+        return None if tf.executing_eagerly() else tf1.get_default_graph()
+
+
+def _trainable_variables(graph):
+    if graph is None:
+        return []
+    return graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)
 
 
 def _static_depth(inputs):

@@ -5,6 +5,9 @@ __all__ = [
     "LegacyKerasError",
     "NotCalledError",
     "IncompatibleShapeError",
+    "IncompatibleDtypeError",
+    "DifferentGraphError",
+    "NewVariableError",
     "CheckpointError",
     "PlanError",
     "LayersDifferError",
@@ -27,6 +30,24 @@ class NotCalledError(Error, ValueError):
 
 class IncompatibleShapeError(Error, ValueError):
     """Tensors that must be shared have shapes that cannot be shared."""
+
+
+class IncompatibleDtypeError(Error, TypeError):
+    """A tensor has a dtype the operation cannot take (its shape may be fine)."""
+
+
+class DifferentGraphError(Error, ValueError):
+    """A shared cell was called in a graph other than the one that holds its variables.
+
+    Its variables live in the graph of its first call; make one cell per graph.
+    """
+
+
+class NewVariableError(Error, ValueError):
+    """A shared cell tried to create a variable on a call after its first.
+
+    Only the first call creates variables; later calls may only reuse them.
+    """
 
 
 class CheckpointError(Error):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share import names
+from legacy_share import errors, names
 from legacy_share._tf import tf, tf1
 from tests import numpy_rnn
 
@@ -163,8 +163,57 @@ def test_later_call_never_creates_a_variable():
     cell = GrowingCell()
     with tf1.variable_scope("a"):
         cell(tf1.zeros([1, 2]), tf1.zeros([1, 2]))
-    with tf1.variable_scope("b"), pytest.raises(ValueError, match="does not exist"):
+    with tf1.variable_scope("b"), pytest.raises(errors.NewVariableError) as caught:
         cell(tf1.zeros([1, 2]), tf1.zeros([1, 2]))
+    message = str(caught.value)
+    assert "GrowingCell 'rnn_cell" in message and "scope 'a'" in message
+    assert "tried to create a/rnn_cell/w2 (with tf.compat.v1.get_variable)" in message
+    assert "Only the first call may create variables" in message and "\n" not in message
+    assert isinstance(caught.value, ValueError)  # what TensorFlow raised here before
+    assert _variable_names() == ["a/rnn_cell/w1:0"]
+
+
+@pytest.mark.usefixtures("graph")
+def test_later_call_creating_a_tf_variable_is_a_clear_error():
+    """tf.Variable ignores variable scopes: only counting the trainable variables catches it."""
+
+    class VariableCell(legacy_share.SharedCell, rnn_cell.RNNCell):
+        """Makes a new tf.Variable on every call, as a `tf.Variable` for `get_variable` slip does."""
+
+        @property
+        def state_size(self):
+            return 2
+
+        @property
+        def output_size(self):
+            return 2
+
+        def call(self, inputs, state):
+            return inputs * tf1.Variable(tf.ones([2]), name="scale"), state
+
+    cell = VariableCell()
+    cell(tf1.zeros([1, 2]), tf1.zeros([1, 2]))
+    with pytest.raises(errors.NewVariableError,
+                       match=r"scope '<root>'.* tried to create rnn_cell/scale_1 \(with tf.Variable\)"):
+        cell(tf1.zeros([1, 2]), tf1.zeros([1, 2]))
+
+
+def test_call_in_another_graph_is_a_clear_error():
+    cell = legacy_share.SharedGRUCell(3)
+    with tf1.Graph().as_default() as first:
+        with tf1.variable_scope("enc"):
+            cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+    with tf1.Graph().as_default() as second:
+        with pytest.raises(errors.DifferentGraphError) as caught:
+            cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+        assert tf1.global_variables() == []
+    message = str(caught.value)
+    assert f"graph of its first call ({first!r}, scope 'enc')" in message
+    assert f"another graph ({second!r})" in message
+    assert "create a new SharedGRUCell for each graph" in message and "\n" not in message
+    with first.as_default():  # the first graph still works
+        cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+        assert len(tf1.global_variables()) == 4
 
 
 @pytest.mark.usefixtures("graph")
