@@ -1,7 +1,7 @@
 """RNN cells that keep one set of variables wherever the same object is called."""
 
-import inspect
 import re
+import sys
 
 from legacy_share import names
 from legacy_share._tf import rnn_cell, tf, tf1
@@ -16,6 +16,9 @@ __all__ = [
     "SharedBasicRNNCell",
 ]
 
+# The Keras backend of the module that serves tf.compat.v1.nn.rnn_cell (tf_keras on TF >= 2.16,
+# keras before): its name counters are the ones the plain cells draw their default names from.
+_KERAS_BACKEND = sys.modules[rnn_cell.RNNCell.__module__].backend
 # TF1's variable_scope refuses get_variable of a new name under reuse with this message.
 _MISSING_VARIABLE_RE = re.compile(r"Variable (\S+) does not exist")
 
@@ -28,22 +31,31 @@ class SharedCell:
     created again, whatever scope the call comes from. The reuse is set on the re-entered copy
     of the scope only: `get_variable` in the caller's scopes behaves as before.
 
-    Use it first in the bases: `class SharedMyCell(SharedCell, MyCell): pass`.
+    Use it first in the bases: `class SharedMyCell(SharedCell, MyCell): pass`. Without a
+    `name` the cell is named like `MyCell` would be (`my_cell_1`, unique in the graph) and its
+    variables live under `my_cell`, as a plain `MyCell`'s do.
     """
 
     CELL_SCOPE = None  # the wrapped cell's own default scope name, e.g. `gru_cell`
 
     def __init__(self, *args, **kwargs):
-        signature = inspect.signature(super().__init__)
-        arguments = signature.bind(*args, **kwargs)
-        if "name" in signature.parameters and arguments.arguments.get("name") is None:
-            # Name the variables like the wrapped cell would (`gru_cell/...`), not `shared_gru_cell`.
-            arguments.arguments["name"] = self.CELL_SCOPE or _wrapped_cell_scope(type(self))
-        super().__init__(*arguments.args, **arguments.kwargs)
+        super().__init__(*args, **kwargs)
         self._shared_scope = None
         self._shared_scope_arg = None
         self._shared_input_depth = None
         self._shared_graph = None
+
+    def _make_unique_name(self, name_uid_map=None, avoid_names=None, namespace="",
+                          zero_based=False):
+        # The legacy Layer calls this for a cell built without a name. It would derive the
+        # name from the class (`shared_gru_cell`); use the wrapped cell's instead, so that the
+        # default variable scope is `gru_cell` and `.name` is unique from the same counter as
+        # plain GRUCells (`gru_cell_1`, `gru_cell_2`, ...).
+        base_name = self.CELL_SCOPE or _wrapped_cell_scope(type(self))
+        name = _KERAS_BACKEND.unique_object_name(
+            base_name, name_uid_map=name_uid_map, avoid_names=avoid_names,
+            namespace=namespace, zero_based=zero_based)
+        return name, base_name
 
     @property
     def scope_name(self):

@@ -1,6 +1,9 @@
 """Shared cells: names, counts, sharing, numerics against NumPy, errors, graph and eager mode."""
 
+import inspect
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -426,3 +429,78 @@ def test_shape_error_of_a_projected_lstm_names_its_output_size():
                                                                   r"num_proj"):
         tf1.nn.dynamic_rnn(rnn_cell.MultiRNNCell([cell] * 2), tf1.zeros([2, 3, 5]),
                            dtype=tf.float32)
+
+
+SHARED_AND_PLAIN = [
+    (legacy_share.SharedGRUCell, rnn_cell.GRUCell, {}),
+    (legacy_share.SharedLSTMCell, rnn_cell.LSTMCell, {"use_peepholes": True}),
+    (legacy_share.SharedBasicLSTMCell, rnn_cell.BasicLSTMCell, {}),
+    (legacy_share.SharedBasicRNNCell, rnn_cell.BasicRNNCell, {}),
+]
+_IDS = [shared.__name__ for shared, _, _ in SHARED_AND_PLAIN]
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("shared, plain, kwargs", SHARED_AND_PLAIN, ids=_IDS)
+def test_names_are_unique_from_the_plain_cells_counter(shared, plain, kwargs):
+    cells = [plain(4, **kwargs), shared(4, **kwargs), plain(4, **kwargs), shared(4, **kwargs)]
+    scope = shared.CELL_SCOPE
+    numbers = [int(re.fullmatch(rf"{scope}(?:_(\d+))?", c.name).group(1) or 0) for c in cells]
+    assert numbers == sorted(set(numbers)), [c.name for c in cells]  # one counter, no repeats
+
+
+def _variables_of(make_graph):
+    with tf1.Graph().as_default():
+        make_graph()
+        return [(v.name, v.shape.as_list()) for v in tf1.global_variables()]
+
+
+@pytest.mark.parametrize("shared, plain, kwargs", SHARED_AND_PLAIN, ids=_IDS)
+def test_variable_names_equal_the_plain_cells_graph(shared, plain, kwargs):
+    """Golden: the names TF's own cells give (layer 0 of `[cell] * k`, each cell in its scope)."""
+    def stack(cell_class):
+        cells = rnn_cell.MultiRNNCell([cell_class(4, **kwargs)] * 3)
+        tf1.nn.dynamic_rnn(cells, tf1.zeros([2, 3, 4]), dtype=tf.float32)
+
+    def two_cells(cell_class):
+        for scope in ("encoder", "decoder"):
+            tf1.nn.dynamic_rnn(cell_class(4, **kwargs), tf1.zeros([2, 3, 4]), dtype=tf.float32,
+                               scope=scope)
+
+    for build in (stack, two_cells):
+        want = _variables_of(lambda b=build: b(plain))
+        assert _variables_of(lambda b=build: b(shared)) == want
+    contract = names.shared_variable_names(shared.CELL_SCOPE)
+    assert _variables_of(lambda: stack(shared))[0][0] == contract[0] + ":0"
+    assert _variables_of(lambda: two_cells(shared))[0][0] == contract[0].replace(
+        "rnn/multi_rnn_cell/cell_0/", "encoder/") + ":0"
+
+
+def _keras_serialize(cell):
+    """The config a Keras model file of the TF1 era holds (`use_legacy_format` where it exists)."""
+    keyword = {"use_legacy_format": True} if "use_legacy_format" in inspect.signature(
+        tf.keras.layers.serialize).parameters else {}
+    return tf.keras.layers.serialize(cell, **keyword), keyword
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("shared, plain, kwargs", SHARED_AND_PLAIN, ids=_IDS)
+def test_keras_config_round_trip_needs_custom_objects(shared, plain, kwargs):
+    del plain
+    cell = shared(4, activation=tf.nn.relu, **kwargs)
+    config = cell.get_config()
+    again = shared.from_config(config)
+    assert type(again) is shared and again.get_config() == config
+
+    saved, keyword = _keras_serialize(cell)
+    saved = json.loads(json.dumps(saved))
+    assert saved["class_name"] == shared.__name__
+    with pytest.raises(ValueError, match=f"Unknown layer: '{shared.__name__}'"):
+        tf.keras.layers.deserialize(saved, **keyword)
+    loaded = tf.keras.layers.deserialize(
+        saved, custom_objects={shared.__name__: shared}, **keyword)
+    assert type(loaded) is shared and loaded.get_config() == config
+    with tf.keras.utils.custom_object_scope({shared.__name__: shared}):
+        assert type(tf.keras.layers.deserialize(saved, **keyword)) is shared
+    loaded(tf1.zeros([2, 4]), loaded.zero_state(2, tf.float32))  # a working cell again
+    assert all(v.name.startswith(f"{config['name']}/") for v in tf1.global_variables())
