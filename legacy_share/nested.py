@@ -28,7 +28,7 @@ graph) reuses their variables.
 """
 
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.errors import IncompatibleShapeError
+from legacy_share.errors import IncompatibleDtypeError, IncompatibleShapeError
 from legacy_share import names
 
 __all__ = [
@@ -71,6 +71,7 @@ def hierarchical_rnn(char_cell, word_cell, inputs, char_lengths=None, word_lengt
     Raises:
       IncompatibleShapeError: `inputs` is not rank 4 with static words/chars/depth, or the
         lengths do not match it.
+      IncompatibleDtypeError: a length tensor is not of an integer dtype.
       ValueError: `mode` is not one of MODES.
     """
     if mode not in MODES:
@@ -138,7 +139,7 @@ def _lengths(lengths, what, expected, inputs):
         return None
     lengths = tf.convert_to_tensor(lengths)
     if not lengths.dtype.is_integer:
-        raise IncompatibleShapeError(
+        raise IncompatibleDtypeError(
             f"hierarchical_rnn: {what} {_name(lengths)!r} has dtype {lengths.dtype.name}, but "
             "must be an integer tensor: cast it with tf.cast(..., tf.int32).")
     shape = lengths.shape
