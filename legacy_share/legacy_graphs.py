@@ -10,7 +10,7 @@ steps of Adam in its own `tf1.Graph` and `Session` and saved by a real `tf1.trai
 
 The old generations are built with small cells that follow the TF 0.12 `RNNCell` protocol (a
 plain object whose `__call__` opens its scope and calls `tf1.get_variable`) and compute the
-same equations as today's cells; see ../shared/NAMING.md for the names and shapes.
+same equations as today's cells; see docs/naming.md for the names and shapes.
 """
 
 import contextlib

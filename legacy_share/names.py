@@ -69,7 +69,7 @@ def shared_variable_names(cell_scope=GRU_SCOPE, outer=(RNN_SCOPE, MULTI_RNN_CELL
     return [f"{prefix}/{suffix}" for suffix in CELL_VARIABLES[cell_scope]]
 
 
-# Older generations of the names above (TF <= 0.12 and TF 1.0 - 1.1, see NAMING.md), for the
+# Older generations of the names above (TF <= 0.12 and TF 1.0 - 1.1, docs/naming.md), for the
 # migrator. Scopes are renamed as whole path components, cell variables only below a cell scope.
 LEGACY_RNN_SCOPE = "RNN"                      # -> RNN_SCOPE
 LEGACY_BIDIRECTIONAL_SCOPE = "BiRNN"          # -> BIDIRECTIONAL_SCOPE

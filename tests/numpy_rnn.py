@@ -1,4 +1,4 @@
-"""NumPy re-implementation of the TF1 RNN cell equations (see ../shared/NAMING.md, "Shapes")."""
+"""NumPy re-implementation of the TF1 RNN cell equations (see docs/naming.md, "Shapes")."""
 
 import numpy as np
 

@@ -200,7 +200,7 @@ def _sigmoid(z):
 
 
 def _numpy_gru(weights, inputs, length, units):
-    """GRU equations of NAMING.md over inputs[:length]; returns (outputs [t, units], state)."""
+    """GRU equations of docs/naming.md over inputs[:length]; returns (outputs [t, units], state)."""
     gates_kernel, gates_bias, candidate_kernel, candidate_bias = weights
     h = np.zeros(units)
     outputs = np.zeros((len(inputs), units))
