@@ -68,8 +68,8 @@ def test_slim_learning_train_warm_starts_a_shared_stack_from_a_tf0_checkpoint(le
             steps.append(session.run(global_step))
             return slim.learning.train_step(session, train_op, global_step, kwargs)
 
-        # No summary writer and no timed saver: their Supervisor threads would run in eager
-        # mode in this process (a script would call tf1.disable_eager_execution() first).
+        # No summary writer and no timed saver: their Supervisor threads do not see this
+        # test's graph (eager execution is on in the test process) and fail on global_step.
         loss = slim.learning.train(
             train_op, str(tmp_path), train_step_fn=train_step, number_of_steps=5,
             init_fn=init_fn, summary_writer=None, save_interval_secs=0)
