@@ -141,22 +141,26 @@ def test_reuse_does_not_leak_into_the_callers_scope():
     assert len(_variable_names()) == 6
 
 
+class _TwoUnitCell(legacy_share.SharedCell, rnn_cell.RNNCell):
+    """A shared cell of 2 units whose `call` a test writes."""
+
+    @property
+    def state_size(self):
+        return 2
+
+    @property
+    def output_size(self):
+        return 2
+
+
 @pytest.mark.usefixtures("graph")
 def test_later_call_never_creates_a_variable():
-    class GrowingCell(legacy_share.SharedCell, rnn_cell.RNNCell):
+    class GrowingCell(_TwoUnitCell):
         """Creates one more variable per call: the shared scope must refuse the second."""
 
         def __init__(self):
             super().__init__()
             self.calls = 0
-
-        @property
-        def state_size(self):
-            return 2
-
-        @property
-        def output_size(self):
-            return 2
 
         def call(self, inputs, state):
             self.calls += 1
@@ -180,16 +184,8 @@ def test_later_call_never_creates_a_variable():
 def test_later_call_creating_a_tf_variable_is_a_clear_error():
     """tf.Variable ignores variable scopes: only counting the trainable variables catches it."""
 
-    class VariableCell(legacy_share.SharedCell, rnn_cell.RNNCell):
+    class VariableCell(_TwoUnitCell):
         """Makes a new tf.Variable on every call, as a `tf.Variable` for `get_variable` slip does."""
-
-        @property
-        def state_size(self):
-            return 2
-
-        @property
-        def output_size(self):
-            return 2
 
         def call(self, inputs, state):
             return inputs * tf1.Variable(tf.ones([2]), name="scale"), state
