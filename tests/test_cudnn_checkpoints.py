@@ -1,0 +1,226 @@
+"""cuDNN checkpoints: found, unpacked, checked against their canonical tensors, migrated to
+TF1 cells that a strict Saver restores and that compute the cuDNN equations."""
+
+import os
+
+import numpy as np
+import pytest
+
+from legacy_share import cudnn, cudnn_models, planning, writing
+from legacy_share.errors import CheckpointError, PlanError
+from legacy_share.reading import open_checkpoint
+from legacy_share._tf import tf, tf1
+from tests.file_guard import untouched
+
+SCOPE = "cudnn_lstm"
+
+
+def save_cudnn_checkpoint(folder, layout, canonical=False, slots=False, seed=0,
+                          buffer_name=f"{SCOPE}/opaque_kernel", extra=None, meta=False):
+    """A checkpoint as TF 1.x CudnnLSTM/GRU/RNN layers saved it -> (prefix, canonicals).
+
+    The buffer is packed by the documented layout; `canonical` adds the TF 1.4-1.15
+    `cudnn_compatible_*_cell` tensors, `slots` Adam's two slots, `meta` a graph whose
+    CudnnRNNParamsSize node carries the layout (built, never run).
+    """
+    rng = np.random.RandomState(seed)
+    buffer = rng.uniform(-0.9, 0.9, layout.size).astype(np.float32)
+    canonicals = cudnn.unpack(buffer, layout)
+    variables = {buffer_name: buffer, "global_step": np.int64(7)}
+    if slots:
+        variables[buffer_name + "/Adam"] = rng.uniform(-1, 1, layout.size).astype(np.float32)
+        variables[buffer_name + "/Adam_1"] = rng.uniform(0, 1, layout.size).astype(np.float32)
+    if canonical:
+        cell = {"lstm": "cudnn_compatible_lstm_cell", "gru": "cudnn_compatible_gru_cell"}[layout.kind]
+        for (layer, direction), canon in canonicals.items():
+            if layout.directions == 1:
+                base = f"{SCOPE}/rnn/multi_rnn_cell/cell_{layer}/{cell}"
+            else:
+                base = (f"{SCOPE}/stack_bidirectional_rnn/cell_{layer}/bidirectional_rnn/"
+                        f"{'bw' if direction else 'fw'}/{cell}")
+            weights = (dict(zip(("kernel", "bias"), cudnn.compatible_lstm_cell_weights(canon)))
+                       if layout.kind == "lstm" else cudnn.compatible_gru_cell_weights(canon))
+            for suffix, value in weights.items():
+                variables[f"{base}/{suffix}"] = value.astype(np.float32)
+    variables.update(extra or {})
+    with tf1.Graph().as_default():
+        for name, value in variables.items():
+            tf1.get_variable(name, initializer=value)
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = saver.save(session, os.path.join(folder, "model.ckpt"),
+                                write_meta_graph=False)
+        if meta:  # the op has only GPU kernels: built into the exported graph, never run
+            tf.raw_ops.CudnnRNNParamsSize(
+                num_layers=tf.constant(layout.layers), num_units=tf.constant(layout.units),
+                input_size=tf.constant(layout.input_size), T=tf.float32, S=tf.int32,
+                rnn_mode=layout.kind,
+                direction="bidirectional" if layout.directions == 2 else "unidirectional")
+            tf1.train.export_meta_graph(prefix + ".meta")
+    return prefix, canonicals
+
+
+def _find(prefix, **options):
+    ckpt = open_checkpoint(prefix)
+    return ckpt, cudnn_models.find_models(ckpt.specs, prefix=prefix, **options)
+
+
+@pytest.mark.parametrize("layout", [cudnn.Layout("lstm", 2, 4, 6),
+                                    cudnn.Layout("lstm", 1, 3, 3, directions=2),
+                                    cudnn.Layout("gru", 3, 4, 5, directions=2)], ids=str)
+def test_the_layout_is_read_from_the_canonical_tensors(tmp_path, layout):
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, canonical=True)
+    _, models = _find(prefix)
+    assert [(m.buffer, m.scope, m.layout, m.source) for m in models] == [
+        (f"{SCOPE}/opaque_kernel", SCOPE, layout, "canonical tensors")]
+
+
+def test_the_layout_is_read_from_the_graph_never_running_it(tmp_path):
+    layout = cudnn.Layout("rnn_relu", 2, 5, 3)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, meta=True)
+    meta = tf1.MetaGraphDef()
+    with open(prefix + ".meta", "rb") as handle:
+        meta.ParseFromString(handle.read())
+    found = cudnn_models.layouts_from_meta(meta)
+    assert found == [dict(kind="rnn_relu", layers=2, units=5, input_size=3, directions=1)]
+    _, models = _find(prefix, meta_layouts=found)
+    assert models[0].layout == layout and models[0].source == "--meta"
+
+
+def test_a_buffer_without_layout_is_refused_naming_every_way_to_give_it(tmp_path):
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), cudnn.Layout("lstm", 1, 2, 2))
+    with pytest.raises(PlanError) as info:
+        _find(prefix)
+    message = str(info.value)
+    assert f"{SCOPE}/opaque_kernel" in message and "--meta" in message and "--cudnn" in message
+
+
+def test_flags_that_do_not_fit_the_length_say_what_would(tmp_path):
+    layout = cudnn.Layout("lstm", 2, 4, 6)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout)
+    with pytest.raises(PlanError, match=r"would fit input size 6"):
+        _find(prefix, given=cudnn.Layout("lstm", 2, 4, 7))
+    _, models = _find(prefix, given=layout)
+    assert models[0].source == "flags"
+
+
+def test_flags_find_a_buffer_of_any_name_by_its_length(tmp_path):
+    layout = cudnn.Layout("gru", 1, 3, 2)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, buffer_name="encoder/params_var")
+    _, models = _find(prefix, given=layout)
+    assert models[0].buffer == "encoder/params_var" and models[0].scope == "encoder"
+    with pytest.raises(PlanError, match="no tensor of"):
+        _find(prefix, given=cudnn.Layout("gru", 2, 3, 2))
+
+
+def test_canonical_tensors_that_disagree_with_the_buffer_are_an_error(tmp_path):
+    layout = cudnn.Layout("lstm", 2, 3, 4)
+    wrong = f"{SCOPE}/rnn/multi_rnn_cell/cell_1/cudnn_compatible_lstm_cell/bias"
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, canonical=True,
+                                      extra={wrong: np.full(12, 0.5, np.float32)})
+    ckpt, models = _find(prefix)
+    view = cudnn_models.CudnnCheckpoint(ckpt, models)
+    with pytest.raises(CheckpointError) as info:
+        view.check_canonical()
+    assert wrong in str(info.value) and f"{SCOPE}/opaque_kernel" in str(info.value)
+    assert "max |diff|" in str(info.value)
+
+
+def test_a_cudnn_gru_is_refused_for_migrate_with_the_reason():
+    model = cudnn_models.Model("gru/opaque_kernel", "gru", cudnn.Layout("gru", 1, 2, 2), "flags")
+    with pytest.raises(PlanError, match=r"reset_after=True"):
+        cudnn_models.output_tensors(model)
+
+
+def test_skip_input_and_projections_in_the_graph_are_refused():
+    meta = tf1.MetaGraphDef()
+    node = meta.graph_def.node.add(name="CudnnRNN", op="CudnnRNNV3")
+    node.attr["input_mode"].s = b"skip_input"
+    with pytest.raises(PlanError, match="skip_input"):
+        cudnn_models.layouts_from_meta(meta)
+    node.attr["input_mode"].s = b"linear_input"
+    node.attr["num_proj"].i = 4
+    with pytest.raises(PlanError, match="num_proj"):
+        cudnn_models.layouts_from_meta(meta)
+
+
+# ------------------------------------------------------------------ migrated, restored, run
+
+
+def _tf1_stack_outputs(prefix, layout, inputs, lengths, forget_bias=1.0):
+    """Builds today's tf.compat.v1 cells under the migrated names, restores `prefix` strictly
+    and runs them -> outputs [batch, time, units * directions]."""
+    with tf1.Graph().as_default():
+        x = tf1.constant(inputs, tf.float32)
+        seq = tf1.constant(lengths, tf.int32)
+
+        def cell():
+            if layout.kind == "lstm":
+                return tf1.nn.rnn_cell.LSTMCell(layout.units, forget_bias=forget_bias)
+            activation = tf.nn.relu if layout.kind == "rnn_relu" else None
+            return tf1.nn.rnn_cell.BasicRNNCell(layout.units, activation=activation)
+
+        with tf1.variable_scope(SCOPE):
+            if layout.directions == 1:
+                stack = tf1.nn.rnn_cell.MultiRNNCell([cell() for _ in range(layout.layers)])
+                outputs, _ = tf1.nn.dynamic_rnn(stack, x, sequence_length=seq, dtype=tf.float32)
+            else:
+                outputs = x
+                for layer in range(layout.layers):
+                    with tf1.variable_scope(f"stack_bidirectional_rnn/cell_{layer}"):
+                        (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
+                            cell(), cell(), outputs, sequence_length=seq, dtype=tf.float32)
+                    outputs = tf.concat([fw, bw], axis=2)
+        saver = tf1.train.Saver()  # every graph variable must be in the checkpoint
+        with tf1.Session() as session:
+            saver.restore(session, prefix)
+            return session.run(outputs)
+
+
+@pytest.mark.parametrize("layout,canonical,slots", [
+    (cudnn.Layout("lstm", 2, 4, 6), True, True),
+    (cudnn.Layout("lstm", 1, 3, 5, directions=2), False, False),
+    (cudnn.Layout("lstm", 2, 3, 2, directions=2), True, False),
+    (cudnn.Layout("rnn_tanh", 3, 3, 4), False, True),
+    (cudnn.Layout("rnn_relu", 1, 4, 2, directions=2), False, False),
+], ids=str)
+def test_migrated_buffer_restores_into_tf1_cells_that_compute_the_cudnn_equations(
+        tmp_path, layout, canonical, slots):
+    src = tmp_path / "src"
+    src.mkdir()
+    prefix, canonicals = save_cudnn_checkpoint(str(src), layout, canonical=canonical, slots=slots)
+    ckpt, models = _find(prefix, given=None if canonical else layout)
+    view = cudnn_models.CudnnCheckpoint(ckpt, models)
+    view.check_canonical()
+    plan = planning.plan_migration(view.specs, excludes=[f"^{SCOPE}/"])  # every layer kept
+    dst = str(tmp_path / "out" / "model.ckpt")
+    with untouched(str(src)):
+        writing.execute(plan, view, dst)
+    out = open_checkpoint(dst)
+    names = {spec.name for spec in out.specs}
+    expected = set(cudnn_models.output_tensors(models[0])) | {"global_step"}
+    if slots:
+        expected |= {f"{n}/{s}" for n in cudnn_models.output_tensors(models[0])
+                     for s in ("Adam", "Adam_1")}
+    assert names == expected
+    inputs = np.random.RandomState(5).randn(3, 7, layout.input_size).astype(np.float32)
+    lengths = np.array([7, 3, 0], np.int32)
+    got = _tf1_stack_outputs(dst, layout, inputs, lengths)
+    np.testing.assert_allclose(got, cudnn.run(canonicals, layout, inputs, lengths),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_slots_follow_the_kernel_and_bias_slots_take_the_input_bias(tmp_path):
+    layout = cudnn.Layout("lstm", 1, 2, 3)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, slots=True)
+    ckpt, models = _find(prefix, given=layout)
+    view = cudnn_models.CudnnCheckpoint(ckpt, models)
+    slot = cudnn.unpack(ckpt.read(f"{SCOPE}/opaque_kernel/Adam"), layout)[(0, 0)]
+    base = f"{SCOPE}/rnn/multi_rnn_cell/cell_0/lstm_cell"
+    np.testing.assert_array_equal(view.read(f"{base}/kernel/Adam"),
+                                  cudnn.lstm_cell_weights(slot, forget_bias=0.0)[0])
+    np.testing.assert_array_equal(view.read(f"{base}/bias/Adam"),
+                                  np.concatenate([slot.bW[g] for g in (0, 2, 1, 3)]))
+    assert any("slot" in note for note in view.notes)
+    assert "forget_bias=1" in view.notes[0]
