@@ -273,22 +273,55 @@ def test_equal_shapes_merge_under_first_mean_strict(strategy):
 
 
 @pytest.mark.parametrize("strategy", ["first", "mean", "strict"])
-def test_differing_shapes_raise_with_the_ways_out(strategy):
+def test_layer_0_of_another_depth_is_refused_with_the_two_commands_that_work(strategy):
     message = one_line_plan_error("cannot share", DIFFERING, strategy=strategy)
-    assert KERNEL0 in message
+    assert KERNEL0 in message and "RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix" in message
     assert "layer 0: [24, 32] float32; layers 1, 2: [32, 32] float32" in message
-    assert "--strategy layer:K with K in 1, 2 (those layers agree on [32, 32] float32)" in message
-    regex = re.search(r"--exclude '([^']+)'", message).group(1)
-    assert regex == r"^RNN/MultiRNNCell/Cell\d+/"
-    # The suggested way out works: the stack is copied per layer, untouched.
-    plan = plan_migration(DIFFERING, strategy=strategy, excludes=[regex])
-    assert {s.action for s in plan.steps} == {planning.COPY}
-    assert len(plan.steps) == len(DIFFERING)
+    assert "--share-from 1" in message and "--no-share" in message
+    assert "layer:" not in message and "--exclude" not in message
+    # Both suggested ways out plan.
+    assert by_name(plan_migration(DIFFERING, strategy=strategy, share_from=1))[
+        KERNEL0.replace("cell_0", "cell_1")].layers == (1, 2)
+    assert {s.action for s in plan_migration(DIFFERING, strategy=strategy, share=False).steps} == {
+        planning.RENAME}
+
+
+def test_the_refusal_names_the_variable_not_its_slot_and_sets_the_tensor():
+    specs = gru_stack("RNN", 2, shapes=[(24, 32), (32, 32)], slot="Adam")
+    with pytest.raises(PlanError) as info:
+        plan_migration(sorted(specs, key=lambda s: s.name, reverse=True))
+    message = str(info.value)
+    assert "/Adam" not in message
+    assert info.value.tensor == "RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix"
+
+
+def test_every_stack_that_cannot_share_is_refused_in_one_message():
+    specs = (gru_stack("encoder/RNN", 3, shapes=[(24, 32), (32, 32), (32, 32)])
+             + gru_stack("decoder/RNN", 2, shapes=[(20, 32), (32, 32)])
+             + gru_stack("BiRNN/FW", 2) + gru_stack("BiRNN/BW", 2, shapes=[(8, 32), (32, 32)]))
+    message = one_line_plan_error("cannot share the layers of 3 stacks", specs)
+    for stack in ("encoder/rnn", "decoder/rnn", "bidirectional_rnn/bw"):
+        assert f"{stack}/multi_rnn_cell/cell_0/gru_cell/gates/kernel (" in message
+    assert "bidirectional_rnn/fw" not in message
+    assert message.count("--share-from 1") == 1
+
+
+def test_share_from_suggests_the_layer_from_which_layers_agree():
+    specs = [spec(f"x/cell_{i}/k", shape) for i, shape in enumerate([(4,), (5,), (6,), (6,)])]
+    message = one_line_plan_error("cannot share", specs)
+    assert "--share-from 2 (layers 0-1 keep" in message
+    message = one_line_plan_error("from layer 1", specs, share_from=1)
+    assert "--share-from 2" in message
+    steps = by_name(plan_migration(specs, share_from=2))
+    assert steps["x/cell_2/k"].layers == (2, 3) and steps["x/cell_1/k"].action == planning.COPY
+    only_last = [spec(f"x/cell_{i}/k", (i + 1,)) for i in range(3)]
+    message = one_line_plan_error("cannot share", only_last)
+    assert "--share-from" not in message and "--no-share" in message
 
 
 def test_differing_dtypes_raise():
     specs = [spec("x/cell_0/k", (2,), F32), spec("x/cell_1/k", (2,), "float64")]
-    one_line_plan_error(r"cannot share x/cell_0/k .*layer 0: \[2\] float32; layer 1: \[2\] float64",
+    one_line_plan_error(r"cannot share .*x/cell_0/k .*layer 0: \[2\] float32; layer 1: \[2\] float64",
                         specs)
 
 
@@ -301,9 +334,11 @@ def test_layer_k_takes_layer_k_and_lists_every_layer(layer, shape):
 
 def test_layer_k_missing_in_a_group_raises_naming_it():
     message = one_line_plan_error(
-        "strategy layer:3 needs layer 3 but rnn/multi_rnn_cell/cell_0/gru_cell/gates/bias has "
+        "strategy layer:3 needs layer 3 but rnn/multi_rnn_cell/cell_0/gru_cell/gates/bias merges "
         "layers 0, 1, 2", DIFFERING, strategy="layer:3")
-    assert r"--exclude '^RNN/MultiRNNCell/Cell\d+/'" in message
+    assert "--no-share" in message
+    one_line_plan_error("strategy layer:0 needs layer 0 but .* merges layers 1, 2", DIFFERING,
+                        strategy="layer:0", share_from=1)
 
 
 def test_mean_of_integer_tensors_raises():
@@ -522,12 +557,17 @@ def sample_plan():
     return plan_migration(specs, strategy="strict", tolerance=0.5, drop_optimizer_state=True)
 
 
-@pytest.mark.parametrize("make", [sample_plan, lambda: plan_unshare(SHARED, 2),
-                                  lambda: plan_migration(DIFFERING, strategy="layer:1")])
+@pytest.mark.parametrize("make", [
+    sample_plan, lambda: plan_unshare(SHARED, 2),
+    lambda: plan_migration(DIFFERING, strategy="layer:1"),
+    lambda: plan_migration(DIFFERING, share_from=1, strategy="strict", tolerance=0.25),
+    lambda: plan_migration(DIFFERING, share=False),
+    lambda: plan_migration([spec("RNN/LSTMBlockCell/W")]),
+    lambda: plan_unshare([spec("x/cell_0/k"), spec("x/cell_1/k")], 3, share_from=1)])
 def test_json_round_trip(make):
     plan = make()
     data = json.loads(plan.to_json())
-    assert set(data) == {"strategy", "steps", "dropped"}
+    assert set(data) == {"strategy", "share_from", "notes", "steps", "dropped"}
     assert Plan.from_dict(data) == plan
     assert Plan.from_json(plan.to_json()) == plan
     assert plan.to_dict() == data
