@@ -6,7 +6,13 @@ steps of Adam in its own `tf1.Graph` and `Session` and saved by a real `tf1.trai
 - `"tf0"` (TF <= 0.12): `RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix`, `BiRNN/FW/...`;
 - `"tf1.0"` (TF 1.0 - 1.1): `rnn/multi_rnn_cell/cell_0/gru_cell/gates/weights`, ...;
 - `"today"`: the real `tf.compat.v1.nn.rnn_cell` classes, one cell object per layer;
-- `"shared"`: `MultiRNNCell([SharedGRUCell(n)] * k)`, one set of variables named like layer 0.
+- `"shared"`: `MultiRNNCell([SharedGRUCell(n)] * k)`, one set of variables named like layer 0;
+  with `share_from=K`, `MultiRNNCell([GRUCell(n)] * K + [SharedGRUCell(n)] * (k - K))`.
+
+Models: one stack (or a bidirectional pair) over an embedding, or a seq2seq shape (an encoder
+stack and a decoder stack, each over its own embedding, the decoder starting from the
+encoder's final state). Layer 0's input depth is the embedding width, which may differ from
+`num_units`: then layer 0 cannot share its kernels with the layers above.
 
 The old generations are built with small cells that follow the TF 0.12 `RNNCell` protocol (a
 plain object whose `__call__` opens its scope and calls `tf1.get_variable`) and compute the
@@ -23,7 +29,8 @@ import numpy as np
 
 from legacy_share import names
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.cells import SharedBasicLSTMCell, SharedGRUCell, SharedLSTMCell
+from legacy_share.cells import (SharedBasicLSTMCell, SharedBasicRNNCell, SharedGRUCell,
+                                SharedLSTMCell)
 from legacy_share.errors import Error
 
 __all__ = [
@@ -42,7 +49,7 @@ __all__ = [
 ]
 
 GENERATIONS = ("tf0", "tf1.0", "today", "shared")
-CELLS = ("gru", "basic_lstm", "lstm")
+CELLS = ("gru", "basic_lstm", "lstm", "basic_rnn")
 
 BATCH = 3
 TIME = 4
@@ -67,6 +74,8 @@ _TODAY_PIECES = {
     "gru": (names.GRU_SCOPE, {p: p for p in names.CELL_VARIABLES[names.GRU_SCOPE]}),
     "basic_lstm": (names.BASIC_LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.BASIC_LSTM_SCOPE]}),
     "lstm": (names.LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.LSTM_SCOPE]}),
+    "basic_rnn": (names.BASIC_RNN_SCOPE,
+                  {p: p for p in names.CELL_VARIABLES[names.BASIC_RNN_SCOPE]}),
 }
 
 _GENERATIONS = {
@@ -83,7 +92,9 @@ _GENERATIONS = {
             "lstm": ("LSTMCell", {
                 "kernel": "W_0", "bias": "B",
                 "w_f_diag": "W_F_diag", "w_i_diag": "W_I_diag", "w_o_diag": "W_O_diag",
+                "projection/kernel": "W_P_0",
             }),
+            "basic_rnn": ("BasicRNNCell", {"kernel": "Linear/Matrix", "bias": "Linear/Bias"}),
         }),
     "tf1.0": _Generation(
         rnn="rnn", bidirectional="bidirectional_rnn", fw="fw", bw="bw", multi="multi_rnn_cell",
@@ -99,7 +110,9 @@ _GENERATIONS = {
             "lstm": ("lstm_cell", {
                 "kernel": "weights", "bias": "biases",
                 "w_f_diag": "w_f_diag", "w_i_diag": "w_i_diag", "w_o_diag": "w_o_diag",
+                "projection/kernel": "projection/weights",
             }),
+            "basic_rnn": ("basic_rnn_cell", {"kernel": "weights", "bias": "biases"}),
         }),
     "today": _Generation(
         rnn=names.RNN_SCOPE, bidirectional=names.BIDIRECTIONAL_SCOPE, fw=names.FORWARD_SCOPE,
@@ -117,16 +130,19 @@ _LAYER_PATTERNS = {
 _WORD_PATTERN = re.compile(r"^word_(\d+)$")
 
 
-def _cell_pieces(kind, use_peepholes):
+def _cell_pieces(kind, use_peepholes, num_proj=None):
     """Today's variable pieces of one cell of `kind`, in creation order."""
     if kind == "lstm":
-        return ("kernel", "bias") + (names.LSTM_PEEPHOLES if use_peepholes else ())
+        return (("kernel", "bias") + (names.LSTM_PEEPHOLES if use_peepholes else ())
+                + (("projection/kernel",) if num_proj else ()))
     return _TODAY_PIECES[kind][1].keys()
 
 
-def _piece_shape(kind, piece, depth, units):
-    rows = depth + units
-    gates = {"gru": 2, "basic_lstm": 4, "lstm": 4}[kind]
+def _piece_shape(kind, piece, depth, units, num_proj=None):
+    rows = depth + (num_proj or units)
+    gates = {"gru": 2, "basic_lstm": 4, "lstm": 4, "basic_rnn": 1}[kind]
+    if piece == "projection/kernel":
+        return (units, num_proj)
     if piece.endswith("kernel"):
         return (rows, units if piece.startswith("candidate") else gates * units)
     if piece.endswith("bias"):
@@ -156,34 +172,43 @@ def _old_variable(path, shape, initializer=None):
 class _OldCell:
     """GRUCell, BasicLSTMCell or LSTMCell of generation "tf0" or "tf1.0": same equations, old names."""
 
-    def __init__(self, kind, num_units, generation, use_peepholes=False):
+    def __init__(self, kind, num_units, generation, use_peepholes=False, num_proj=None):
         self._kind = kind
         self._units = num_units
         self._scope, self._pieces = _GENERATIONS[generation].cells[kind]
         self._peepholes = use_peepholes
+        self._proj = num_proj
 
     @property
     def state_size(self):
-        if self._kind == "gru":
+        if self._kind in ("gru", "basic_rnn"):
             return self._units
-        return rnn_cell.LSTMStateTuple(self._units, self._units)
+        return rnn_cell.LSTMStateTuple(self._units, self._proj or self._units)
 
     @property
     def output_size(self):
-        return self._units
+        return self._proj or self._units
 
     def zero_state(self, batch_size, dtype):
         zeros = tf.zeros(tf.stack([batch_size, self._units]), dtype)
-        return zeros if self._kind == "gru" else rnn_cell.LSTMStateTuple(zeros, zeros)
+        if self._kind in ("gru", "basic_rnn"):
+            return zeros
+        return rnn_cell.LSTMStateTuple(zeros, tf.zeros(tf.stack([batch_size, self.output_size]),
+                                                       dtype))
 
     def __call__(self, inputs, state, scope=None):
         with tf1.variable_scope(scope or self._scope):
             if self._kind == "gru":
                 return self._gru(inputs, state)
+            if self._kind == "basic_rnn":
+                kernel = self._variable("kernel", inputs.shape[-1])
+                bias = self._variable("bias", inputs.shape[-1], tf1.zeros_initializer())
+                new_h = tf.tanh(tf.matmul(tf.concat([inputs, state], 1), kernel) + bias)
+                return new_h, new_h
             return self._lstm(inputs, state)
 
     def _variable(self, piece, depth, initializer=None):
-        shape = _piece_shape(self._kind, piece, depth, self._units)
+        shape = _piece_shape(self._kind, piece, depth, self._units, self._proj)
         return _old_variable(self._pieces[piece], shape, initializer)
 
     def _gru(self, inputs, h):
@@ -211,6 +236,8 @@ class _OldCell:
         else:
             new_c = c * tf.sigmoid(f + FORGET_BIAS) + tf.sigmoid(i) * tf.tanh(j)
             new_h = tf.tanh(new_c) * tf.sigmoid(o)
+        if self._proj:
+            new_h = tf.matmul(new_h, self._variable("projection/kernel", depth))
         return new_h, rnn_cell.LSTMStateTuple(new_c, new_h)
 
 
@@ -242,39 +269,45 @@ class _OldMultiCell:
         return layer_input, tuple(new_states)
 
 
-def _today_cell(kind, num_units, use_peepholes):
-    if kind == "gru":
-        return rnn_cell.GRUCell(num_units)
+def _cell(kind, num_units, use_peepholes, num_proj, shared):
+    """Today's cell of `kind` (a shared cell when `shared`)."""
+    classes = {"gru": (rnn_cell.GRUCell, SharedGRUCell),
+               "basic_lstm": (rnn_cell.BasicLSTMCell, SharedBasicLSTMCell),
+               "lstm": (rnn_cell.LSTMCell, SharedLSTMCell),
+               "basic_rnn": (rnn_cell.BasicRNNCell, SharedBasicRNNCell)}[kind]
+    cls = classes[1] if shared else classes[0]
     if kind == "basic_lstm":
-        return rnn_cell.BasicLSTMCell(num_units, forget_bias=FORGET_BIAS)
-    return rnn_cell.LSTMCell(num_units, use_peepholes=use_peepholes, forget_bias=FORGET_BIAS)
+        return cls(num_units, forget_bias=FORGET_BIAS)
+    if kind == "lstm":
+        return cls(num_units, use_peepholes=use_peepholes, num_proj=num_proj,
+                   forget_bias=FORGET_BIAS)
+    return cls(num_units)
 
 
-def _shared_cell(kind, num_units, use_peepholes):
-    if kind == "gru":
-        return SharedGRUCell(num_units)
-    if kind == "basic_lstm":
-        return SharedBasicLSTMCell(num_units, forget_bias=FORGET_BIAS)
-    return SharedLSTMCell(num_units, use_peepholes=use_peepholes, forget_bias=FORGET_BIAS)
-
-
-def _multi_cell(generation, kind, layers, num_units, use_peepholes):
+def _multi_cell(generation, kind, layers, num_units, use_peepholes, num_proj=None,
+                share_from=0):
     if generation == "today":
         return rnn_cell.MultiRNNCell(
-            [_today_cell(kind, num_units, use_peepholes) for _ in range(layers)])
+            [_cell(kind, num_units, use_peepholes, num_proj, False) for _ in range(layers)])
     if generation == "shared":
-        return rnn_cell.MultiRNNCell([_shared_cell(kind, num_units, use_peepholes)] * layers)
+        own = [_cell(kind, num_units, use_peepholes, num_proj, False) for _ in range(share_from)]
+        shared = _cell(kind, num_units, use_peepholes, num_proj, True)
+        return rnn_cell.MultiRNNCell(own + [shared] * (layers - share_from))
     return _OldMultiCell(
-        [_OldCell(kind, num_units, generation, use_peepholes) for _ in range(layers)], generation)
+        [_OldCell(kind, num_units, generation, use_peepholes, num_proj) for _ in range(layers)],
+        generation)
 
 
-def _run_rnn(generation, make_cell, inputs, bidirectional):
-    """Outputs [batch, time, units] (bidirectional: [fw; bw] on the last axis)."""
+def _run_rnn(generation, make_cell, inputs, bidirectional, initial_state=None,
+             final_state=False):
+    """Outputs [batch, time, units] (bidirectional: [fw; bw] on the last axis); with
+    `final_state` (one direction only), (outputs, final state)."""
     gen = _GENERATIONS[generation]
     if not bidirectional:
         scope = gen.rnn if generation in ("tf0", "tf1.0") else None
-        outputs, _ = tf1.nn.dynamic_rnn(make_cell(), inputs, dtype=tf.float32, scope=scope)
-        return outputs
+        outputs, state = tf1.nn.dynamic_rnn(make_cell(), inputs, initial_state=initial_state,
+                                            dtype=tf.float32, scope=scope)
+        return (outputs, state) if final_state else outputs
     if generation != "tf0":
         (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
             make_cell(), make_cell(), inputs, dtype=tf.float32)
@@ -352,11 +385,15 @@ def _model_inputs(depth, extra_tensors, shape):
 
 def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation="shared",
                 bidirectional=False, extra_tensors=True, use_peepholes=False, optimizer=True,
-                project_inputs=False):
+                project_inputs=False, num_proj=None, share_from=0, seq2seq=False):
     """Builds an RNN stack model in the default graph and returns its `StackGraph`.
 
     `generation` "tf0" / "tf1.0" build the old names; "today" one real cell per layer;
-    "shared" `MultiRNNCell([SharedGRUCell(n)] * layers)`. With `extra_tensors` the input is
+    "shared" `MultiRNNCell([SharedGRUCell(n)] * layers)`, or with `share_from=K` K real cells
+    then one shared cell for the other layers. `cell` "lstm" takes `use_peepholes` and
+    `num_proj`. `seq2seq`: an `encoder` stack over `embedding` and a `decoder` stack over
+    `decoder_embedding` (same ids, same width) starting from the encoder's final state; the
+    outputs are the decoder's. With `extra_tensors` the input is
     looked up in `embedding` [11, input_depth] and the outputs are projected by `softmax_w`
     [out, 11] and `softmax_b` [11]. With `optimizer`, Adam on a squared error and `global_step`.
     Inputs are [3, 4] ids (or [3, 4, input_depth] floats). `project_inputs` multiplies the
@@ -370,9 +407,20 @@ def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation=
     if project_inputs:
         projection = tf1.get_variable("input_projection", [depth, num_units], tf.float32)
         rnn_inputs = tf.tensordot(rnn_inputs, projection, axes=1)
-    outputs = _run_rnn(
-        generation, lambda: _multi_cell(generation, cell, layers, num_units, use_peepholes),
-        rnn_inputs, bidirectional)
+
+    def make_cell():
+        return _multi_cell(generation, cell, layers, num_units, use_peepholes, num_proj,
+                           share_from)
+
+    if not seq2seq:
+        outputs = _run_rnn(generation, make_cell, rnn_inputs, bidirectional)
+        return _finish_model(inputs, rnn_inputs, outputs, extra_tensors, optimizer)
+    with tf1.variable_scope("encoder"):
+        _, state = _run_rnn(generation, make_cell, rnn_inputs, False, final_state=True)
+    with tf1.variable_scope("decoder"):
+        embedding = tf1.get_variable("decoder_embedding", [VOCAB, depth], tf.float32)
+        decoder_inputs = tf.nn.embedding_lookup(embedding, inputs)
+        outputs = _run_rnn(generation, make_cell, decoder_inputs, False, initial_state=state)
     return _finish_model(inputs, rnn_inputs, outputs, extra_tensors, optimizer)
 
 
@@ -427,14 +475,18 @@ class LegacyStack:
     tie_layers: bool = False
     use_peepholes: bool = False
     extra_tensors: bool = True
+    num_proj: object = None
+    seq2seq: bool = False
 
 
 def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=None,
                       generation="tf0", write_version="V1", bidirectional=False, train_steps=3,
-                      seed=0, extra_tensors=True, tie_layers=False, use_peepholes=False):
+                      seed=0, extra_tensors=True, tie_layers=False, use_peepholes=False,
+                      num_proj=None, seq2seq=False):
     """Builds, trains and saves an RNN stack under `generation`'s names; returns a `LegacyStack`.
 
-    cell: "gru", "basic_lstm" or "lstm" (`use_peepholes` for LSTMCell); generation: "tf0",
+    cell: "gru", "basic_lstm", "lstm" (`use_peepholes`, `num_proj`) or "basic_rnn"; `seq2seq`:
+    an encoder and a decoder stack (see `build_stack`); generation: "tf0",
     "tf1.0", "today" (one real cell per layer) or "shared". Trains `train_steps` steps of Adam
     on a random regression target (so `<var>/Adam`, `<var>/Adam_1`, `beta1_power`,
     `beta2_power` and `global_step` are saved and the layers differ). `extra_tensors` adds
@@ -452,7 +504,7 @@ def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=
 
     def build():
         return build_stack(cell, layers, num_units, depth, generation, bidirectional,
-                           extra_tensors, use_peepholes)
+                           extra_tensors, use_peepholes, num_proj=num_proj, seq2seq=seq2seq)
 
     prefix, files, values, feed = _train_and_save(
         directory, build, write_version, train_steps, seed,
@@ -463,7 +515,8 @@ def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=
         layer_names=_group_names(values, _LAYER_PATTERNS[generation], layers), feed=feed,
         cell=cell, generation=generation, layers=layers, num_units=num_units, input_depth=depth,
         bidirectional=bidirectional, write_version=write_version, tie_layers=tie_layers,
-        use_peepholes=use_peepholes, extra_tensors=extra_tensors)
+        use_peepholes=use_peepholes, extra_tensors=extra_tensors, num_proj=num_proj,
+        seq2seq=seq2seq)
 
 
 def save_word_clones(directory, words=3, num_units=6, input_depth=None, write_version="V2",
@@ -556,7 +609,7 @@ def _today_name(name, generation, cell):
     head = []
     for part in parts[:at]:
         match = _LAYER_PATTERNS[generation].match(part)
-        head.append(today.layer.format(match.group(1)) if match else outer[part])
+        head.append(today.layer.format(match.group(1)) if match else outer.get(part, part))
     rest = "/".join(parts[at + 1:])
     for today_piece, old_piece in pieces.items():
         if rest == old_piece or rest.startswith(old_piece + "/"):
