@@ -293,6 +293,12 @@ def test_the_refusal_names_the_variable_not_its_slot_and_sets_the_tensor():
     message = str(info.value)
     assert "/Adam" not in message
     assert info.value.tensor == "RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix"
+    # A slot that sorts before the variable of its stack is still not the one named.
+    odd = [spec(f"x/cell_{i}/b/Adam", (i + 1,)) for i in (0, 1)]
+    odd += [spec(f"x/cell_{i}/b", (2,)) for i in (0, 1)]
+    odd += [spec(f"x/cell_{i}/k", (i + 3,)) for i in (0, 1)]
+    message = one_line_plan_error("cannot share", odd)
+    assert "x/cell_0/k (" in message and "Adam" not in message
 
 
 def test_every_stack_that_cannot_share_is_refused_in_one_message():
