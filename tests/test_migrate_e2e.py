@@ -775,3 +775,80 @@ def test_unshare_share_from_inverts_migrate_share_from(legacy_stack, migrated, t
     _, _, per_layer, _ = run_graph(stack, dst, generation="today")
     _, _, one_set, _ = run_graph(stack, shared_prefix, share_from=1)
     np.testing.assert_allclose(per_layer, one_set, atol=1e-6)
+
+
+# ------------------------------------------------------ every dtype and rank, bit for bit
+
+ODD_VALUES = {
+    "notes/text": np.array(b"tail\x00\x00", dtype=object),
+    "notes/empty": np.array(b"", dtype=object),
+    "notes/vocabulary": np.array([[b"a\x00", b""], [b"\xff\xfe", b"long" * 50]], dtype=object),
+    "flags/on": np.array(True),
+    "flags/mask": np.array([True, False, True]),
+    "counts/int8": np.array([-128, 0, 127], np.int8),
+    "counts/uint16": np.array(65535, np.uint16),
+    "counts/int32": np.array(-7, np.int32),
+    "signal/complex64": np.array([1 + 2j, -3j], np.complex64),
+    "signal/half": np.array([[0.5, -0.0], [np.inf, np.nan]], np.float16),
+    "signal/float64": np.array(np.pi),
+    "empty/zero_rows": np.zeros((0, 3), np.float32),
+}
+
+
+@pytest.mark.parametrize("write_version", ["V1", "V2"])
+def test_tf1_checkpoint_with_string_and_scalar_variables_round_trips(legacy_stack, tmp_path,
+                                                                     write_version):
+    stack = legacy_stack(**stack_kwargs("gru", "tf0", 2))
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    with tf1.Graph().as_default() as graph:
+        for name, value in ODD_VALUES.items():
+            dtype = tf.string if value.dtype == object else tf.as_dtype(value.dtype)
+            tf1.get_variable(name, initializer=tf.constant(value, dtype=dtype), dtype=dtype)
+        for name, value in stack.values.items():
+            tf1.get_variable(name, initializer=value)
+        version = getattr(tf1.train.SaverDef, write_version)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver(write_version=version).save(session, str(folder / "m.ckpt"))
+    for options in (dict(share=False), dict(strategy="strict", tolerance=10.0, share_from=1)):
+        dst = str(tmp_path / f"out{len(options)}" / "m.ckpt")
+        migrate(prefix, dst, **options)
+        got = read_checkpoint(dst)
+        for name, want in ODD_VALUES.items():
+            value = got[name]
+            if want.dtype == object:  # a scalar string reads back as `bytes`
+                value = np.asarray(value, dtype=object)
+                assert value.shape == want.shape, name
+                assert list(value.reshape(-1)) == list(want.reshape(-1)), name
+            else:
+                assert value.dtype == want.dtype and value.tobytes() == want.tobytes(), name
+
+
+def test_tf2_object_checkpoint_still_restores_with_tf_train_checkpoint(tmp_path):
+    assert tf.executing_eagerly()
+
+    def make(values=None):
+        module = tf.Module()
+        module.kernel = tf.Variable(values["kernel"] if values else tf.random.normal([3, 4]))
+        module.vocabulary = tf.Variable(values["vocabulary"] if values else
+                                        tf.constant([b"a", b"b\x00"]))
+        module.step = tf.Variable(values["step"] if values else tf.constant(5, tf.int64))
+        return module
+
+    module = make()
+    optimizer_state = tf.Variable(tf.ones([3, 4]))
+    saved = tf.train.Checkpoint(model=module, slot=optimizer_state).save(str(tmp_path / "tf2"))
+    dst = str(tmp_path / "out" / "ckpt")
+    plan = migrate(saved, dst)
+    assert {s.action for s in plan.steps} == {"copy"}
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in {s.name for s in plan.steps}
+    zeros = dict(kernel=tf.zeros([3, 4]), vocabulary=tf.constant([b"", b""]),
+                 step=tf.constant(0, tf.int64))
+    restored = make(zeros)
+    slot = tf.Variable(tf.zeros([3, 4]))
+    status = tf.train.Checkpoint(model=restored, slot=slot).restore(dst)
+    status.assert_existing_objects_matched().assert_consumed()
+    assert restored.kernel.numpy().tobytes() == module.kernel.numpy().tobytes()
+    assert list(restored.vocabulary.numpy()) == [b"a", b"b\x00"]
+    assert int(restored.step.numpy()) == 5 and slot.numpy().tolist() == [[1.0] * 4] * 3
