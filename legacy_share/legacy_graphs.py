@@ -48,7 +48,8 @@ __all__ = [
     "layer_of",
 ]
 
-GENERATIONS = ("tf0", "tf1.0", "today", "shared")
+GENERATIONS = ("tf0", "tf1.0", "today", "shared", "block-tf0", "block-tf1.4")
+_OLD = ("tf0", "tf1.0", "block-tf0", "block-tf1.4")
 CELLS = ("gru", "basic_lstm", "lstm", "basic_rnn")
 
 BATCH = 3
@@ -120,12 +121,27 @@ _GENERATIONS = {
         cells=_TODAY_PIECES),
 }
 _GENERATIONS["shared"] = _GENERATIONS["today"]
+# The contrib block cells (../shared/KERAS.md, "Cells that no longer exist"): TF 0.11 - 0.12
+# `LSTMBlockCell/{W, b, wci, wcf, wco}` and `GRUBlockCell/{w_ru, b_ru, w_c, b_c}` in TF 0.x
+# scopes; TF 1.4 `GRUBlockCell` in today's scopes (its LSTMBlockCell already had today's names).
+_BLOCK_CELLS = {
+    "gru": ("GRUBlockCell", {
+        "gates/kernel": "w_ru", "gates/bias": "b_ru", "candidate/kernel": "w_c",
+        "candidate/bias": "b_c"}),
+    "lstm": ("LSTMBlockCell", {
+        "kernel": "W", "bias": "b", "w_f_diag": "wcf", "w_i_diag": "wci", "w_o_diag": "wco"}),
+}
+_GENERATIONS["block-tf0"] = dataclasses.replace(_GENERATIONS["tf0"], cells=_BLOCK_CELLS)
+_GENERATIONS["block-tf1.4"] = dataclasses.replace(
+    _GENERATIONS["today"], cells=dict(_TODAY_PIECES, gru=_BLOCK_CELLS["gru"]))
 
 _LAYER_PATTERNS = {
     "tf0": re.compile(r"^Cell(\d+)$"),
     "tf1.0": re.compile(r"^cell_(\d+)$"),
     "today": re.compile(r"^cell_(\d+)$"),
     "shared": re.compile(r"^cell_(\d+)$"),
+    "block-tf0": re.compile(r"^Cell(\d+)$"),
+    "block-tf1.4": re.compile(r"^cell_(\d+)$"),
 }
 _WORD_PATTERN = re.compile(r"^word_(\d+)$")
 
@@ -304,11 +320,11 @@ def _run_rnn(generation, make_cell, inputs, bidirectional, initial_state=None,
     `final_state` (one direction only), (outputs, final state)."""
     gen = _GENERATIONS[generation]
     if not bidirectional:
-        scope = gen.rnn if generation in ("tf0", "tf1.0") else None
+        scope = gen.rnn if generation in _OLD else None
         outputs, state = tf1.nn.dynamic_rnn(make_cell(), inputs, initial_state=initial_state,
                                             dtype=tf.float32, scope=scope)
         return (outputs, state) if final_state else outputs
-    if generation != "tf0":
+    if generation not in ("tf0", "block-tf0"):
         (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
             make_cell(), make_cell(), inputs, dtype=tf.float32)
         return tf.concat([fw, bw], axis=2)

@@ -21,7 +21,7 @@ from legacy_share.restoring import restore_shared
 from tests import numpy_rnn
 
 UNITS = 6
-WRITE_VERSION = {"tf0": "V1", "tf1.0": "V1", "today": "V2"}
+WRITE_VERSION = {"tf0": "V1", "tf1.0": "V1", "today": "V2", "block-tf0": "V1", "block-tf1.4": "V2"}
 STRATEGIES = ("first", "layer:1", "mean")
 CASES = [(cell, generation, layers)
          for cell in ("gru", "basic_lstm")
@@ -616,9 +616,12 @@ ROUTE_CASES = [
     dict(cell="basic_lstm", generation="tf1.0", bidirectional=True),
     dict(cell="gru", generation="tf0", seq2seq=True),
     dict(cell="basic_lstm", generation="tf1.0", seq2seq=True),
+    dict(cell="gru", generation="block-tf0"),
+    dict(cell="gru", generation="block-tf1.4"),
+    dict(cell="lstm", generation="block-tf0", use_peepholes=True),
 ]
-ROUTE_IDS = ["-".join([c["cell"], c["generation"]] + [k for k in ("num_proj", "bidirectional",
-                                                                  "seq2seq") if c.get(k)])
+ROUTE_IDS = ["-".join([c["cell"], c["generation"]] + [k for k in (
+    "num_proj", "bidirectional", "seq2seq", "use_peepholes") if c.get(k)])
              for c in ROUTE_CASES]
 ROUTES = {"no-share": dict(share=False), "share-from-1": dict(share_from=1)}
 
