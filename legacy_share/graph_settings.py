@@ -34,10 +34,9 @@ def block_cell_settings(meta_path):
         with open(meta_path, "rb") as f:
             meta.ParseFromString(f.read())
     except OSError as exc:
-        raise errors.CheckpointError(f"{meta_path}: cannot read the graph: {exc.strerror}") from exc
+        raise _error(meta_path, f"cannot read the graph: {exc.strerror}") from exc
     except protobuf_message.DecodeError as exc:
-        raise errors.CheckpointError(
-            f"{meta_path}: is not a MetaGraphDef (.meta written by Saver.save); {exc}") from exc
+        raise _error(meta_path, f"is not a MetaGraphDef (.meta written by Saver.save); {exc}") from exc
     nodes = list(meta.graph_def.node)
     for function in meta.graph_def.library.function:
         nodes.extend(function.node_def)
@@ -78,3 +77,9 @@ def block_cell_notes(meta_path):
         notes.append(f"{meta_path}{written}: no block-cell op; the cells' run-time settings "
                      f"are the defaults of the graph's own code")
     return notes
+
+
+def _error(meta_path, what):
+    error = errors.CheckpointError(f"{meta_path}: {what}; give the old graph's .meta file")
+    error.file = meta_path  # for `--json` errors: the file at fault is the graph, not the checkpoint
+    return error

@@ -352,3 +352,29 @@ def test_share_options_usage_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2
+
+
+def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded, tmp_path):
+    """A real graph with the LSTMBlockCell op (still in today's TF as a raw op), parsed not run."""
+    prefix, _ = embedded
+    meta = str(tmp_path / "old.meta")
+    with tf1.Graph().as_default():
+        x, state = tf1.zeros([2, 3]), tf1.zeros([2, 4])
+        weights, bias = tf1.zeros([7, 16]), tf1.zeros([16])
+        with tf1.variable_scope("rnn/LSTMBlockCell"):
+            tf1.raw_ops.LSTMBlockCell(x=x, cs_prev=state, h_prev=state, w=weights,
+                                      wci=tf1.zeros([4]), wcf=tf1.zeros([4]), wco=tf1.zeros([4]),
+                                      b=bias, forget_bias=0.5, cell_clip=3.0, use_peephole=False)
+        tf1.train.export_meta_graph(meta)
+    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+                        "--dry-run", "--meta", meta)
+    note = next(line for line in out.splitlines() if line.startswith("note: "))
+    assert code == 0 and meta in note and "LSTMBlockCell op in rnn/LSTMBlockCell" in note
+    assert "cell_clip=3.0" in note and "forget_bias=0.5" in note and "use_peephole=False" in note
+    assert "LSTMCell(n, cell_clip=3.0, forget_bias=0.5)" in note
+    bad = tmp_path / "bad.meta"
+    bad.write_bytes(b"\xff\x00 not a proto")
+    code, out, err = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+                          "--dry-run", "--json", "--meta", str(bad))
+    assert code == 1 and "is not a MetaGraphDef" in _error_line(err)
+    assert json.loads(out)["file"] == str(bad)
