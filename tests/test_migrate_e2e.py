@@ -855,3 +855,24 @@ def test_tf2_object_checkpoint_still_restores_with_tf_train_checkpoint(tmp_path)
     assert restored.kernel.numpy().tobytes() == module.kernel.numpy().tobytes()
     assert list(restored.vocabulary.numpy()) == [b"a", b"b\x00"]
     assert int(restored.step.numpy()) == 5 and slot.numpy().tolist() == [[1.0] * 4] * 3
+
+
+def test_the_share_from_1_graph_creates_exactly_layer_0s_and_layer_1s_variables():
+    """`MultiRNNCell([GRUCell(n)] + [SharedGRUCell(n)] * 3)`: the shared cell's first call is in
+    `cell_1`, so its one set is named like layer 1 and layers 2, 3 create nothing."""
+    with tf1.Graph().as_default():
+        legacy_graphs.build_stack("gru", 4, UNITS, DEPTH, share_from=1, optimizer=False)
+        variables = {v.op.name: tuple(v.shape.as_list()) for v in tf1.global_variables()}
+    stack = "rnn/multi_rnn_cell/cell_{}/gru_cell/"
+    assert variables == {
+        "embedding": (legacy_graphs.VOCAB, DEPTH), "softmax_w": (UNITS, legacy_graphs.VOCAB),
+        "softmax_b": (legacy_graphs.VOCAB,),
+        stack.format(0) + "gates/kernel": (DEPTH + UNITS, 2 * UNITS),
+        stack.format(0) + "gates/bias": (2 * UNITS,),
+        stack.format(0) + "candidate/kernel": (DEPTH + UNITS, UNITS),
+        stack.format(0) + "candidate/bias": (UNITS,),
+        stack.format(1) + "gates/kernel": (2 * UNITS, 2 * UNITS),
+        stack.format(1) + "gates/bias": (2 * UNITS,),
+        stack.format(1) + "candidate/kernel": (2 * UNITS, UNITS),
+        stack.format(1) + "candidate/bias": (UNITS,),
+    }
