@@ -7,16 +7,16 @@ happens to each group: merged from layer `share_from` up, kept per layer, or ref
 """
 
 import dataclasses
-from typing import Optional, Tuple
 
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
+# The plan's vocabulary is re-exported: the writer, the readers and tests import it from here.
 from legacy_share.grouping import (LayerGroup, Rules, find_layer_groups, group, layer_index,
                                    migrated_name, migrated_tensors, normalize_specs)
 from legacy_share.plans import (COPY, DUPLICATE, FLOAT_DTYPES, MERGE, RENAME, Drop, Plan, Step,
                                 Strategy, TensorSpec)
-from legacy_share.tables import format_columns, format_shape
+from legacy_share.tables import format_columns, format_shape  # pylint: disable=unused-import
 
 __all__ = [
     "TensorSpec",
@@ -33,8 +33,6 @@ __all__ = [
     "route",
 ]
 
-# Re-exported: the plan's vocabulary, used by the writer, readers and tests through this module.
-_REEXPORTED = (COPY, RENAME, MERGE, DUPLICATE, FLOAT_DTYPES, format_columns, format_shape)
 OPTIMIZER_SLOT_NAMES = renaming.OPTIMIZER_SLOT_NAMES
 MOVING_AVERAGE_NAME = renaming.MOVING_AVERAGE_NAME
 

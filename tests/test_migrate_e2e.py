@@ -689,8 +689,22 @@ def numpy_route(stack, weights, share_from):
     return np.concatenate([fw, bw[:, ::-1]], axis=2)
 
 
+@pytest.fixture(scope="module")
+def legacy_outputs():
+    """`legacy_outputs(stack)` -> the outputs of `stack`'s own (legacy) graph, built once."""
+    cache = {}
+
+    def get(stack):
+        if stack.prefix not in cache:
+            cache[stack.prefix] = run_graph(stack, stack.prefix, generation=stack.generation)[2]
+        return cache[stack.prefix]
+
+    return get
+
+
 @pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
-def test_generator_builds_every_route_case_with_todays_names_and_equations(legacy_stack, case):
+def test_generator_builds_every_route_case_with_todays_names_and_equations(legacy_stack,
+                                                                           legacy_outputs, case):
     stack = route_stack(legacy_stack, case)
     today = legacy_stack(**stack_kwargs(stack.cell, "today", 3, input_depth=DEPTH,
                                         **{k: v for k, v in case.items()
@@ -700,8 +714,8 @@ def test_generator_builds_every_route_case_with_todays_names_and_equations(legac
     weights = {stack.renamed[n]: v for n, v in stack.values.items()}
     kernel0 = [n for n in weights if re.search(r"cell_0/\w+/(gates/)?kernel$", n)][0]
     assert weights[kernel0].shape[0] == DEPTH + (stack.num_proj or UNITS)  # embedding-fed
-    _, _, outputs, _ = run_graph(stack, stack.prefix, generation=stack.generation)
-    np.testing.assert_allclose(outputs, numpy_route(stack, weights, None), atol=1e-5)
+    np.testing.assert_allclose(legacy_outputs(stack), numpy_route(stack, weights, None),
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
@@ -721,7 +735,7 @@ def test_default_migration_refuses_layer_0_with_the_two_routes(legacy_stack, tmp
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
 def test_route_restores_strictly_into_todays_graph_and_matches_numpy(legacy_stack, migrated,
-                                                                      case, route):
+                                                                      legacy_outputs, case, route):
     stack = route_stack(legacy_stack, case)
     options = ROUTES[route]
     plan, dst, got = migrated(stack, "first", **options)
@@ -742,8 +756,7 @@ def test_route_restores_strictly_into_todays_graph_and_matches_numpy(legacy_stac
         assert value.tobytes() == got[name].tobytes(), name
     np.testing.assert_allclose(outputs, numpy_route(stack, got, share_from), atol=1e-5)
     if share_from is None:  # renaming only: the model computes what it computed before
-        _, _, legacy_outputs, _ = run_graph(stack, stack.prefix, generation=stack.generation)
-        np.testing.assert_allclose(outputs, legacy_outputs, atol=1e-6)
+        np.testing.assert_allclose(outputs, legacy_outputs(stack), atol=1e-6)
 
 
 @pytest.mark.parametrize("route", ROUTES)
