@@ -38,8 +38,11 @@ def build_parser():
     inspect.add_argument("--json", action="store_true",
                          help="print JSON (an error too, as {\"error\", \"file\", \"tensor\"})")
     _add_naming_options(inspect)
-    inspect.add_argument("--share-from", type=_layer, default=0, metavar="K",
-                         help="the ROUTE column as with migrate --share-from K (default 0)")
+    inspect_sharing = inspect.add_mutually_exclusive_group()
+    inspect_sharing.add_argument("--share-from", type=_layer, default=0, metavar="K",
+                                 help="the ROUTE column as with migrate --share-from K (default 0)")
+    inspect_sharing.add_argument("--no-share", action="store_true",
+                                 help="the ROUTE column as with migrate --no-share")
 
     migrate = commands.add_parser("migrate", parents=[common], help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
@@ -110,7 +113,7 @@ def _inspect(args):
     with _json_errors(args, args.ckpt):
         inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group,
                                         renames=args.rename, excludes=args.exclude,
-                                        share_from=args.share_from)
+                                        share=not args.no_share, share_from=args.share_from)
     print(inspection.to_json() if args.json else inspection.format_table())
     return 0
 

@@ -117,14 +117,15 @@ class Inspection:
         return "\n".join(lines)
 
 
-def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share_from=0):
+def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=True,
+                       share_from=0):
     """Lists the variables of a checkpoint grouped by layer, as the planner groups them.
 
     Args:
       path: checkpoint prefix, folder, V1 file, `.index` or `.data-*` path.
       group_patterns, renames, excludes: as in `plan_checkpoint`.
-      share_from: the first layer `--share-from` would merge; the route column says what
-        works from there.
+      share, share_from: as in `plan_checkpoint`; the route column says what they do with
+        each group, and what works otherwise.
 
     Returns:
       An Inspection. A group's key is the name it would be merged into by default.
@@ -153,7 +154,7 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share_f
         for layer, spec in group.members:
             membership[spec.name] = (group.name, layer)
         route = planning.route([(layer, s.shape, s.dtype) for layer, s in group.members],
-                               share_from)
+                               share_from, share)
         groups.append(InspectedGroup(
             group.name, tuple(layer for layer, _ in group.members), tuple(s.name for s in specs),
             tuple(s.shape for s in specs), specs[0].dtype, shareable, difference, route.text,

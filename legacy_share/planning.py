@@ -51,12 +51,13 @@ class Route:
     text: str
 
 
-def route(members, share_from=0):
+def route(members, share_from=0, share=True):
     """The Route of a layer group.
 
     Args:
       members: (layer, shape, dtype) of each layer, in layer order.
       share_from: the first layer the user asks to merge (0: every layer).
+      share: False when the user asks for no merging at all (`--no-share`).
 
     Returns:
       A Route.
@@ -65,7 +66,9 @@ def route(members, share_from=0):
     needed = _first_shareable(members, share_from)
     lowest = members[0][0]
     default = _first_shareable(members, 0) == lowest
-    if default:
+    if not share:
+        text = "kept per layer (--no-share)" + ("; merged by default" if default else "")
+    elif default:
         text = "merged (default)"
     elif needed == members[-1][0]:
         text = "refused; --no-share keeps every layer"

@@ -341,6 +341,10 @@ def test_inspect_shows_each_layers_bytes_and_the_route(capsys, embedded):
     groups = {g["key"]: g for g in json.loads(out)["groups"]}
     assert groups[KERNEL.format(0)]["bytes"] == [192, 256, 256]
     assert groups[KERNEL.format(0)]["route"].startswith("refused")
+    code, out, _ = _run(capsys, "inspect", prefix, "--json", "--no-share")
+    routes = {g["key"]: g["route"] for g in json.loads(out)["groups"]}
+    assert routes[KERNEL.format(0)] == "kept per layer (--no-share)"
+    assert routes[BIAS.format(0)] == "kept per layer (--no-share); merged by default"
 
 
 @pytest.mark.parametrize("argv", [

@@ -817,6 +817,7 @@ def test_route_of_a_group():
     assert (late.merges_by_default, late.share_from) == (False, 1)
     assert late.text == "refused; --share-from 1 or --no-share"
     assert f([(0, (2,), F32), (1, (3,), F32)]).text == "refused; --no-share keeps every layer"
+    assert f([(0, (2,), F32), (1, (3,), F32)], share=False).text == "kept per layer (--no-share)"
 
 
 def test_every_planning_module_is_pure_and_small():
