@@ -4,6 +4,7 @@ Exit codes: 0 ok, 1 error or failed check, 2 usage.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -34,8 +35,14 @@ def build_parser():
 
     inspect = commands.add_parser("inspect", parents=[common], help="list variables grouped by layer")
     inspect.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
-    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--json", action="store_true",
+                         help="print JSON (an error too, as {\"error\", \"file\", \"tensor\"})")
     _add_naming_options(inspect)
+    inspect_sharing = inspect.add_mutually_exclusive_group()
+    inspect_sharing.add_argument("--share-from", type=_layer, default=0, metavar="K",
+                                 help="the ROUTE column as with migrate --share-from K (default 0)")
+    inspect_sharing.add_argument("--no-share", action="store_true",
+                                 help="the ROUTE column as with migrate --no-share")
 
     migrate = commands.add_parser("migrate", parents=[common], help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
@@ -46,9 +53,21 @@ def build_parser():
     migrate.add_argument("--tolerance", type=_tolerance, default=0.0, metavar="X",
                          help="max abs difference allowed by --strategy strict (default 0)")
     migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    migrate.add_argument("--json", action="store_true", help="print the plan as JSON")
+    migrate.add_argument("--json", action="store_true",
+                         help="print the plan as JSON (an error too, as {\"error\", \"file\", "
+                              "\"tensor\"})")
     migrate.add_argument("--force", action="store_true", help="replace an existing DST")
     _add_naming_options(migrate)
+    sharing = migrate.add_mutually_exclusive_group()
+    sharing.add_argument("--share-from", type=_layer, default=0, metavar="K",
+                         help="keep layers below K per layer, merge layers K and up under layer "
+                              "K's name (default 0: merge every layer; 1: layer 0 fed by an "
+                              "embedding keeps its own weights)")
+    sharing.add_argument("--no-share", action="store_true",
+                         help="rename only: every layer keeps its own weights")
+    migrate.add_argument("--meta", metavar="OLD.meta",
+                         help="the old graph's MetaGraphDef: block-cell settings (cell clip, "
+                              "forget bias) become plan notes; parsed, never run")
     migrate.add_argument("--drop-optimizer-state", action="store_true",
                          help="leave optimizer slots and their globals out")
 
@@ -64,6 +83,9 @@ def build_parser():
     unshare.add_argument("--layers", required=True, type=_positive, metavar="N",
                          help="number of layers to write")
     unshare.add_argument("--force", action="store_true", help="replace an existing DST")
+    unshare.add_argument("--share-from", type=_layer, default=0, metavar="K",
+                         help="the inverse of migrate --share-from K: layer K is copied to "
+                              "layers K+1..N-1, layers below K are kept (default 0)")
     _add_group(unshare)
     return parser
 
@@ -88,8 +110,10 @@ def main(argv=None):
 
 def _inspect(args):
     from legacy_share.migration import inspect_checkpoint  # pylint: disable=import-outside-toplevel
-    inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group, renames=args.rename,
-                                    excludes=args.exclude)
+    with _json_errors(args, args.ckpt):
+        inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group,
+                                        renames=args.rename, excludes=args.exclude,
+                                        share=not args.no_share, share_from=args.share_from)
     print(inspection.to_json() if args.json else inspection.format_table())
     return 0
 
@@ -101,12 +125,14 @@ def _migrate(args):
             "--tolerance applies to --strategy strict only; ignored with %s", args.strategy)
     options = dict(strategy=args.strategy, group_patterns=args.group, renames=args.rename,
                    excludes=args.exclude, drop_optimizer_state=args.drop_optimizer_state,
-                   tolerance=args.tolerance)
-    if args.dry_run:
-        plan = migration.plan_checkpoint(args.src, **options)
-    else:
-        plan = migration.migrate(args.src, args.dst, force=args.force,
-                                 progress=not args.json, **options)
+                   tolerance=args.tolerance, share=not args.no_share,
+                   share_from=args.share_from, meta=args.meta)
+    with _json_errors(args, args.src):
+        if args.dry_run:
+            plan = migration.plan_checkpoint(args.src, **options)
+        else:
+            plan = migration.migrate(args.src, args.dst, force=args.force,
+                                     progress=not args.json, **options)
     if args.json:
         document = plan.to_dict()
         document["dry_run"] = bool(args.dry_run)
@@ -121,6 +147,23 @@ def _migrate(args):
     return 0
 
 
+@contextlib.contextmanager
+def _json_errors(args, path):
+    """With --json, an error is also printed on stdout as {"error", "file", "tensor"}; it is
+    re-raised, so `main` prints its one line on stderr and exits 1."""
+    from legacy_share import errors  # pylint: disable=import-outside-toplevel
+    try:
+        yield
+    except (errors.Error, OSError) as exc:
+        if getattr(args, "json", False):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            document = {"error": message,
+                        "file": getattr(exc, "file", None) or getattr(exc, "filename", None) or path,
+                        "tensor": getattr(exc, "tensor", None)}
+            print(json.dumps(document, sort_keys=True))
+        raise
+
+
 def _verify(args):
     from legacy_share.verifying import verify_checkpoint  # pylint: disable=import-outside-toplevel
     report = verify_checkpoint(args.ckpt, args.meta)
@@ -131,7 +174,7 @@ def _verify(args):
 def _unshare(args):
     from legacy_share import migration  # pylint: disable=import-outside-toplevel
     plan = migration.unshare(args.src, args.dst, args.layers, group_patterns=args.group,
-                             force=args.force, progress=True)
+                             force=args.force, progress=True, share_from=args.share_from)
     print(plan.format_table())
     print(f"wrote {args.dst} ({len(plan.steps)} tensor(s))")
     return 0
@@ -176,6 +219,16 @@ def _strategy(text):
     if not re.fullmatch(r"first|mean|strict|layer:\d+", text):
         raise argparse.ArgumentTypeError(f"expected first, layer:K, mean or strict, got {text!r}")
     return text
+
+
+def _layer(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a layer index >= 0, got {text!r}")
+    return value
 
 
 def _positive(text):

@@ -55,7 +55,16 @@ class CheckpointError(Error):
 
 
 class PlanError(Error, ValueError):
-    """The requested migration cannot be planned from these names and options."""
+    """The requested migration cannot be planned from these names and options.
+
+    `tensor`: the input tensor the error is about (None when it is about an option);
+    `file`: the checkpoint being planned for (None from the pure planner).
+    """
+
+    def __init__(self, message="", tensor=None, file=None):
+        super().__init__(message)
+        self.tensor = tensor
+        self.file = file
 
 
 class LayersDifferError(Error):

@@ -6,14 +6,18 @@ steps of Adam in its own `tf1.Graph` and `Session` and saved by a real `tf1.trai
 - `"tf0"` (TF <= 0.12): `RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix`, `BiRNN/FW/...`;
 - `"tf1.0"` (TF 1.0 - 1.1): `rnn/multi_rnn_cell/cell_0/gru_cell/gates/weights`, ...;
 - `"today"`: the real `tf.compat.v1.nn.rnn_cell` classes, one cell object per layer;
-- `"shared"`: `MultiRNNCell([SharedGRUCell(n)] * k)`, one set of variables named like layer 0.
+- `"shared"`: `MultiRNNCell([SharedGRUCell(n)] * k)`, one set of variables named like layer 0;
+  with `share_from=K`, `MultiRNNCell([GRUCell(n)] * K + [SharedGRUCell(n)] * (k - K))`.
 
-The old generations are built with small cells that follow the TF 0.12 `RNNCell` protocol (a
-plain object whose `__call__` opens its scope and calls `tf1.get_variable`) and compute the
-same equations as today's cells; see docs/naming.md for the names and shapes.
+Models: one stack (or a bidirectional pair) over an embedding, or a seq2seq shape (an encoder
+stack and a decoder stack, each over its own embedding, the decoder starting from the
+encoder's final state). Layer 0's input depth is the embedding width, which may differ from
+`num_units`: then layer 0 cannot share its kernels with the layers above.
+
+The old generations' cells (and the contrib block cells' names) are in
+`legacy_share.old_cells`; see docs/naming.md for the names and shapes.
 """
 
-import contextlib
 import dataclasses
 import os
 import re
@@ -21,10 +25,11 @@ import shutil
 
 import numpy as np
 
-from legacy_share import names
+from legacy_share import old_cells
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.cells import SharedBasicLSTMCell, SharedGRUCell, SharedLSTMCell
+from legacy_share.cells import SharedGRUCell
 from legacy_share.errors import Error
+from legacy_share.old_cells import CELLS, FORGET_BIAS, GENERATIONS  # re-exported
 
 __all__ = [
     "GENERATIONS",
@@ -41,252 +46,15 @@ __all__ = [
     "layer_of",
 ]
 
-GENERATIONS = ("tf0", "tf1.0", "today", "shared")
-CELLS = ("gru", "basic_lstm", "lstm")
 
 BATCH = 3
 TIME = 4
 VOCAB = 11
 CHARS = 4
 LEARNING_RATE = 0.05
-FORGET_BIAS = 1.0
-
-
-@dataclasses.dataclass(frozen=True)
-class _Generation:
-    rnn: str
-    bidirectional: str
-    fw: str
-    bw: str
-    multi: str
-    layer: str                     # format with the layer index
-    cells: dict                    # cell kind -> (cell scope, {today's piece: this generation's piece})
-
-
-_TODAY_PIECES = {
-    "gru": (names.GRU_SCOPE, {p: p for p in names.CELL_VARIABLES[names.GRU_SCOPE]}),
-    "basic_lstm": (names.BASIC_LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.BASIC_LSTM_SCOPE]}),
-    "lstm": (names.LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.LSTM_SCOPE]}),
-}
-
-_GENERATIONS = {
-    "tf0": _Generation(
-        rnn="RNN", bidirectional="BiRNN", fw="FW", bw="BW", multi="MultiRNNCell", layer="Cell{}",
-        cells={
-            "gru": ("GRUCell", {
-                "gates/kernel": "Gates/Linear/Matrix",
-                "gates/bias": "Gates/Linear/Bias",
-                "candidate/kernel": "Candidate/Linear/Matrix",
-                "candidate/bias": "Candidate/Linear/Bias",
-            }),
-            "basic_lstm": ("BasicLSTMCell", {"kernel": "Linear/Matrix", "bias": "Linear/Bias"}),
-            "lstm": ("LSTMCell", {
-                "kernel": "W_0", "bias": "B",
-                "w_f_diag": "W_F_diag", "w_i_diag": "W_I_diag", "w_o_diag": "W_O_diag",
-            }),
-        }),
-    "tf1.0": _Generation(
-        rnn="rnn", bidirectional="bidirectional_rnn", fw="fw", bw="bw", multi="multi_rnn_cell",
-        layer="cell_{}",
-        cells={
-            "gru": ("gru_cell", {
-                "gates/kernel": "gates/weights",
-                "gates/bias": "gates/biases",
-                "candidate/kernel": "candidate/weights",
-                "candidate/bias": "candidate/biases",
-            }),
-            "basic_lstm": ("basic_lstm_cell", {"kernel": "weights", "bias": "biases"}),
-            "lstm": ("lstm_cell", {
-                "kernel": "weights", "bias": "biases",
-                "w_f_diag": "w_f_diag", "w_i_diag": "w_i_diag", "w_o_diag": "w_o_diag",
-            }),
-        }),
-    "today": _Generation(
-        rnn=names.RNN_SCOPE, bidirectional=names.BIDIRECTIONAL_SCOPE, fw=names.FORWARD_SCOPE,
-        bw=names.BACKWARD_SCOPE, multi=names.MULTI_RNN_CELL_SCOPE, layer=names.LAYER_SCOPE_FORMAT,
-        cells=_TODAY_PIECES),
-}
-_GENERATIONS["shared"] = _GENERATIONS["today"]
-
-_LAYER_PATTERNS = {
-    "tf0": re.compile(r"^Cell(\d+)$"),
-    "tf1.0": re.compile(r"^cell_(\d+)$"),
-    "today": re.compile(r"^cell_(\d+)$"),
-    "shared": re.compile(r"^cell_(\d+)$"),
-}
+_GENERATIONS = old_cells.TABLES
+_LAYER_PATTERNS = old_cells.LAYER_PATTERNS
 _WORD_PATTERN = re.compile(r"^word_(\d+)$")
-
-
-def _cell_pieces(kind, use_peepholes):
-    """Today's variable pieces of one cell of `kind`, in creation order."""
-    if kind == "lstm":
-        return ("kernel", "bias") + (names.LSTM_PEEPHOLES if use_peepholes else ())
-    return _TODAY_PIECES[kind][1].keys()
-
-
-def _piece_shape(kind, piece, depth, units):
-    rows = depth + units
-    gates = {"gru": 2, "basic_lstm": 4, "lstm": 4}[kind]
-    if piece.endswith("kernel"):
-        return (rows, units if piece.startswith("candidate") else gates * units)
-    if piece.endswith("bias"):
-        return (units if piece.startswith("candidate") else gates * units,)
-    return (units,)  # peephole
-
-
-# ---------------------------------------------------------------------------------------------
-# Cells of TF <= 1.1, as plain objects with the TF 0.12 RNNCell protocol.
-
-
-@contextlib.contextmanager
-def _scopes(parts):
-    with contextlib.ExitStack() as stack:
-        for part in parts:
-            stack.enter_context(tf1.variable_scope(part))
-        yield
-
-
-def _old_variable(path, shape, initializer=None):
-    """`tf1.get_variable` for `a/b/name`, opening scopes `a`, `b` like TF 0.12's `_linear` did."""
-    *scopes, name = path.split("/")
-    with _scopes(scopes):
-        return tf1.get_variable(name, shape, tf.float32, initializer=initializer)
-
-
-class _OldCell:
-    """GRUCell, BasicLSTMCell or LSTMCell of generation "tf0" or "tf1.0": same equations, old names."""
-
-    def __init__(self, kind, num_units, generation, use_peepholes=False):
-        self._kind = kind
-        self._units = num_units
-        self._scope, self._pieces = _GENERATIONS[generation].cells[kind]
-        self._peepholes = use_peepholes
-
-    @property
-    def state_size(self):
-        if self._kind == "gru":
-            return self._units
-        return rnn_cell.LSTMStateTuple(self._units, self._units)
-
-    @property
-    def output_size(self):
-        return self._units
-
-    def zero_state(self, batch_size, dtype):
-        zeros = tf.zeros(tf.stack([batch_size, self._units]), dtype)
-        return zeros if self._kind == "gru" else rnn_cell.LSTMStateTuple(zeros, zeros)
-
-    def __call__(self, inputs, state, scope=None):
-        with tf1.variable_scope(scope or self._scope):
-            if self._kind == "gru":
-                return self._gru(inputs, state)
-            return self._lstm(inputs, state)
-
-    def _variable(self, piece, depth, initializer=None):
-        shape = _piece_shape(self._kind, piece, depth, self._units)
-        return _old_variable(self._pieces[piece], shape, initializer)
-
-    def _gru(self, inputs, h):
-        depth = inputs.shape[-1]
-        gates_kernel = self._variable("gates/kernel", depth)
-        gates_bias = self._variable("gates/bias", depth, tf1.constant_initializer(1.0))
-        gates = tf.sigmoid(tf.matmul(tf.concat([inputs, h], 1), gates_kernel) + gates_bias)
-        r, u = tf.split(gates, 2, axis=1)
-        candidate_kernel = self._variable("candidate/kernel", depth)
-        candidate_bias = self._variable("candidate/bias", depth, tf1.zeros_initializer())
-        c = tf.tanh(tf.matmul(tf.concat([inputs, r * h], 1), candidate_kernel) + candidate_bias)
-        new_h = u * h + (1.0 - u) * c
-        return new_h, new_h
-
-    def _lstm(self, inputs, state):
-        c, h = state
-        depth = inputs.shape[-1]
-        kernel = self._variable("kernel", depth)
-        bias = self._variable("bias", depth, tf1.zeros_initializer())
-        i, j, f, o = tf.split(tf.matmul(tf.concat([inputs, h], 1), kernel) + bias, 4, axis=1)
-        if self._kind == "lstm" and self._peepholes:
-            w_f, w_i, w_o = (self._variable(p, depth) for p in ("w_f_diag", "w_i_diag", "w_o_diag"))
-            new_c = tf.sigmoid(f + FORGET_BIAS + w_f * c) * c + tf.sigmoid(i + w_i * c) * tf.tanh(j)
-            new_h = tf.sigmoid(o + w_o * new_c) * tf.tanh(new_c)
-        else:
-            new_c = c * tf.sigmoid(f + FORGET_BIAS) + tf.sigmoid(i) * tf.tanh(j)
-            new_h = tf.tanh(new_c) * tf.sigmoid(o)
-        return new_h, rnn_cell.LSTMStateTuple(new_c, new_h)
-
-
-class _OldMultiCell:
-    """MultiRNNCell of TF <= 1.0: layer i in scope `MultiRNNCell/Cell{i}` (or `multi_rnn_cell/cell_{i}`)."""
-
-    def __init__(self, cells, generation):
-        self._cells = list(cells)
-        self._generation = _GENERATIONS[generation]
-
-    @property
-    def state_size(self):
-        return tuple(cell.state_size for cell in self._cells)
-
-    @property
-    def output_size(self):
-        return self._cells[-1].output_size
-
-    def zero_state(self, batch_size, dtype):
-        return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
-
-    def __call__(self, inputs, state, scope=None):
-        with tf1.variable_scope(scope or self._generation.multi):
-            layer_input, new_states = inputs, []
-            for i, cell in enumerate(self._cells):
-                with tf1.variable_scope(self._generation.layer.format(i)):
-                    layer_input, new_state = cell(layer_input, state[i])
-                new_states.append(new_state)
-        return layer_input, tuple(new_states)
-
-
-def _today_cell(kind, num_units, use_peepholes):
-    if kind == "gru":
-        return rnn_cell.GRUCell(num_units)
-    if kind == "basic_lstm":
-        return rnn_cell.BasicLSTMCell(num_units, forget_bias=FORGET_BIAS)
-    return rnn_cell.LSTMCell(num_units, use_peepholes=use_peepholes, forget_bias=FORGET_BIAS)
-
-
-def _shared_cell(kind, num_units, use_peepholes):
-    if kind == "gru":
-        return SharedGRUCell(num_units)
-    if kind == "basic_lstm":
-        return SharedBasicLSTMCell(num_units, forget_bias=FORGET_BIAS)
-    return SharedLSTMCell(num_units, use_peepholes=use_peepholes, forget_bias=FORGET_BIAS)
-
-
-def _multi_cell(generation, kind, layers, num_units, use_peepholes):
-    if generation == "today":
-        return rnn_cell.MultiRNNCell(
-            [_today_cell(kind, num_units, use_peepholes) for _ in range(layers)])
-    if generation == "shared":
-        return rnn_cell.MultiRNNCell([_shared_cell(kind, num_units, use_peepholes)] * layers)
-    return _OldMultiCell(
-        [_OldCell(kind, num_units, generation, use_peepholes) for _ in range(layers)], generation)
-
-
-def _run_rnn(generation, make_cell, inputs, bidirectional):
-    """Outputs [batch, time, units] (bidirectional: [fw; bw] on the last axis)."""
-    gen = _GENERATIONS[generation]
-    if not bidirectional:
-        scope = gen.rnn if generation in ("tf0", "tf1.0") else None
-        outputs, _ = tf1.nn.dynamic_rnn(make_cell(), inputs, dtype=tf.float32, scope=scope)
-        return outputs
-    if generation != "tf0":
-        (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
-            make_cell(), make_cell(), inputs, dtype=tf.float32)
-        return tf.concat([fw, bw], axis=2)
-    # TF 0.12's bidirectional_dynamic_rnn: `BiRNN/FW`, `BiRNN/BW`, the backward pass on reversed time.
-    with tf1.variable_scope(gen.bidirectional):
-        with tf1.variable_scope(gen.fw) as fw_scope:
-            fw, _ = tf1.nn.dynamic_rnn(make_cell(), inputs, dtype=tf.float32, scope=fw_scope)
-        with tf1.variable_scope(gen.bw) as bw_scope:
-            bw_reversed, _ = tf1.nn.dynamic_rnn(
-                make_cell(), tf.reverse(inputs, axis=[1]), dtype=tf.float32, scope=bw_scope)
-    return tf.concat([fw, tf.reverse(bw_reversed, axis=[1])], axis=2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,11 +120,15 @@ def _model_inputs(depth, extra_tensors, shape):
 
 def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation="shared",
                 bidirectional=False, extra_tensors=True, use_peepholes=False, optimizer=True,
-                project_inputs=False):
+                project_inputs=False, num_proj=None, share_from=0, seq2seq=False):
     """Builds an RNN stack model in the default graph and returns its `StackGraph`.
 
     `generation` "tf0" / "tf1.0" build the old names; "today" one real cell per layer;
-    "shared" `MultiRNNCell([SharedGRUCell(n)] * layers)`. With `extra_tensors` the input is
+    "shared" `MultiRNNCell([SharedGRUCell(n)] * layers)`, or with `share_from=K` K real cells
+    then one shared cell for the other layers. `cell` "lstm" takes `use_peepholes` and
+    `num_proj`. `seq2seq`: an `encoder` stack over `embedding` and a `decoder` stack over
+    `decoder_embedding` (same ids, same width) starting from the encoder's final state; the
+    outputs are the decoder's. With `extra_tensors` the input is
     looked up in `embedding` [11, input_depth] and the outputs are projected by `softmax_w`
     [out, 11] and `softmax_b` [11]. With `optimizer`, Adam on a squared error and `global_step`.
     Inputs are [3, 4] ids (or [3, 4, input_depth] floats). `project_inputs` multiplies the
@@ -370,9 +142,20 @@ def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation=
     if project_inputs:
         projection = tf1.get_variable("input_projection", [depth, num_units], tf.float32)
         rnn_inputs = tf.tensordot(rnn_inputs, projection, axes=1)
-    outputs = _run_rnn(
-        generation, lambda: _multi_cell(generation, cell, layers, num_units, use_peepholes),
-        rnn_inputs, bidirectional)
+
+    def make_cell():
+        return old_cells.multi_cell(generation, cell, layers, num_units, use_peepholes, num_proj,
+                           share_from)
+
+    if not seq2seq:
+        outputs = old_cells.run_rnn(generation, make_cell, rnn_inputs, bidirectional)
+        return _finish_model(inputs, rnn_inputs, outputs, extra_tensors, optimizer)
+    with tf1.variable_scope("encoder"):
+        _, state = old_cells.run_rnn(generation, make_cell, rnn_inputs, False, final_state=True)
+    with tf1.variable_scope("decoder"):
+        embedding = tf1.get_variable("decoder_embedding", [VOCAB, depth], tf.float32)
+        decoder_inputs = tf.nn.embedding_lookup(embedding, inputs)
+        outputs = old_cells.run_rnn(generation, make_cell, decoder_inputs, False, initial_state=state)
     return _finish_model(inputs, rnn_inputs, outputs, extra_tensors, optimizer)
 
 
@@ -427,14 +210,18 @@ class LegacyStack:
     tie_layers: bool = False
     use_peepholes: bool = False
     extra_tensors: bool = True
+    num_proj: object = None
+    seq2seq: bool = False
 
 
 def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=None,
                       generation="tf0", write_version="V1", bidirectional=False, train_steps=3,
-                      seed=0, extra_tensors=True, tie_layers=False, use_peepholes=False):
+                      seed=0, extra_tensors=True, tie_layers=False, use_peepholes=False,
+                      num_proj=None, seq2seq=False):
     """Builds, trains and saves an RNN stack under `generation`'s names; returns a `LegacyStack`.
 
-    cell: "gru", "basic_lstm" or "lstm" (`use_peepholes` for LSTMCell); generation: "tf0",
+    cell: "gru", "basic_lstm", "lstm" (`use_peepholes`, `num_proj`) or "basic_rnn"; `seq2seq`:
+    an encoder and a decoder stack (see `build_stack`); generation: "tf0",
     "tf1.0", "today" (one real cell per layer) or "shared". Trains `train_steps` steps of Adam
     on a random regression target (so `<var>/Adam`, `<var>/Adam_1`, `beta1_power`,
     `beta2_power` and `global_step` are saved and the layers differ). `extra_tensors` adds
@@ -452,7 +239,7 @@ def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=
 
     def build():
         return build_stack(cell, layers, num_units, depth, generation, bidirectional,
-                           extra_tensors, use_peepholes)
+                           extra_tensors, use_peepholes, num_proj=num_proj, seq2seq=seq2seq)
 
     prefix, files, values, feed = _train_and_save(
         directory, build, write_version, train_steps, seed,
@@ -463,7 +250,8 @@ def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=
         layer_names=_group_names(values, _LAYER_PATTERNS[generation], layers), feed=feed,
         cell=cell, generation=generation, layers=layers, num_units=num_units, input_depth=depth,
         bidirectional=bidirectional, write_version=write_version, tie_layers=tie_layers,
-        use_peepholes=use_peepholes, extra_tensors=extra_tensors)
+        use_peepholes=use_peepholes, extra_tensors=extra_tensors, num_proj=num_proj,
+        seq2seq=seq2seq)
 
 
 def save_word_clones(directory, words=3, num_units=6, input_depth=None, write_version="V2",
@@ -556,7 +344,7 @@ def _today_name(name, generation, cell):
     head = []
     for part in parts[:at]:
         match = _LAYER_PATTERNS[generation].match(part)
-        head.append(today.layer.format(match.group(1)) if match else outer[part])
+        head.append(today.layer.format(match.group(1)) if match else outer.get(part, part))
     rest = "/".join(parts[at + 1:])
     for today_piece, old_piece in pieces.items():
         if rest == old_piece or rest.startswith(old_piece + "/"):
@@ -576,7 +364,7 @@ def stack_variable_names(cell="gru", layers=2, generation="today", bidirectional
     cell_scope, pieces = gen.cells[cell]
     count = 1 if generation == "shared" else layers
     return [f"{top}/{gen.multi}/{gen.layer.format(i)}/{cell_scope}/{pieces[p]}"
-            for top in tops for i in range(count) for p in _cell_pieces(cell, use_peepholes)]
+            for top in tops for i in range(count) for p in old_cells.cell_pieces(cell, use_peepholes)]
 
 
 def _check(value, allowed, what):
@@ -601,7 +389,7 @@ def _big_gru_specs(layers, num_units, with_adam, generation):
     specs = []
     for name in stack_variable_names("gru", layers, generation):
         piece = _today_name(name, generation, "gru").rsplit("gru_cell/", 1)[1]
-        shape = _piece_shape("gru", piece, num_units, num_units)
+        shape = old_cells.piece_shape("gru", piece, num_units, num_units)
         specs.append((name, shape, np.float32))
         if with_adam:
             specs += [(f"{name}/Adam", shape, np.float32), (f"{name}/Adam_1", shape, np.float32)]

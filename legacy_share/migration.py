@@ -12,6 +12,7 @@ import numpy as np
 
 from legacy_share import errors
 from legacy_share import planning
+from legacy_share import tables
 from legacy_share.reading import open_checkpoint
 from legacy_share.writing import execute
 from legacy_share._tf import tf
@@ -43,7 +44,9 @@ class InspectedGroup:
     """Tensors that differ only by layer index; `key` is the name they would be merged into.
 
     `shareable`: same shape and dtype in every layer; `max_abs_difference`: largest element-wise
-    |layer_i - layer_j| (None when not computed: not shareable, not numeric, or data missing).
+    |layer_i - layer_j| (None when not computed: not shareable, not numeric, or data missing);
+    `route`: what `migrate` does with the group by default and which option serves it
+    otherwise (planning.Route.text); `nbytes`: each layer's size in bytes.
     """
 
     key: str
@@ -53,6 +56,8 @@ class InspectedGroup:
     dtype: str
     shareable: bool
     max_abs_difference: Optional[float]
+    route: str = ""
+    nbytes: Tuple[Optional[int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +78,8 @@ class Inspection:
                           for v in self.variables],
             "groups": [{"key": g.key, "layers": list(g.layers), "names": list(g.names),
                         "shapes": [list(s) for s in g.shapes], "dtype": g.dtype,
-                        "shareable": g.shareable, "max_abs_difference": g.max_abs_difference}
+                        "shareable": g.shareable, "max_abs_difference": g.max_abs_difference,
+                        "route": g.route, "bytes": list(g.nbytes)}
                        for g in self.groups],
         }
 
@@ -81,44 +87,61 @@ class Inspection:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def format_table(self):
-        """Groups first (key, layers, shape, dtype, bytes per layer, shareable, max |diff|), then the rest."""
-        rows = [("GROUP (merged name)", "LAYERS", "SHAPE", "DTYPE", "BYTES/LAYER", "SHAREABLE", "MAX|DIFF|")]
-        sizes = {v.name: v.nbytes for v in self.variables}
+        """Groups first (key, layers, shape, dtype, bytes per layer, shareable, max |diff|,
+        route), then the variables without a layer, then a summary line."""
+        rows = [("GROUP (merged name)", "LAYERS", "SHAPE", "DTYPE", "BYTES/LAYER", "SHAREABLE",
+                 "MAX|DIFF|", "ROUTE")]
         for g in self.groups:
-            shape = planning.format_shape(g.shapes[0]) if g.shareable else " | ".join(
-                planning.format_shape(s) for s in g.shapes)
+            if g.shareable:
+                shape, size = tables.format_shape(g.shapes[0]), tables.format_bytes(g.nbytes[0])
+            else:
+                shape = " | ".join(tables.format_shape(s) for s in g.shapes)
+                size = " | ".join(tables.format_bytes(n) for n in g.nbytes)
             diff = "-" if g.max_abs_difference is None else f"{g.max_abs_difference:.6g}"
-            rows.append((g.key, ",".join(map(str, g.layers)), shape, g.dtype,
-                         _bytes_text(sizes[g.names[0]]), "yes" if g.shareable else "NO", diff))
-        lines = planning.format_columns(rows)
+            rows.append((g.key, ",".join(map(str, g.layers)), shape, g.dtype, size,
+                         "yes" if g.shareable else "NO", diff, g.route))
+        lines = tables.format_columns(rows)
         others = [v for v in self.variables if v.group is None]
         if others:
             lines.append("")
             header = ("VARIABLE (no layer)", "SHAPE", "DTYPE", "BYTES")
-            lines.extend(planning.format_columns([header] + [
-                (v.name, planning.format_shape(v.shape), v.dtype, _bytes_text(v.nbytes))
+            lines.extend(tables.format_columns([header] + [
+                (v.name, tables.format_shape(v.shape), v.dtype, tables.format_bytes(v.nbytes))
                 for v in others]))
         total = sum(v.nbytes or 0 for v in self.variables)
         lines.append("")
-        lines.append(f"{self.checkpoint}: {len(self.variables)} variable(s), {_bytes_text(total)}; "
-                     f"{len(self.groups)} layer group(s), "
+        lines.append(f"{self.checkpoint}: {len(self.variables)} variable(s), "
+                     f"{tables.format_bytes(total)}; {len(self.groups)} layer group(s), "
                      f"{sum(not g.shareable for g in self.groups)} not shareable"
                      + ("" if self.values_read else "; data files missing, differences not computed"))
         return "\n".join(lines)
 
 
-def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
-    """Lists the variables of checkpoint `path` grouped by layer, as the planner groups them -> Inspection.
+def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=True,
+                       share_from=0):
+    """Lists the variables of a checkpoint grouped by layer, as the planner groups them.
 
-    Options as in `plan_checkpoint`. A group's key is the name it would be merged into.
-    Differences between layers are computed one tensor at a time (not for sharded tensors,
-    nor when the data files are missing).
+    Args:
+      path: checkpoint prefix, folder, V1 file, `.index` or `.data-*` path.
+      group_patterns, renames, excludes: as in `plan_checkpoint`.
+      share, share_from: as in `plan_checkpoint`; the route column says what they do with
+        each group, and what works otherwise.
+
+    Returns:
+      An Inspection. A group's key is the name it would be merged into by default.
+      Differences between layers are computed one tensor at a time (not for sharded
+      tensors, nor when the data files are missing).
+
+    Raises:
+      CheckpointError: the checkpoint cannot be read; PlanError: an option is invalid.
     """
     ckpt = open_checkpoint(path)
     stored = {spec.name: spec for spec in ckpt.specs}
     with _naming(ckpt):
         found = planning.find_layer_groups(ckpt.specs, group_patterns=group_patterns,
                                            renames=renames, excludes=excludes)
+    if isinstance(share_from, bool) or not isinstance(share_from, int) or share_from < 0:
+        raise errors.PlanError(f"share_from must be an integer >= 0, got {share_from!r}")
     values_read = not ckpt.missing_files()
     groups, membership = [], {}
     for group in found:
@@ -130,9 +153,12 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
             difference = _max_spread(ckpt, specs)
         for layer, spec in group.members:
             membership[spec.name] = (group.name, layer)
+        route = planning.route([(layer, s.shape, s.dtype) for layer, s in group.members],
+                               share_from, share)
         groups.append(InspectedGroup(
             group.name, tuple(layer for layer, _ in group.members), tuple(s.name for s in specs),
-            tuple(s.shape for s in specs), specs[0].dtype, shareable, difference))
+            tuple(s.shape for s in specs), specs[0].dtype, shareable, difference, route.text,
+            tuple(_nbytes(s) for s in specs)))
     variables = tuple(
         InspectedVariable(spec.name, spec.shape, spec.dtype, _nbytes(spec),
                           *membership.get(spec.name, (None, None)))
@@ -141,34 +167,77 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
 
 
 def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), excludes=(),
-                    drop_optimizer_state=False, tolerance=0.0):
-    """Plans the migration of checkpoint `src` from its metadata only (data files not needed) -> Plan."""
+                    drop_optimizer_state=False, tolerance=0.0, share=True, share_from=0,
+                    meta=None):
+    """Plans the migration of a checkpoint from its metadata only (data files not needed).
+
+    Args:
+      src: the legacy checkpoint (prefix, folder, V1 file, `.index`).
+      strategy, group_patterns, renames, excludes, drop_optimizer_state, tolerance, share,
+        share_from: as in `planning.plan_migration`.
+      meta: the old graph's MetaGraphDef (`.meta`), or None; its block-cell settings
+        (cell clip, forget bias, peepholes) become plan notes. It is parsed, never run.
+
+    Returns:
+      The Plan.
+
+    Raises:
+      CheckpointError: the checkpoint or the .meta cannot be read; PlanError (naming the
+        checkpoint, `tensor` and `file` set): the migration cannot be planned.
+    """
     return plan_for(open_checkpoint(src), strategy=strategy, group_patterns=group_patterns,
                     renames=renames, excludes=excludes,
-                    drop_optimizer_state=drop_optimizer_state, tolerance=tolerance)
+                    drop_optimizer_state=drop_optimizer_state, tolerance=tolerance,
+                    share=share, share_from=share_from, notes=_meta_notes(meta))
 
 
 def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=(),
-            drop_optimizer_state=False, tolerance=0.0, force=False, progress=False):
-    """Writes checkpoint `src` migrated to shared names as V2 checkpoint prefix `dst` -> the Plan executed.
+            drop_optimizer_state=False, tolerance=0.0, force=False, progress=False, share=True,
+            share_from=0, meta=None):
+    """Writes a checkpoint migrated to today's names as a V2 checkpoint.
 
-    The input is only read; the output is verified by read-back before it is moved into place.
+    Args:
+      src: the legacy checkpoint; only ever read.
+      dst: the output prefix, as `Saver.save` takes it.
+      force: replace an existing output; progress: print progress to stderr.
+      Others: as in `plan_checkpoint`.
+
+    Returns:
+      The Plan executed. The output is verified by read-back before it is moved into place.
+
+    Raises:
+      CheckpointError, PlanError, LayersDifferError (strict), DestinationExistsError,
+      VerificationError; after any failure nothing is left at `dst`.
     """
     ckpt = open_checkpoint(src)
     plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
                     excludes=excludes, drop_optimizer_state=drop_optimizer_state,
-                    tolerance=tolerance)
+                    tolerance=tolerance, share=share, share_from=share_from,
+                    notes=_meta_notes(meta))
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
-def unshare(src, dst, layers, group_patterns=(), force=False, progress=False):
-    """Writes shared checkpoint `src` with layer 0's tensors copied to layers 0..layers-1 -> Plan.
+def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, share_from=0):
+    """Writes a shared checkpoint with its shared tensors copied to every layer.
 
-    `group_patterns` as in `plan_checkpoint`: their index-0 components are unshared too.
+    Args:
+      src: a shared checkpoint (layers below `share_from` per layer, layer `share_from` shared).
+      dst: the output prefix.
+      layers: the number of layers to write.
+      group_patterns: as in `plan_checkpoint`: their index components are unshared too.
+      share_from: the inverse of migrate's `share_from`: layer `share_from`'s tensors are
+        copied to layers share_from + 1 .. layers - 1, the layers below it are kept.
+
+    Returns:
+      The Plan executed.
+
+    Raises:
+      As `migrate`.
     """
     ckpt = open_checkpoint(src)
     with _naming(ckpt):
-        plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns)
+        plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns,
+                                     share_from=share_from)
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
@@ -184,7 +253,15 @@ def _naming(ckpt):
     try:
         yield
     except errors.PlanError as exc:
-        raise errors.PlanError(f"{ckpt.prefix}: {exc}") from exc
+        raise errors.PlanError(f"{ckpt.prefix}: {exc}", tensor=exc.tensor,
+                               file=ckpt.prefix) from exc
+
+
+def _meta_notes(meta):
+    if meta is None:
+        return ()
+    from legacy_share.graph_settings import block_cell_notes  # pylint: disable=import-outside-toplevel
+    return tuple(block_cell_notes(meta))
 
 
 def _max_spread(ckpt, specs):
@@ -210,13 +287,3 @@ def _nbytes(spec):
     if spec.dtype in ("string", "resource", "variant"):
         return None
     return int(np.prod(spec.shape, dtype=np.int64)) * tf.as_dtype(spec.dtype).size
-
-
-def _bytes_text(nbytes):
-    if nbytes is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if nbytes < 1024 or unit == "GiB":
-            return f"{nbytes} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    return str(nbytes)

@@ -77,13 +77,27 @@ LEGACY_DIRECTION_SCOPES = {"FW": FORWARD_SCOPE, "BW": BACKWARD_SCOPE}  # below B
 LEGACY_MULTI_RNN_CELL_SCOPE = "MultiRNNCell"  # -> MULTI_RNN_CELL_SCOPE
 LEGACY_LAYER_SCOPE_FORMAT = "Cell{}"          # below MultiRNNCell only -> LAYER_SCOPE_FORMAT
 
-# Legacy cell scope -> today's cell scope.
+# Legacy cell scope -> today's cell scope. The contrib block cells compute a core cell's
+# equations (../shared/KERAS.md, "Cells that no longer exist"), so they take its names:
+# GRUBlockCell (TF <= 1.4) -> GRUCell; LSTMBlockCell (TF 0.11 - 0.12) and LSTMBlockFusedCell
+# (`lstm_block_wrapper` TF <= 1.4, `lstm_fused_cell` TF >= 1.6) -> LSTMCell.
 LEGACY_CELL_SCOPES = {
     "GRUCell": GRU_SCOPE,
     "BasicLSTMCell": BASIC_LSTM_SCOPE,
     "LSTMCell": LSTM_SCOPE,
     "BasicRNNCell": BASIC_RNN_SCOPE,
+    "GRUBlockCell": GRU_SCOPE,
+    "LSTMBlockCell": LSTM_SCOPE,
+    "lstm_block_wrapper": LSTM_SCOPE,
+    "lstm_fused_cell": LSTM_SCOPE,
 }
+# Cell scopes of contrib block cells, whose settings (cell clip, forget bias) the checkpoint
+# does not hold: the planner notes them.
+BLOCK_CELL_SCOPES = ("GRUBlockCell", "LSTMBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
+
+# GRUBlockCell's kernels `w_ru` [d+n, 2n] and `w_c` [d+n, n] (for a day on TF's master branch,
+# Dec 2017, the names were swapped): the planner tells them apart by their number of columns.
+GRU_BLOCK_KERNELS = ("w_ru", "w_c")
 
 # By today's cell scope: legacy variable path below the cell scope -> today's path (one of
 # CELL_VARIABLES). `{}` stands for a shard index: the shards of one variable are concatenated
@@ -94,6 +108,8 @@ LEGACY_CELL_VARIABLES = {
         "Gates/Linear/Bias": f"{GRU_GATES}/{BIAS}",
         "Candidate/Linear/Matrix": f"{GRU_CANDIDATE}/{KERNEL}",
         "Candidate/Linear/Bias": f"{GRU_CANDIDATE}/{BIAS}",
+        "b_ru": f"{GRU_GATES}/{BIAS}",
+        "b_c": f"{GRU_CANDIDATE}/{BIAS}",
         "gates/weights": f"{GRU_GATES}/{KERNEL}",
         "gates/biases": f"{GRU_GATES}/{BIAS}",
         "candidate/weights": f"{GRU_CANDIDATE}/{KERNEL}",
@@ -117,6 +133,11 @@ LEGACY_CELL_VARIABLES = {
         "biases": BIAS,
         "projection/weights": f"{LSTM_PROJECTION}/{KERNEL}",
         "projection/weights/part_{}": f"{LSTM_PROJECTION}/{KERNEL}",
+        "W": KERNEL,                      # LSTMBlockCell, TF 0.11 - 0.12
+        "b": BIAS,
+        "wci": LSTM_PEEPHOLES[1],
+        "wcf": LSTM_PEEPHOLES[0],
+        "wco": LSTM_PEEPHOLES[2],
     },
     BASIC_RNN_SCOPE: {
         "Linear/Matrix": KERNEL,
@@ -126,7 +147,50 @@ LEGACY_CELL_VARIABLES = {
     },
 }
 
+# Scopes that hold a `_linear` (TF <= 0.12 `Linear/Matrix`, `Linear/Bias`; TF 1.0 - 1.1
+# `weights`, `biases`; TF >= 1.2 `kernel`, `bias`) and no cell: the RNN wrappers, legacy
+# seq2seq's attention decoder, and the contrib cells of TF's checkpoint_convert table.
+# Legacy scope name -> today's; a scope that kept its name maps to itself.
+LEGACY_LINEAR_SCOPES = {
+    "OutputProjectionWrapper": "output_projection_wrapper",
+    "output_projection_wrapper": "output_projection_wrapper",
+    "InputProjectionWrapper": "input_projection_wrapper",
+    "input_projection_wrapper": "input_projection_wrapper",
+    "AttentionCellWrapper": "attention_cell_wrapper",
+    "attention_cell_wrapper": "attention_cell_wrapper",
+    "attention_decoder": "attention_decoder",
+    "layer_norm_basic_lstm_cell": "layer_norm_basic_lstm_cell",
+    "ugrnn_cell": "ugrnn_cell",
+    "nas_rnn": "nas_rnn",
+    "intersection_rnn_cell": "intersection_rnn_cell",
+    "phased_lstm_cell": "phased_lstm_cell",
+}
+# Below a linear scope: inner scopes by their legacy name -> today's (AttentionCellWrapper's
+# were lowercased in TF 1.0; legacy seq2seq's `Attention_0`, `AttnOutputProjection` never were).
+LEGACY_LINEAR_INNER_SCOPES = {
+    "attention_cell_wrapper": {"Attention": "attention",
+                               "AttnOutputProjection": "attn_output_projection"},
+}
+# Below a linear scope (or one of its inner scopes): legacy variable path -> today's.
+LEGACY_LINEAR_VARIABLES = {
+    "Linear/Matrix": KERNEL,
+    "Linear/Bias": BIAS,
+    "weights": KERNEL,
+    "biases": BIAS,
+    "recurrent_weights": "recurrent_kernel",  # NASCell
+    "AttnW": "attn_w",                        # AttentionCellWrapper, TF <= 0.12
+    "AttnV": "attn_v",
+}
+# TF <= 0.12 EmbeddingWrapper: `EmbeddingWrapper/embedding` -> `embedding_wrapper/embedding`.
+LEGACY_WRAPPER_SCOPES = {"EmbeddingWrapper": "embedding_wrapper"}
+
 __all__ += [
+    "BLOCK_CELL_SCOPES",
+    "GRU_BLOCK_KERNELS",
+    "LEGACY_LINEAR_SCOPES",
+    "LEGACY_LINEAR_INNER_SCOPES",
+    "LEGACY_LINEAR_VARIABLES",
+    "LEGACY_WRAPPER_SCOPES",
     "LEGACY_RNN_SCOPE",
     "LEGACY_BIDIRECTIONAL_SCOPE",
     "LEGACY_DIRECTION_SCOPES",

@@ -88,6 +88,8 @@ class Checkpoint:
                 ) from exc
             raise errors.CheckpointError(
                 f"{self.prefix}: cannot read {name!r}: {first_line(exc)}") from exc
+        if isinstance(value, bytes):  # a scalar string; numpy's `S` would drop trailing NULs
+            return np.array(value, dtype=object)
         return np.asarray(value)
 
     def _restore(self, name):

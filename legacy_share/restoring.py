@@ -16,16 +16,28 @@ _LOG = logging.getLogger("legacy_share")
 
 
 def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, group_patterns=(),
-                   renames=(), excludes=(), tolerance=0.0):
-    """Assigns every variable of `var_list` (default: global variables) its migrated value -> Plan.
+                   renames=(), excludes=(), tolerance=0.0, share=True, share_from=0):
+    """Assigns every graph variable its migrated value, without writing a checkpoint.
 
-    The values are those `migrate` would write with the same options, computed in numpy and fed
-    through placeholders. Raises VerificationError listing graph variables the plan does not
-    provide, IncompatibleShapeError naming a variable whose shape differs.
+    Args:
+      session: a tf.compat.v1 Session whose graph holds the variables.
+      legacy_checkpoint: the per-layer checkpoint; only ever read.
+      strategy, group_patterns, renames, excludes, tolerance, share, share_from: as in
+        `migrate` (e.g. share_from=1 for `MultiRNNCell([GRUCell(n)] + [SharedGRUCell(n)] * k)`,
+        share=False for one cell object per layer).
+      var_list: the variables to assign (default: the graph's global variables).
+
+    Returns:
+      The Plan whose values were assigned (computed in numpy as `migrate` writes them, fed
+      through the variables' initializers).
+
+    Raises:
+      VerificationError: graph variables the plan does not provide; IncompatibleShapeError:
+      a variable whose shape or dtype differs; PlanError, LayersDifferError as `migrate`.
     """
     ckpt = open_checkpoint(legacy_checkpoint)
     plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
-                    excludes=excludes, tolerance=tolerance)
+                    excludes=excludes, tolerance=tolerance, share=share, share_from=share_from)
     graph = session.graph
     with graph.as_default():
         variables = list(tf1.global_variables() if var_list is None else var_list)

@@ -150,7 +150,8 @@ def _layer_value(step, reader, position):
 
 def _checked(step, value, names):
     want_dtype = step.dtype
-    got_dtype = "string" if value.dtype == object else value.dtype.name
+    # A string tensor reads back as numpy bytes: an object array, or `S` for a scalar.
+    got_dtype = "string" if value.dtype.kind in "OS" else value.dtype.name
     if tuple(value.shape) != tuple(step.shape):
         raise errors.IncompatibleShapeError(
             f"{step.name}: the plan expects shape {list(step.shape)} but {' + '.join(names)} "

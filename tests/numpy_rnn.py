@@ -67,3 +67,16 @@ def run_stack(steps, initial_states, inputs):
             layer_input, states[i] = step(layer_input, states[i])
         outputs.append(layer_input)
     return np.stack(outputs, axis=1), states
+
+
+def basic_rnn_step(x, h, kernel, bias):
+    """BasicRNNCell: x [batch, depth], h [batch, units] -> new h = tanh([x, h] @ kernel + bias)."""
+    return np.tanh(np.concatenate([x, h], axis=1) @ kernel + bias)
+
+
+def basic_rnn_cell(weights):
+    """A step function over (x, h) for `run_stack`, from [kernel, bias]."""
+    def step(x, h):
+        new_h = basic_rnn_step(x, h, *weights)
+        return new_h, new_h
+    return step

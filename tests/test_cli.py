@@ -246,3 +246,139 @@ def test_a_negative_tolerance_is_a_usage_error(capsys, legacy, tmp_path):
     with pytest.raises(SystemExit) as exited:
         cli.main(["migrate", prefix, str(tmp_path / "o"), "--tolerance", "-1"])
     assert exited.value.code == 2
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """A 3-layer TF 0.x GRU gates stack whose layer 0 reads a 2-wide embedding (kernel [6, 8]),
+    with Adam slots, and a 2-layer decoder stack whose layer 0 differs too."""
+    folder = str(tmp_path_factory.mktemp("embedded"))
+    rng = np.random.RandomState(5)
+    variables = {"global_step": np.int64(7)}
+    for top, layers, depth in (("RNN", 3, 2), ("decoder/RNN", 2, 3)):
+        for layer in range(layers):
+            name = f"{top}/MultiRNNCell/Cell{layer}/GRUCell/Gates/Linear/Matrix"
+            shape = ((depth if layer == 0 else 4) + 4, 8)
+            variables[name] = rng.randn(*shape).astype(np.float32)
+            variables[name + "/Adam"] = rng.randn(*shape).astype(np.float32)
+            variables[name.replace("Matrix", "Bias")] = rng.randn(8).astype(np.float32)
+    return _save(folder, variables), variables
+
+
+OLD = "RNN/MultiRNNCell/Cell{}/GRUCell/Gates/Linear/Matrix"
+
+
+def test_migrate_refuses_every_stack_in_one_line_and_json_names_file_and_tensor(
+        capsys, embedded, tmp_path):
+    prefix, _ = embedded
+    dst = str(tmp_path / "o" / "m.ckpt")
+    code, out, err = _run(capsys, "migrate", prefix, dst)
+    line = _error_line(err)
+    assert code == 1 and out == "" and "cannot share the layers of 2 stacks" in line
+    assert "--share-from 1" in line and "--no-share" in line and "/Adam" not in line
+    assert "[6, 8]" in line and "[8, 8]" in line and "[7, 8]" in line
+    code, out, err = _run(capsys, "migrate", prefix, dst, "--json")
+    document = json.loads(out)
+    assert code == 1 and set(document) == {"error", "file", "tensor"}
+    assert document["file"] == prefix
+    assert document["tensor"] == "decoder/" + OLD.format(0)
+    assert _error_line(err).endswith(document["error"])
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_json_error_of_a_missing_checkpoint(capsys, tmp_path):
+    missing = str(tmp_path / "nope")
+    code, out, err = _run(capsys, "inspect", missing, "--json")
+    document = json.loads(out)
+    assert code == 1 and document["file"].startswith(missing) and document["tensor"] is None
+    assert "no checkpoint there" in document["error"]
+    _error_line(err)
+
+
+@pytest.mark.parametrize("flags,merged", [(["--no-share"], 0), (["--share-from", "1"], 3)])
+def test_no_share_and_share_from_write_what_they_say(capsys, embedded, tmp_path, flags, merged):
+    prefix, variables = embedded
+    dst = str(tmp_path / "m.ckpt")
+    code, out, _ = _run(capsys, "migrate", prefix, dst, *flags)
+    assert code == 0 and f"wrote {dst}" in out
+    got = open_checkpoint(dst)
+    names = {spec.name for spec in got.specs}
+    assert sum(1 for line in out.splitlines() if line.startswith("merge ")) == merged
+    assert np.array_equal(got.read(KERNEL.format(0)), variables[OLD.format(0)])
+    assert np.array_equal(got.read(KERNEL.format(1)), variables[OLD.format(1)])
+    assert (KERNEL.format(2) in names) == (not merged)
+    assert np.array_equal(got.read(KERNEL.format(1) + "/Adam"), variables[OLD.format(1) + "/Adam"])
+    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run", "--json", *flags)
+    assert code == 0 and json.loads(out)["share_from"] == (None if merged == 0 else 1)
+
+
+def test_unshare_share_from_inverts_it(capsys, embedded, tmp_path):
+    prefix, variables = embedded
+    shared = str(tmp_path / "s.ckpt")
+    assert _run(capsys, "migrate", prefix, shared, "--share-from", "1", "--strategy", "layer:2")[0] == 0
+    out = str(tmp_path / "u.ckpt")
+    code, _, _ = _run(capsys, "unshare", shared, out, "--layers", "3", "--share-from", "1")
+    got = open_checkpoint(out)
+    assert code == 0
+    for layer, source in ((0, 0), (1, 2), (2, 2)):
+        assert np.array_equal(got.read(KERNEL.format(layer)), variables[OLD.format(source)])
+    code, _, err = _run(capsys, "unshare", out, str(tmp_path / "x"), "--layers", "3")
+    assert code == 1 and "already per-layer" in _error_line(err)
+
+
+def test_inspect_shows_each_layers_bytes_and_the_route(capsys, embedded):
+    prefix, _ = embedded
+    code, out, _ = _run(capsys, "inspect", prefix)
+    assert code == 0
+    header = out.splitlines()[0]
+    assert header.split()[-1] == "ROUTE"
+    kernel = next(line for line in out.splitlines() if line.startswith(KERNEL.format(0) + " "))
+    assert "[6, 8] | [8, 8] | [8, 8]" in kernel and "192 B | 256 B | 256 B" in kernel
+    assert kernel.rstrip().endswith("refused; --share-from 1 or --no-share")
+    bias = next(line for line in out.splitlines() if line.startswith(BIAS.format(0) + " "))
+    assert bias.rstrip().endswith("merged (default)")
+    code, out, _ = _run(capsys, "inspect", prefix, "--json")
+    groups = {g["key"]: g for g in json.loads(out)["groups"]}
+    assert groups[KERNEL.format(0)]["bytes"] == [192, 256, 256]
+    assert groups[KERNEL.format(0)]["route"].startswith("refused")
+    code, out, _ = _run(capsys, "inspect", prefix, "--json", "--no-share")
+    routes = {g["key"]: g["route"] for g in json.loads(out)["groups"]}
+    assert routes[KERNEL.format(0)] == "kept per layer (--no-share)"
+    assert routes[BIAS.format(0)] == "kept per layer (--no-share); merged by default"
+
+
+@pytest.mark.parametrize("argv", [
+    ["migrate", "a", "b", "--share-from", "-1"], ["migrate", "a", "b", "--share-from", "x"],
+    ["migrate", "a", "b", "--share-from", "1", "--no-share"],
+    ["unshare", "a", "b", "--layers", "2", "--no-share"],
+])
+def test_share_options_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+
+
+def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded, tmp_path):
+    """A real graph with the LSTMBlockCell op (still in today's TF as a raw op), parsed not run."""
+    prefix, _ = embedded
+    meta = str(tmp_path / "old.meta")
+    with tf1.Graph().as_default():
+        x, state = tf1.zeros([2, 3]), tf1.zeros([2, 4])
+        weights, bias = tf1.zeros([7, 16]), tf1.zeros([16])
+        with tf1.variable_scope("rnn/LSTMBlockCell"):
+            tf1.raw_ops.LSTMBlockCell(x=x, cs_prev=state, h_prev=state, w=weights,
+                                      wci=tf1.zeros([4]), wcf=tf1.zeros([4]), wco=tf1.zeros([4]),
+                                      b=bias, forget_bias=0.5, cell_clip=3.0, use_peephole=False)
+        tf1.train.export_meta_graph(meta)
+    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+                        "--dry-run", "--meta", meta)
+    note = next(line for line in out.splitlines() if line.startswith("note: "))
+    assert code == 0 and meta in note and "LSTMBlockCell op in rnn/LSTMBlockCell" in note
+    assert "cell_clip=3.0" in note and "forget_bias=0.5" in note and "use_peephole=False" in note
+    assert "LSTMCell(n, cell_clip=3.0, forget_bias=0.5)" in note
+    bad = tmp_path / "bad.meta"
+    bad.write_bytes(b"\xff\x00 not a proto")
+    code, out, err = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+                          "--dry-run", "--json", "--meta", str(bad))
+    assert code == 1 and "is not a MetaGraphDef" in _error_line(err)
+    assert json.loads(out)["file"] == str(bad)

@@ -21,7 +21,7 @@ from legacy_share.restoring import restore_shared
 from tests import numpy_rnn
 
 UNITS = 6
-WRITE_VERSION = {"tf0": "V1", "tf1.0": "V1", "today": "V2"}
+WRITE_VERSION = {"tf0": "V1", "tf1.0": "V1", "today": "V2", "block-tf0": "V1", "block-tf1.4": "V2"}
 STRATEGIES = ("first", "layer:1", "mean")
 CASES = [(cell, generation, layers)
          for cell in ("gru", "basic_lstm")
@@ -30,11 +30,13 @@ CASES = [(cell, generation, layers)
 CASE_IDS = [f"{c}-{g}-{n}layers" for c, g, n in CASES]
 GLOBALS = ("global_step", "beta1_power", "beta2_power")
 EXTRAS = ("embedding", "softmax_w", "softmax_b")
-CELL_SCOPE = {"gru": "gru_cell", "basic_lstm": "basic_lstm_cell", "lstm": "lstm_cell"}
+CELL_SCOPE = {"gru": "gru_cell", "basic_lstm": "basic_lstm_cell", "lstm": "lstm_cell",
+              "basic_rnn": "basic_rnn_cell"}
 CELL_PIECES = {
     "gru": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"),
     "basic_lstm": ("kernel", "bias"),
     "lstm": ("kernel", "bias", "w_f_diag", "w_i_diag", "w_o_diag"),
+    "basic_rnn": ("kernel", "bias"),
 }
 LAYER = re.compile(r"^cell_(\d+)$")
 WORD = re.compile(r"^word_(\d+)$")
@@ -130,7 +132,8 @@ def run_graph(stack, prefix, generation="shared", optimizer=True, restore=None, 
     `restore(session, prefix)`) -> (graph variable names, rnn_inputs, outputs, variable values)."""
     options = dict(cell=stack.cell, layers=stack.layers, num_units=stack.num_units,
                    input_depth=stack.input_depth, bidirectional=stack.bidirectional,
-                   use_peepholes=stack.use_peepholes, extra_tensors=stack.extra_tensors)
+                   use_peepholes=stack.use_peepholes, extra_tensors=stack.extra_tensors,
+                   num_proj=stack.num_proj, seq2seq=stack.seq2seq)
     options.update(build)
     with tf1.Graph().as_default() as graph:
         model = legacy_graphs.build_stack(generation=generation, optimizer=optimizer, **options)
@@ -589,3 +592,300 @@ def test_generator_rejects_what_it_cannot_build(tmp_path):
     with pytest.raises(ValueError, match="generation must be one of"):
         legacy_graphs.save_legacy_stack(str(tmp_path), generation="tf0.9")
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------- routes: layer 0 fed by an embedding
+#
+# The common real checkpoint: layer 0's input is an embedding of another width than num_units,
+# so its kernels cannot share with the layers above. `share=False` keeps every layer (today's
+# per-layer graph); `share_from=1` keeps layer 0 and merges the rest under `cell_1`, the names of
+# `MultiRNNCell([Cell(n)] + [SharedCell(n)] * (L - 1))`.
+
+DEPTH = 4  # the embedding width, != UNITS
+ROUTE_CASES = [
+    dict(cell="gru", generation="tf0"),
+    dict(cell="gru", generation="tf1.0"),
+    dict(cell="gru", generation="today"),
+    dict(cell="basic_lstm", generation="tf0"),
+    dict(cell="basic_lstm", generation="tf1.0"),
+    dict(cell="lstm", generation="tf0", num_proj=5),
+    dict(cell="lstm", generation="tf1.0", num_proj=5),
+    dict(cell="basic_rnn", generation="tf0"),
+    dict(cell="basic_rnn", generation="tf1.0"),
+    dict(cell="gru", generation="tf0", bidirectional=True),
+    dict(cell="basic_lstm", generation="tf1.0", bidirectional=True),
+    dict(cell="gru", generation="tf0", seq2seq=True),
+    dict(cell="basic_lstm", generation="tf1.0", seq2seq=True),
+    dict(cell="gru", generation="block-tf0"),
+    dict(cell="gru", generation="block-tf1.4"),
+    dict(cell="lstm", generation="block-tf0", use_peepholes=True),
+]
+ROUTE_IDS = ["-".join([c["cell"], c["generation"]] + [k for k in (
+    "num_proj", "bidirectional", "seq2seq", "use_peepholes") if c.get(k)])
+             for c in ROUTE_CASES]
+ROUTES = {"no-share": dict(share=False), "share-from-1": dict(share_from=1)}
+
+
+def route_stack(legacy_stack, case):
+    options = dict(case)
+    return legacy_stack(**stack_kwargs(options.pop("cell"), options.pop("generation"), 3,
+                                       input_depth=DEPTH, **options))
+
+
+def route_expected(stack, share_from):
+    """What migrating `stack` with `share_from` (None: no sharing) by `first` writes."""
+    out = {}
+    for name, value in stack.values.items():
+        today = stack.renamed[name]
+        layer, _ = layer_of(today)
+        if share_from is None or layer is None or layer <= share_from:
+            out[today] = value
+        # layers above share_from are merged onto layer share_from by `first`
+    return out
+
+
+def numpy_route(stack, weights, share_from):
+    """Outputs of `stack`'s model in NumPy from today-named `weights`; layer i reads the
+    weights of cell_i, or of cell_{share_from} for i >= share_from (None: per layer)."""
+    ids = stack.feed["inputs"]
+    scope = CELL_SCOPE[stack.cell]
+    pieces = CELL_PIECES[stack.cell] if stack.cell != "lstm" else (
+        ("kernel", "bias") + (("w_f_diag", "w_i_diag", "w_o_diag") if stack.use_peepholes else ())
+        + (("projection/kernel",) if stack.num_proj else ()))
+
+    def run(top, inputs, initial=None):
+        steps, states = [], []
+        batch = inputs.shape[0]
+        for i in range(stack.layers):
+            k = i if share_from is None else min(i, share_from)
+            w = [weights[f"{top}/multi_rnn_cell/cell_{k}/{scope}/{p}"] for p in pieces]
+            zeros = np.zeros((batch, UNITS))
+            if stack.cell == "gru":
+                steps.append(numpy_rnn.gru_cell(w))
+                states.append(zeros)
+            elif stack.cell == "basic_rnn":
+                steps.append(numpy_rnn.basic_rnn_cell(w))
+                states.append(zeros)
+            elif stack.cell == "basic_lstm":
+                steps.append(numpy_rnn.basic_lstm_cell(w))
+                states.append((zeros, zeros))
+            else:
+                proj = dict(projection_kernel=w[-1]) if stack.num_proj else {}
+                core = w[:-1] if stack.num_proj else w
+                steps.append(lambda x, s, core=core, proj=proj: numpy_rnn.lstm_step(x, s, *core,
+                                                                                   **proj))
+                states.append((zeros, np.zeros((batch, stack.num_proj or UNITS))))
+        return numpy_rnn.run_stack(steps, initial or states, inputs)
+
+    embedded = weights["embedding"].astype(np.float64)[ids]
+    if stack.seq2seq:
+        _, final = run("encoder/rnn", embedded)
+        decoder_inputs = weights["decoder/decoder_embedding"].astype(np.float64)[ids]
+        return run("decoder/rnn", decoder_inputs, final)[0]
+    if not stack.bidirectional:
+        return run("rnn", embedded)[0]
+    fw, _ = run("bidirectional_rnn/fw", embedded)
+    bw, _ = run("bidirectional_rnn/bw", embedded[:, ::-1])
+    return np.concatenate([fw, bw[:, ::-1]], axis=2)
+
+
+@pytest.fixture(scope="module")
+def legacy_outputs():
+    """`legacy_outputs(stack)` -> the outputs of `stack`'s own (legacy) graph, built once."""
+    cache = {}
+
+    def get(stack):
+        if stack.prefix not in cache:
+            cache[stack.prefix] = run_graph(stack, stack.prefix, generation=stack.generation)[2]
+        return cache[stack.prefix]
+
+    return get
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
+def test_generator_builds_every_route_case_with_todays_names_and_equations(legacy_stack,
+                                                                           legacy_outputs, case):
+    stack = route_stack(legacy_stack, case)
+    today = legacy_stack(**stack_kwargs(stack.cell, "today", 3, input_depth=DEPTH,
+                                        **{k: v for k, v in case.items()
+                                           if k not in ("cell", "generation")}))
+    assert {stack.renamed[n]: v.shape for n, v in stack.values.items()} == {
+        n: v.shape for n, v in today.values.items()}
+    weights = {stack.renamed[n]: v for n, v in stack.values.items()}
+    kernel0 = [n for n in weights if re.search(r"cell_0/\w+/(gates/)?kernel$", n)][0]
+    assert weights[kernel0].shape[0] == DEPTH + (stack.num_proj or UNITS)  # embedding-fed
+    np.testing.assert_allclose(legacy_outputs(stack), numpy_route(stack, weights, None),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
+def test_default_migration_refuses_layer_0_with_the_two_routes(legacy_stack, tmp_path, case):
+    stack = route_stack(legacy_stack, case)
+    with pytest.raises(PlanError) as caught:
+        migrate(stack.prefix, str(tmp_path / "out.ckpt"))
+    message, tensor = str(caught.value), caught.value.tensor
+    assert "\n" not in message and message.startswith(stack.prefix)
+    assert "--share-from 1" in message and "--no-share" in message and "layer:" not in message
+    assert tensor in stack.values and not SLOT.search(tensor) and tensor in message
+    stacks = 2 if stack.bidirectional or stack.seq2seq else 1
+    assert f"cannot share the layers of {stacks} stack" in message
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=ROUTE_IDS)
+def test_route_restores_strictly_into_todays_graph_and_matches_numpy(legacy_stack, migrated,
+                                                                      legacy_outputs, case, route):
+    stack = route_stack(legacy_stack, case)
+    options = ROUTES[route]
+    plan, dst, got = migrated(stack, "first", **options)
+    share_from = options.get("share_from")
+    assert plan.share_from == share_from
+    expected = route_expected(stack, share_from)
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        assert got[name].dtype == value.dtype and got[name].tobytes() == value.tobytes(), name
+    generation = "today" if share_from is None else "shared"
+    graph_names, _, outputs, values = run_graph(stack, dst, generation=generation,
+                                                share_from=share_from or 0)
+    assert graph_names == set(got)  # the strict Saver found every variable, and nothing is left
+    if share_from == 1:
+        assert not [n for n in graph_names if "cell_2" in n]  # the shared cell lives in cell_1
+        assert [n for n in graph_names if "cell_1/" in n and n.endswith("/Adam")]
+    for name, value in values.items():
+        assert value.tobytes() == got[name].tobytes(), name
+    np.testing.assert_allclose(outputs, numpy_route(stack, got, share_from), atol=1e-5)
+    if share_from is None:  # renaming only: the model computes what it computed before
+        np.testing.assert_allclose(outputs, legacy_outputs(stack), atol=1e-6)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_restore_shared_takes_the_routes(legacy_stack, migrated, route):
+    stack = route_stack(legacy_stack, dict(cell="gru", generation="tf0", bidirectional=True))
+    options = ROUTES[route]
+    _, dst, _ = migrated(stack, "first", **options)
+    share_from = options.get("share_from")
+    generation = "today" if share_from is None else "shared"
+    _, _, via_saver, saver_values = run_graph(stack, dst, generation=generation,
+                                              share_from=share_from or 0)
+    _, _, direct, values = run_graph(stack, stack.prefix, generation=generation,
+                                     share_from=share_from or 0,
+                                     restore=lambda s, p: restore_shared(s, p, **options))
+    for name, value in saver_values.items():
+        assert values[name].tobytes() == value.tobytes(), name
+    np.testing.assert_array_equal(direct, via_saver)
+
+
+def test_unshare_share_from_inverts_migrate_share_from(legacy_stack, migrated, tmp_path):
+    stack = route_stack(legacy_stack, dict(cell="basic_lstm", generation="tf1.0"))
+    _, shared_prefix, shared = migrated(stack, "mean", share_from=1)
+    dst = str(tmp_path / "unshared.ckpt")
+    plan = unshare(shared_prefix, dst, 3, share_from=1)
+    assert plan.share_from == 1
+    got = read_checkpoint(dst)
+    assert sorted(got) == sorted(set(stack.renamed.values()))
+    for name, value in got.items():
+        layer, _ = layer_of(name)
+        source = name.replace("cell_2", "cell_1") if layer == 2 else name
+        assert value.tobytes() == shared[source].tobytes(), name
+    _, _, per_layer, _ = run_graph(stack, dst, generation="today")
+    _, _, one_set, _ = run_graph(stack, shared_prefix, share_from=1)
+    np.testing.assert_allclose(per_layer, one_set, atol=1e-6)
+
+
+# ------------------------------------------------------ every dtype and rank, bit for bit
+
+ODD_VALUES = {
+    "notes/text": np.array(b"tail\x00\x00", dtype=object),
+    "notes/empty": np.array(b"", dtype=object),
+    "notes/vocabulary": np.array([[b"a\x00", b""], [b"\xff\xfe", b"long" * 50]], dtype=object),
+    "flags/on": np.array(True),
+    "flags/mask": np.array([True, False, True]),
+    "counts/int8": np.array([-128, 0, 127], np.int8),
+    "counts/uint16": np.array(65535, np.uint16),
+    "counts/int32": np.array(-7, np.int32),
+    "signal/complex64": np.array([1 + 2j, -3j], np.complex64),
+    "signal/half": np.array([[0.5, -0.0], [np.inf, np.nan]], np.float16),
+    "signal/float64": np.array(np.pi),
+    "empty/zero_rows": np.zeros((0, 3), np.float32),
+}
+
+
+@pytest.mark.parametrize("write_version", ["V1", "V2"])
+def test_tf1_checkpoint_with_string_and_scalar_variables_round_trips(legacy_stack, tmp_path,
+                                                                     write_version):
+    stack = legacy_stack(**stack_kwargs("gru", "tf0", 2))
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    with tf1.Graph().as_default() as graph:
+        for name, value in ODD_VALUES.items():
+            dtype = tf.string if value.dtype == object else tf.as_dtype(value.dtype)
+            tf1.get_variable(name, initializer=tf.constant(value, dtype=dtype), dtype=dtype)
+        for name, value in stack.values.items():
+            tf1.get_variable(name, initializer=value)
+        version = getattr(tf1.train.SaverDef, write_version)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver(write_version=version).save(session, str(folder / "m.ckpt"))
+    for options in (dict(share=False), dict(strategy="strict", tolerance=10.0, share_from=1)):
+        dst = str(tmp_path / f"out{len(options)}" / "m.ckpt")
+        migrate(prefix, dst, **options)
+        got = read_checkpoint(dst)
+        for name, want in ODD_VALUES.items():
+            value = got[name]
+            if want.dtype == object:  # a scalar string reads back as `bytes`
+                value = np.asarray(value, dtype=object)
+                assert value.shape == want.shape, name
+                assert list(value.reshape(-1)) == list(want.reshape(-1)), name
+            else:
+                assert value.dtype == want.dtype and value.tobytes() == want.tobytes(), name
+
+
+def test_tf2_object_checkpoint_still_restores_with_tf_train_checkpoint(tmp_path):
+    assert tf.executing_eagerly()
+
+    def make(values=None):
+        module = tf.Module()
+        module.kernel = tf.Variable(values["kernel"] if values else tf.random.normal([3, 4]))
+        module.vocabulary = tf.Variable(values["vocabulary"] if values else
+                                        tf.constant([b"a", b"b\x00"]))
+        module.step = tf.Variable(values["step"] if values else tf.constant(5, tf.int64))
+        return module
+
+    module = make()
+    optimizer_state = tf.Variable(tf.ones([3, 4]))
+    saved = tf.train.Checkpoint(model=module, slot=optimizer_state).save(str(tmp_path / "tf2"))
+    dst = str(tmp_path / "out" / "ckpt")
+    plan = migrate(saved, dst)
+    assert {s.action for s in plan.steps} == {"copy"}
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in {s.name for s in plan.steps}
+    zeros = dict(kernel=tf.zeros([3, 4]), vocabulary=tf.constant([b"", b""]),
+                 step=tf.constant(0, tf.int64))
+    restored = make(zeros)
+    slot = tf.Variable(tf.zeros([3, 4]))
+    status = tf.train.Checkpoint(model=restored, slot=slot).restore(dst)
+    status.assert_existing_objects_matched().assert_consumed()
+    assert restored.kernel.numpy().tobytes() == module.kernel.numpy().tobytes()
+    assert list(restored.vocabulary.numpy()) == [b"a", b"b\x00"]
+    assert int(restored.step.numpy()) == 5 and slot.numpy().tolist() == [[1.0] * 4] * 3
+
+
+def test_the_share_from_1_graph_creates_exactly_layer_0s_and_layer_1s_variables():
+    """`MultiRNNCell([GRUCell(n)] + [SharedGRUCell(n)] * 3)`: the shared cell's first call is in
+    `cell_1`, so its one set is named like layer 1 and layers 2, 3 create nothing."""
+    with tf1.Graph().as_default():
+        legacy_graphs.build_stack("gru", 4, UNITS, DEPTH, share_from=1, optimizer=False)
+        variables = {v.op.name: tuple(v.shape.as_list()) for v in tf1.global_variables()}
+    stack = "rnn/multi_rnn_cell/cell_{}/gru_cell/"
+    assert variables == {
+        "embedding": (legacy_graphs.VOCAB, DEPTH), "softmax_w": (UNITS, legacy_graphs.VOCAB),
+        "softmax_b": (legacy_graphs.VOCAB,),
+        stack.format(0) + "gates/kernel": (DEPTH + UNITS, 2 * UNITS),
+        stack.format(0) + "gates/bias": (2 * UNITS,),
+        stack.format(0) + "candidate/kernel": (DEPTH + UNITS, UNITS),
+        stack.format(0) + "candidate/bias": (UNITS,),
+        stack.format(1) + "gates/kernel": (2 * UNITS, 2 * UNITS),
+        stack.format(1) + "gates/bias": (2 * UNITS,),
+        stack.format(1) + "candidate/kernel": (2 * UNITS, UNITS),
+        stack.format(1) + "candidate/bias": (UNITS,),
+    }

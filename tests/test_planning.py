@@ -273,22 +273,61 @@ def test_equal_shapes_merge_under_first_mean_strict(strategy):
 
 
 @pytest.mark.parametrize("strategy", ["first", "mean", "strict"])
-def test_differing_shapes_raise_with_the_ways_out(strategy):
+def test_layer_0_of_another_depth_is_refused_with_the_two_commands_that_work(strategy):
     message = one_line_plan_error("cannot share", DIFFERING, strategy=strategy)
-    assert KERNEL0 in message
+    assert KERNEL0 in message and "RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix" in message
     assert "layer 0: [24, 32] float32; layers 1, 2: [32, 32] float32" in message
-    assert "--strategy layer:K with K in 1, 2 (those layers agree on [32, 32] float32)" in message
-    regex = re.search(r"--exclude '([^']+)'", message).group(1)
-    assert regex == r"^RNN/MultiRNNCell/Cell\d+/"
-    # The suggested way out works: the stack is copied per layer, untouched.
-    plan = plan_migration(DIFFERING, strategy=strategy, excludes=[regex])
-    assert {s.action for s in plan.steps} == {planning.COPY}
-    assert len(plan.steps) == len(DIFFERING)
+    assert "--share-from 1" in message and "--no-share" in message
+    assert "layer:" not in message and "--exclude" not in message
+    # Both suggested ways out plan.
+    assert by_name(plan_migration(DIFFERING, strategy=strategy, share_from=1))[
+        KERNEL0.replace("cell_0", "cell_1")].layers == (1, 2)
+    assert {s.action for s in plan_migration(DIFFERING, strategy=strategy, share=False).steps} == {
+        planning.RENAME}
+
+
+def test_the_refusal_names_the_variable_not_its_slot_and_sets_the_tensor():
+    specs = gru_stack("RNN", 2, shapes=[(24, 32), (32, 32)], slot="Adam")
+    with pytest.raises(PlanError) as info:
+        plan_migration(sorted(specs, key=lambda s: s.name, reverse=True))
+    message = str(info.value)
+    assert "/Adam" not in message
+    assert info.value.tensor == "RNN/MultiRNNCell/Cell0/GRUCell/Gates/Linear/Matrix"
+    # A slot that sorts before the variable of its stack is still not the one named.
+    odd = [spec(f"x/cell_{i}/b/Adam", (i + 1,)) for i in (0, 1)]
+    odd += [spec(f"x/cell_{i}/b", (2,)) for i in (0, 1)]
+    odd += [spec(f"x/cell_{i}/k", (i + 3,)) for i in (0, 1)]
+    message = one_line_plan_error("cannot share", odd)
+    assert "x/cell_0/k (" in message and "Adam" not in message
+
+
+def test_every_stack_that_cannot_share_is_refused_in_one_message():
+    specs = (gru_stack("encoder/RNN", 3, shapes=[(24, 32), (32, 32), (32, 32)])
+             + gru_stack("decoder/RNN", 2, shapes=[(20, 32), (32, 32)])
+             + gru_stack("BiRNN/FW", 2) + gru_stack("BiRNN/BW", 2, shapes=[(8, 32), (32, 32)]))
+    message = one_line_plan_error("cannot share the layers of 3 stacks", specs)
+    for stack in ("encoder/rnn", "decoder/rnn", "bidirectional_rnn/bw"):
+        assert f"{stack}/multi_rnn_cell/cell_0/gru_cell/gates/kernel (" in message
+    assert "bidirectional_rnn/fw" not in message
+    assert message.count("--share-from 1") == 1
+
+
+def test_share_from_suggests_the_layer_from_which_layers_agree():
+    specs = [spec(f"x/cell_{i}/k", shape) for i, shape in enumerate([(4,), (5,), (6,), (6,)])]
+    message = one_line_plan_error("cannot share", specs)
+    assert "--share-from 2 (layers 0-1 keep" in message
+    message = one_line_plan_error("from layer 1", specs, share_from=1)
+    assert "--share-from 2" in message
+    steps = by_name(plan_migration(specs, share_from=2))
+    assert steps["x/cell_2/k"].layers == (2, 3) and steps["x/cell_1/k"].action == planning.COPY
+    only_last = [spec(f"x/cell_{i}/k", (i + 1,)) for i in range(3)]
+    message = one_line_plan_error("cannot share", only_last)
+    assert "--share-from" not in message and "--no-share" in message
 
 
 def test_differing_dtypes_raise():
     specs = [spec("x/cell_0/k", (2,), F32), spec("x/cell_1/k", (2,), "float64")]
-    one_line_plan_error(r"cannot share x/cell_0/k .*layer 0: \[2\] float32; layer 1: \[2\] float64",
+    one_line_plan_error(r"cannot share .*x/cell_0/k .*layer 0: \[2\] float32; layer 1: \[2\] float64",
                         specs)
 
 
@@ -301,9 +340,11 @@ def test_layer_k_takes_layer_k_and_lists_every_layer(layer, shape):
 
 def test_layer_k_missing_in_a_group_raises_naming_it():
     message = one_line_plan_error(
-        "strategy layer:3 needs layer 3 but rnn/multi_rnn_cell/cell_0/gru_cell/gates/bias has "
+        "strategy layer:3 needs layer 3 but rnn/multi_rnn_cell/cell_0/gru_cell/gates/bias merges "
         "layers 0, 1, 2", DIFFERING, strategy="layer:3")
-    assert r"--exclude '^RNN/MultiRNNCell/Cell\d+/'" in message
+    assert "--no-share" in message
+    one_line_plan_error("strategy layer:0 needs layer 0 but .* merges layers 1, 2", DIFFERING,
+                        strategy="layer:0", share_from=1)
 
 
 def test_mean_of_integer_tensors_raises():
@@ -522,12 +563,17 @@ def sample_plan():
     return plan_migration(specs, strategy="strict", tolerance=0.5, drop_optimizer_state=True)
 
 
-@pytest.mark.parametrize("make", [sample_plan, lambda: plan_unshare(SHARED, 2),
-                                  lambda: plan_migration(DIFFERING, strategy="layer:1")])
+@pytest.mark.parametrize("make", [
+    sample_plan, lambda: plan_unshare(SHARED, 2),
+    lambda: plan_migration(DIFFERING, strategy="layer:1"),
+    lambda: plan_migration(DIFFERING, share_from=1, strategy="strict", tolerance=0.25),
+    lambda: plan_migration(DIFFERING, share=False),
+    lambda: plan_migration([spec("RNN/LSTMBlockCell/W")]),
+    lambda: plan_unshare([spec("x/cell_0/k"), spec("x/cell_1/k")], 3, share_from=1)])
 def test_json_round_trip(make):
     plan = make()
     data = json.loads(plan.to_json())
-    assert set(data) == {"strategy", "steps", "dropped"}
+    assert set(data) == {"strategy", "share_from", "notes", "steps", "dropped"}
     assert Plan.from_dict(data) == plan
     assert Plan.from_json(plan.to_json()) == plan
     assert plan.to_dict() == data
@@ -589,3 +635,202 @@ def test_mean_is_refused_at_plan_time_for_what_the_writer_cannot_average(dtype):
     specs = [spec(f"rnn/multi_rnn_cell/cell_{i}/x/k", (2,), dtype) for i in (0, 1)]
     with pytest.raises(PlanError, match=rf"strategy mean cannot average the {dtype} tensors"):
         plan_migration(specs, strategy="mean")
+
+
+# ------------------------------------------- every name TensorFlow gave these weights
+#
+# Golden names written out from TensorFlow's own sources (read, not copied):
+# tensorflow/contrib/rnn/python/tools/checkpoint_convert.py (r1.2 and later) `_RNN_NAME_REPLACEMENTS`
+# and `_RNN_SHARDED_NAME_REPLACEMENTS`; contrib/rnn/python/ops/gru_ops.py and lstm_ops.py;
+# contrib/legacy_seq2seq/python/ops/seq2seq.py; python/ops/rnn_cell.py (r0.12) for the wrappers.
+
+# checkpoint_convert.py `_RNN_NAME_REPLACEMENTS`, every pair whose old name a real cell created:
+# (old, today's). Where legacy-share goes further than checkpoint_convert, the comment says so.
+CHECKPOINT_CONVERT_TABLE = [
+    ("basic_rnn_cell/weights", "basic_rnn_cell/kernel"),
+    ("basic_rnn_cell/biases", "basic_rnn_cell/bias"),
+    ("gru_cell/gates/weights", "gru_cell/gates/kernel"),
+    ("gru_cell/gates/biases", "gru_cell/gates/bias"),
+    ("gru_cell/candidate/weights", "gru_cell/candidate/kernel"),
+    ("gru_cell/candidate/biases", "gru_cell/candidate/bias"),
+    ("basic_lstm_cell/weights", "basic_lstm_cell/kernel"),
+    ("basic_lstm_cell/biases", "basic_lstm_cell/bias"),
+    ("lstm_cell/weights", "lstm_cell/kernel"),
+    ("lstm_cell/biases", "lstm_cell/bias"),
+    ("lstm_cell/projection/weights", "lstm_cell/projection/kernel"),
+    ("output_projection_wrapper/weights", "output_projection_wrapper/kernel"),
+    ("output_projection_wrapper/biases", "output_projection_wrapper/bias"),
+    ("input_projection_wrapper/weights", "input_projection_wrapper/kernel"),
+    ("input_projection_wrapper/biases", "input_projection_wrapper/bias"),
+    # checkpoint_convert keeps `lstm_block_wrapper/kernel`, a name no TF 2 cell creates; the
+    # fused cell computes LSTMCell's equations, so legacy-share names it like LSTMCell.
+    ("lstm_block_wrapper/weights", "lstm_cell/kernel"),
+    ("lstm_block_wrapper/biases", "lstm_cell/bias"),
+    ("layer_norm_basic_lstm_cell/weights", "layer_norm_basic_lstm_cell/kernel"),
+    ("layer_norm_basic_lstm_cell/biases", "layer_norm_basic_lstm_cell/bias"),
+    ("ugrnn_cell/weights", "ugrnn_cell/kernel"),
+    ("ugrnn_cell/biases", "ugrnn_cell/bias"),
+    ("nas_rnn/weights", "nas_rnn/kernel"),
+    ("nas_rnn/recurrent_weights", "nas_rnn/recurrent_kernel"),
+    ("intersection_rnn_cell/weights", "intersection_rnn_cell/kernel"),
+    ("intersection_rnn_cell/biases", "intersection_rnn_cell/bias"),
+    ("intersection_rnn_cell/in_projection/weights", "intersection_rnn_cell/in_projection/kernel"),
+    ("intersection_rnn_cell/in_projection/biases", "intersection_rnn_cell/in_projection/bias"),
+    ("phased_lstm_cell/mask_gates/weights", "phased_lstm_cell/mask_gates/kernel"),
+    ("phased_lstm_cell/mask_gates/biases", "phased_lstm_cell/mask_gates/bias"),
+    ("phased_lstm_cell/new_input/weights", "phased_lstm_cell/new_input/kernel"),
+    ("phased_lstm_cell/new_input/biases", "phased_lstm_cell/new_input/bias"),
+    ("phased_lstm_cell/output_gate/weights", "phased_lstm_cell/output_gate/kernel"),
+    ("phased_lstm_cell/output_gate/biases", "phased_lstm_cell/output_gate/bias"),
+    ("attention_cell_wrapper/weights", "attention_cell_wrapper/kernel"),
+    ("attention_cell_wrapper/biases", "attention_cell_wrapper/bias"),
+    ("attention_cell_wrapper/attn_output_projection/weights",
+     "attention_cell_wrapper/attn_output_projection/kernel"),
+    ("attention_cell_wrapper/attn_output_projection/biases",
+     "attention_cell_wrapper/attn_output_projection/bias"),
+    ("attention_cell_wrapper/attention/weights", "attention_cell_wrapper/attention/kernel"),
+    ("attention_cell_wrapper/attention/biases", "attention_cell_wrapper/attention/bias"),
+    # `_RNN_SHARDED_NAME_REPLACEMENTS`: `LSTMCell/W_` -> `lstm_cell/weights/part_` (legacy-share
+    # concatenates the shards into today's one kernel, see test_sharded_*), and
+    # `MultiRNNCell/Cell` -> `multi_rnn_cell/cell_`.
+    ("RNN/MultiRNNCell/Cell3/LSTMCell/B", "rnn/multi_rnn_cell/cell_3/lstm_cell/bias"),
+]
+
+# Names checkpoint_convert.py maps that no real cell ever created, so legacy-share leaves them:
+# GRUCell always made its variables below `gates` / `candidate` (r1.0 rnn_cell_impl.py), never
+# `gru_cell/weights`; LSTMCell's projection is `_linear(..., bias=False)` (no
+# `projection/biases`); no GRUCell was ever sharded into `GRUCell/W_k`, and BasicLSTMCell's
+# `_linear` had no shards (`Linear/Matrix_k`).
+NEVER_CREATED = ["rnn/gru_cell/weights", "rnn/gru_cell/biases",
+                 "rnn/lstm_cell/projection/biases", "model/GRUCell/W_0", "model/GRUCell/W_1",
+                 "model/BasicLSTMCell/Linear/Matrix_1"]
+
+# TF <= 0.12 forms of the wrappers (python/ops/rnn_cell.py r0.12: `_linear` opened `Linear`
+# with `Matrix` and `Bias`; wrapper scopes were the class names) and legacy seq2seq
+# (contrib/legacy_seq2seq/python/ops/seq2seq.py: `attention_decoder`, `Attention_%d`,
+# `AttnOutputProjection`, `AttnW_%d`, `AttnV_%d`; TF 1.0 `weights` / `biases`).
+WRAPPER_AND_SEQ2SEQ_NAMES = [
+    ("embedding_attention_seq2seq/RNN/EmbeddingWrapper/embedding",
+     "embedding_attention_seq2seq/rnn/embedding_wrapper/embedding"),
+    ("embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/Attention_0/"
+     "Linear/Matrix",
+     "embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/Attention_0/kernel"),
+    ("attention_decoder/Attention_0/Linear/Matrix", "attention_decoder/Attention_0/kernel"),
+    ("attention_decoder/Attention_1/Linear/Bias", "attention_decoder/Attention_1/bias"),
+    ("attention_decoder/AttnOutputProjection/Linear/Matrix",
+     "attention_decoder/AttnOutputProjection/kernel"),
+    ("attention_decoder/AttnOutputProjection/Linear/Bias",
+     "attention_decoder/AttnOutputProjection/bias"),
+    ("attention_decoder/Linear/Matrix", "attention_decoder/kernel"),
+    ("attention_decoder/Linear/Bias", "attention_decoder/bias"),
+    ("attention_decoder/Attention_0/weights", "attention_decoder/Attention_0/kernel"),
+    ("attention_decoder/AttnOutputProjection/biases", "attention_decoder/AttnOutputProjection/bias"),
+    ("attention_decoder/AttnW_0", "attention_decoder/AttnW_0"),
+    ("attention_decoder/AttnV_0", "attention_decoder/AttnV_0"),
+    ("attention_decoder/GRUCell/Gates/Linear/Matrix", "attention_decoder/gru_cell/gates/kernel"),
+    ("RNN/OutputProjectionWrapper/Linear/Matrix", "rnn/output_projection_wrapper/kernel"),
+    ("RNN/OutputProjectionWrapper/Linear/Bias", "rnn/output_projection_wrapper/bias"),
+    ("RNN/InputProjectionWrapper/Linear/Matrix", "rnn/input_projection_wrapper/kernel"),
+    ("RNN/AttentionCellWrapper/Linear/Matrix", "rnn/attention_cell_wrapper/kernel"),
+    ("RNN/AttentionCellWrapper/Attention/Linear/Matrix", "rnn/attention_cell_wrapper/attention/kernel"),
+    ("RNN/AttentionCellWrapper/Attention/AttnW", "rnn/attention_cell_wrapper/attention/attn_w"),
+    ("RNN/AttentionCellWrapper/Attention/AttnV", "rnn/attention_cell_wrapper/attention/attn_v"),
+    ("RNN/AttentionCellWrapper/AttnOutputProjection/Linear/Bias",
+     "rnn/attention_cell_wrapper/attn_output_projection/bias"),
+    ("RNN/AttentionCellWrapper/LSTMCell/W_0", "rnn/attention_cell_wrapper/lstm_cell/kernel"),
+]
+
+# contrib/rnn/python/ops/lstm_ops.py, every generation -> LSTMCell's names (KERAS.md).
+LSTM_BLOCK_NAMES = [
+    ("RNN/LSTMBlockCell/W", "rnn/lstm_cell/kernel"),              # TF 0.11 - 0.12
+    ("RNN/LSTMBlockCell/b", "rnn/lstm_cell/bias"),
+    ("RNN/LSTMBlockCell/wci", "rnn/lstm_cell/w_i_diag"),
+    ("RNN/LSTMBlockCell/wcf", "rnn/lstm_cell/w_f_diag"),
+    ("RNN/LSTMBlockCell/wco", "rnn/lstm_cell/w_o_diag"),
+    ("RNN/MultiRNNCell/Cell1/LSTMBlockCell/W", "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel"),
+    ("RNN/LSTMCell/W_0", "rnn/lstm_cell/kernel"),                 # 0.12 use_compatible_names
+    ("RNN/LSTMCell/W_I_diag", "rnn/lstm_cell/w_i_diag"),
+    ("rnn/lstm_cell/weights", "rnn/lstm_cell/kernel"),            # TF 1.0 - 1.1
+    ("rnn/lstm_cell/w_f_diag", "rnn/lstm_cell/w_f_diag"),         # TF >= 1.2: today's
+    ("encoder/lstm_block_wrapper/weights", "encoder/lstm_cell/kernel"),  # fused, TF <= 1.1
+    ("encoder/lstm_block_wrapper/kernel", "encoder/lstm_cell/kernel"),   # fused, TF 1.2 - 1.4
+    ("encoder/lstm_block_wrapper/bias", "encoder/lstm_cell/bias"),
+    ("rnn/lstm_cell/kernel", "rnn/lstm_cell/kernel"),                    # fused, TF 1.5
+    ("encoder/lstm_fused_cell/kernel", "encoder/lstm_cell/kernel"),      # fused, TF >= 1.6
+    ("encoder/lstm_fused_cell/w_o_diag", "encoder/lstm_cell/w_o_diag"),
+]
+
+
+@pytest.mark.parametrize("old,new", CHECKPOINT_CONVERT_TABLE + WRAPPER_AND_SEQ2SEQ_NAMES
+                         + LSTM_BLOCK_NAMES)
+def test_golden_names_from_tensorflows_sources(old, new):
+    assert migrated_name(old) == new
+    plan = plan_migration([spec(old), spec(old + "/Adam")])
+    assert [s.name for s in plan.steps] == [new, new + "/Adam"]
+
+
+@pytest.mark.parametrize("name", NEVER_CREATED)
+def test_checkpoint_convert_names_no_real_cell_created_are_left_alone(name):
+    assert migrated_name(name) == name
+
+
+# contrib/rnn/python/ops/gru_ops.py: GRUBlockCell (TF <= 1.4 scope `GRUBlockCell`) created
+# `w_ru` [d+n, 2n], `b_ru` [2n], `w_c` [d+n, n], `b_c` [n]; the master-branch version of Dec
+# 2017 (scope `gru_cell`) saved the gate kernel [d+n, 2n] as `w_c` and the candidate kernel as
+# `w_ru`. Shapes, not names, say which is which.
+@pytest.mark.parametrize("scope,gate_name,candidate_name", [
+    ("RNN/MultiRNNCell/Cell0/GRUBlockCell", "w_ru", "w_c"),
+    ("rnn/multi_rnn_cell/cell_0/GRUBlockCell", "w_ru", "w_c"),
+    ("rnn/multi_rnn_cell/cell_0/gru_cell", "w_c", "w_ru"),
+])
+def test_gru_block_cell_kernels_are_told_apart_by_shape(scope, gate_name, candidate_name):
+    d, n = 5, 3
+    specs = [spec(f"{scope}/{gate_name}", (d + n, 2 * n)), spec(f"{scope}/b_ru", (2 * n,)),
+             spec(f"{scope}/{candidate_name}", (d + n, n)), spec(f"{scope}/b_c", (n,)),
+             spec(f"{scope}/{gate_name}/Adam", (d + n, 2 * n))]
+    steps = by_name(plan_migration(specs))
+    prefix = "rnn/multi_rnn_cell/cell_0/gru_cell"
+    assert steps[f"{prefix}/gates/kernel"].sources == (f"{scope}/{gate_name}",)
+    assert steps[f"{prefix}/gates/kernel/Adam"].sources == (f"{scope}/{gate_name}/Adam",)
+    assert steps[f"{prefix}/candidate/kernel"].sources == (f"{scope}/{candidate_name}",)
+    assert steps[f"{prefix}/gates/bias"].sources == (f"{scope}/b_ru",)
+    assert steps[f"{prefix}/candidate/bias"].sources == (f"{scope}/b_c",)
+
+
+@pytest.mark.parametrize("name,says", [
+    ("RNN/LSTMBlockCell/W", ["cell_clip=3.0", "forget_bias", "wci/wcf/wco", "--meta"]),
+    ("enc/lstm_block_wrapper/kernel", ["+-3", "forget_bias", "--meta"]),
+    ("enc/lstm_fused_cell/kernel", ["forget_bias", "--meta"]),
+])
+def test_block_cells_hidden_settings_become_plan_notes(name, says):
+    plan = plan_migration([spec(name), spec(name + "/Adam")])
+    note, = plan.notes
+    assert name.rsplit("/", 1)[0] in note and all(word in note for word in says)
+    assert f"note: {note}" in plan.format_table()
+    assert plan_migration([spec("rnn/lstm_cell/kernel")]).notes == ()
+
+
+def test_route_of_a_group():
+    f = planning.route
+    assert f([(0, (4, 8), F32), (1, (4, 8), F32)]).text == "merged (default)"
+    late = f([(0, (2, 8), F32), (1, (4, 8), F32), (2, (4, 8), F32)])
+    assert (late.merges_by_default, late.share_from) == (False, 1)
+    assert late.text == "refused; --share-from 1 or --no-share"
+    assert f([(0, (2,), F32), (1, (3,), F32)]).text == "refused; --no-share keeps every layer"
+    assert f([(0, (2,), F32), (1, (3,), F32)], share=False).text == "kept per layer (--no-share)"
+
+
+def test_every_planning_module_is_pure_and_small():
+    for module in ("planning", "plans", "grouping", "renaming", "tables", "names"):
+        path = pathlib.Path(planning.__file__).with_name(f"{module}.py")
+        source = path.read_text()
+        assert len(source.splitlines()) <= 450, module
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported = {node.module}
+            else:
+                continue
+            assert not {m for m in imported if "tensorflow" in m or m.endswith("_tf")
+                        or "keras" in m or m in ("os", "io", "shutil")}, module

@@ -1,0 +1,85 @@
+"""What an old graph's MetaGraphDef says that its checkpoint cannot: the contrib block cells'
+cell clip, forget bias and peepholes, and the TensorFlow version that wrote it.
+
+The `.meta` is parsed as a protocol buffer; it is never imported nor run.
+"""
+
+from google.protobuf import message as protobuf_message
+
+from legacy_share import errors
+from legacy_share._tf import tf1
+
+__all__ = ["block_cell_settings", "block_cell_notes"]
+
+# Ops of the contrib block cells and the attrs that change their equations.
+BLOCK_OPS = ("LSTMBlockCell", "BlockLSTM", "BlockLSTMV2", "GRUBlockCell")
+_ATTRS = ("forget_bias", "cell_clip", "use_peephole")
+
+
+def block_cell_settings(meta_path):
+    """The block-cell ops of a MetaGraphDef and their settings.
+
+    Args:
+      meta_path: a `.meta` file written by `Saver.save` or `export_meta_graph`.
+
+    Returns:
+      (tensorflow_version or "", [(scope, op type, {attr: value})]) with one entry per scope
+      and setting, in scope order; `scope` is the op's name without its last component.
+
+    Raises:
+      CheckpointError: the file cannot be read or is not a MetaGraphDef.
+    """
+    meta = tf1.MetaGraphDef()
+    try:
+        with open(meta_path, "rb") as f:
+            meta.ParseFromString(f.read())
+    except OSError as exc:
+        raise _error(meta_path, f"cannot read the graph: {exc.strerror}") from exc
+    except protobuf_message.DecodeError as exc:
+        raise _error(meta_path, f"is not a MetaGraphDef (.meta written by Saver.save); {exc}") from exc
+    nodes = list(meta.graph_def.node)
+    for function in meta.graph_def.library.function:
+        nodes.extend(function.node_def)
+    found = {}
+    for node in nodes:
+        if node.op not in BLOCK_OPS:
+            continue
+        settings = {}
+        for attr in _ATTRS:
+            if attr in node.attr:
+                value = node.attr[attr]
+                settings[attr] = value.b if attr == "use_peephole" else round(value.f, 6)
+        scope = node.name.rsplit("/", 1)[0] if "/" in node.name else ""
+        key = (scope, node.op, tuple(sorted(settings.items())))
+        found.setdefault(key, settings)
+    version = meta.meta_info_def.tensorflow_version
+    return version, [(scope, op, settings) for (scope, op, _), settings in sorted(found.items())]
+
+
+def block_cell_notes(meta_path):
+    """Plan notes, one line per block-cell op setting found in `meta_path` (see block_cell_settings)."""
+    version, found = block_cell_settings(meta_path)
+    written = f" (written by TF {version})" if version else ""
+    notes = []
+    for scope, op, settings in found:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+        arguments = []
+        if settings.get("cell_clip", -1.0) > 0:
+            arguments.append(f"cell_clip={settings['cell_clip']}")
+        if "forget_bias" in settings:
+            arguments.append(f"forget_bias={settings['forget_bias']}")
+        if settings.get("use_peephole"):
+            arguments.append("use_peepholes=True")
+        build = "GRUCell(n)" if op == "GRUBlockCell" else f"LSTMCell(n, {', '.join(arguments)})"
+        notes.append(f"{meta_path}{written}: {op} op in {scope or '<root>'} runs with {shown}; "
+                     f"build {build} to compute the same")
+    if not found:
+        notes.append(f"{meta_path}{written}: no block-cell op; the cells' run-time settings "
+                     f"are the defaults of the graph's own code")
+    return notes
+
+
+def _error(meta_path, what):
+    error = errors.CheckpointError(f"{meta_path}: {what}; give the old graph's .meta file")
+    error.file = meta_path  # for `--json` errors: the file at fault is the graph, not the checkpoint
+    return error
