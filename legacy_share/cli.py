@@ -43,6 +43,10 @@ def build_parser():
                                  help="the ROUTE column as with migrate --share-from K (default 0)")
     inspect_sharing.add_argument("--no-share", action="store_true",
                                  help="the ROUTE column as with migrate --no-share")
+    inspect.add_argument("--meta", metavar="OLD.meta",
+                         help="the old graph's MetaGraphDef: the layout of cuDNN buffers; "
+                              "parsed, never run")
+    _add_cudnn_options(inspect)
 
     migrate = commands.add_parser("migrate", parents=[common], help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
@@ -67,7 +71,9 @@ def build_parser():
                          help="rename only: every layer keeps its own weights")
     migrate.add_argument("--meta", metavar="OLD.meta",
                          help="the old graph's MetaGraphDef: block-cell settings (cell clip, "
-                              "forget bias) become plan notes; parsed, never run")
+                              "forget bias) become plan notes, cuDNN ops give a buffer's "
+                              "layout; parsed, never run")
+    _add_cudnn_options(migrate)
     migrate.add_argument("--drop-optimizer-state", action="store_true",
                          help="leave optimizer slots and their globals out")
 
@@ -113,7 +119,8 @@ def _inspect(args):
     with _json_errors(args, args.ckpt):
         inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group,
                                         renames=args.rename, excludes=args.exclude,
-                                        share=not args.no_share, share_from=args.share_from)
+                                        share=not args.no_share, share_from=args.share_from,
+                                        meta=args.meta, **_cudnn_options(args))
     print(inspection.to_json() if args.json else inspection.format_table())
     return 0
 
@@ -126,7 +133,7 @@ def _migrate(args):
     options = dict(strategy=args.strategy, group_patterns=args.group, renames=args.rename,
                    excludes=args.exclude, drop_optimizer_state=args.drop_optimizer_state,
                    tolerance=args.tolerance, share=not args.no_share,
-                   share_from=args.share_from, meta=args.meta)
+                   share_from=args.share_from, meta=args.meta, **_cudnn_options(args))
     with _json_errors(args, args.src):
         if args.dry_run:
             plan = migration.plan_checkpoint(args.src, **options)
@@ -190,6 +197,43 @@ def _add_naming_options(parser):
                         type=_rename, help="rename path components matching OLD (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], metavar="REGEX",
                         help="copy matching tensors untouched (repeatable)")
+
+
+def _add_cudnn_options(parser):
+    """--cudnn MODE --layers L --units N --input-size D [--bidirectional], --cudnn-buffer NAME."""
+    group = parser.add_argument_group(
+        "cuDNN buffers", "the layout of an opaque tf.contrib.cudnn_rnn buffer, when neither its "
+        "canonical tensors nor --meta tell it")
+    group.add_argument("--cudnn", choices=("lstm", "gru", "rnn_tanh", "rnn_relu"),
+                       help="the cuDNN mode")
+    group.add_argument("--layers", type=_positive, metavar="L", help="with --cudnn: layers")
+    group.add_argument("--units", type=_positive, metavar="N", help="with --cudnn: num_units")
+    group.add_argument("--input-size", type=_positive, metavar="D",
+                       help="with --cudnn: the depth of layer 0's input")
+    group.add_argument("--bidirectional", action="store_true", help="with --cudnn: two directions")
+    group.add_argument("--cudnn-buffer", metavar="NAME",
+                       help="the buffer's tensor name, when it does not give itself away")
+
+
+def _cudnn_options(args):
+    """{cudnn: Layout or None, cudnn_buffer: name or None} from the cuDNN flags."""
+    given = [flag for flag, value in (("--layers", args.layers), ("--units", args.units),
+                                      ("--input-size", args.input_size),
+                                      ("--bidirectional", args.bidirectional or None))
+             if value is not None]
+    if args.cudnn is None:
+        if given:
+            build_parser().error(f"{', '.join(given)} describe a cuDNN buffer: give --cudnn "
+                                 f"MODE with them")
+        return dict(cudnn=None, cudnn_buffer=args.cudnn_buffer)
+    missing = [flag for flag, value in (("--layers", args.layers), ("--units", args.units),
+                                        ("--input-size", args.input_size)) if value is None]
+    if missing:
+        build_parser().error(f"--cudnn {args.cudnn} needs {', '.join(missing)} too")
+    from legacy_share.cudnn import Layout  # pylint: disable=import-outside-toplevel
+    layout = Layout(args.cudnn, args.layers, args.units, args.input_size,
+                    2 if args.bidirectional else 1)
+    return dict(cudnn=layout, cudnn_buffer=args.cudnn_buffer)
 
 
 def _add_group(parser):

@@ -16,7 +16,8 @@ from legacy_share import cudnn
 from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.planning import OPTIMIZER_SLOT_NAMES, TensorSpec
 
-__all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "output_tensors"]
+__all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "output_tensors",
+           "check_canonical", "open_cudnn"]
 
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
 _BUFFER_LEAVES = ("opaque_kernel", "opaque_params")
@@ -59,7 +60,8 @@ def find_models(specs, meta_layouts=(), given=None, buffer_name=None, prefix="ch
     buffers = [name for name, spec in specs.items() if _is_buffer(name, spec)]
     if buffer_name is not None:
         if buffer_name not in specs:
-            raise PlanError(f"{prefix}: no tensor {buffer_name!r} for --cudnn-buffer")
+            raise PlanError(f"{prefix}: no tensor {buffer_name!r} for --cudnn-buffer",
+                            file=prefix)
         buffers = sorted(set(buffers) | {buffer_name})
     if given is not None and not buffers:
         buffers = [name for name, spec in specs.items()
@@ -72,7 +74,8 @@ def find_models(specs, meta_layouts=(), given=None, buffer_name=None, prefix="ch
             what = "several tensors" if buffers else "no tensor"
             raise PlanError(
                 f"{prefix}: {what} of {given.size} values fit {given.describe()} (1-D float "
-                f"tensors: {shown}); check the flags, or name the buffer with --cudnn-buffer")
+                f"tensors: {shown}); check the flags, or name the buffer with --cudnn-buffer",
+                file=prefix)
     models = []
     for name in sorted(buffers):
         spec = specs[name]
@@ -160,15 +163,17 @@ def _buffer_layout(name, spec, group, meta_layouts, given, prefix):
             f"{prefix}: {name} looks like a cuDNN opaque buffer of {length} values, but its "
             f"layout cannot be told from the checkpoint{hint}: give --meta GRAPH.meta, or "
             f"--cudnn lstm|gru|rnn_tanh|rnn_relu --layers L --units N --input-size D "
-            f"[--bidirectional]")
+            f"[--bidirectional]", tensor=name, file=prefix)
     layout, source = candidates[0]
     for other, other_source in candidates[1:]:
         if other != layout:
             raise PlanError(f"{prefix}: {name}: the {source} say {layout.describe()}, the "
-                            f"{other_source} say {other.describe()}; fix the flags")
+                            f"{other_source} say {other.describe()}; fix the flags",
+                            tensor=name, file=prefix)
     if layout.size != length:
         raise PlanError(f"{prefix}: {name}: {cudnn.describe_mismatch(length, layout)} "
-                        f"(layout from the {source}); fix the flags or --meta")
+                        f"(layout from the {source}); fix the flags or --meta",
+                        tensor=name, file=prefix)
     return layout, source
 
 
@@ -229,7 +234,8 @@ def output_tensors(model, forget_bias=1.0):
         raise PlanError(
             f"{model.buffer or model.scope}: a cuDNN GRU computes "
             f"h~ = tanh(W x + r * (R h + bR)), which no TF1 core cell computes, so it has no "
-            f"TF1 checkpoint to migrate to; export it to Keras instead (GRU(reset_after=True))")
+            f"TF1 checkpoint to migrate to; `legacy-share export` makes it a Keras "
+            f"GRU(reset_after=True)", tensor=model.buffer)
     head = f"{model.scope}/" if model.scope else ""
     out = {}
     for layer in range(model.layout.layers):
@@ -250,7 +256,7 @@ class CudnnCheckpoint:
     It has the Checkpoint interface the planner and writer use (`prefix`, `version`, `specs`,
     `files`, `missing_files()`, `read(name)`); buffers, their slots and the canonical tensors
     are replaced by `output_tensors` (slots follow as `<kernel>/Adam`, ...). `notes` says what
-    was assumed. Call `check_canonical()` to compare saved canonical tensors with the buffer.
+    was assumed.
     """
 
     def __init__(self, ckpt, models, forget_bias=1.0):
@@ -330,34 +336,71 @@ class CudnnCheckpoint:
                                                 name=f"{self.prefix}: {tensor}"))
         return self._cache[1]
 
-    def check_canonical(self, tolerance=1e-6):
-        """Raises CheckpointError where a saved canonical tensor disagrees with its buffer."""
-        for model in self.models:
-            if model.buffer is None or not model.canonical:
-                continue
-            canonicals = self._canonicals(model, model.buffer)
-            for name in model.canonical:
-                key, suffix = _canonical_position(name)
-                expected = _compatible_weights(model.layout.kind, canonicals[key]).get(suffix)
-                saved = self._ckpt.read(name)
-                if expected is None or expected.shape != saved.shape:
-                    raise CheckpointError(
-                        f"{self.prefix}: {name} {list(saved.shape)} does not belong to "
-                        f"{model.buffer} ({model.layout.describe()}); use an intact checkpoint")
-                difference = float(np.max(np.abs(expected.astype(np.float64) - saved),
-                                          initial=0.0))
-                scale = max(1.0, float(np.max(np.abs(saved), initial=0.0)))
-                if not difference <= tolerance * scale:
-                    raise CheckpointError(
-                        f"{self.prefix}: {name} and {model.buffer} hold different weights (max "
-                        f"|diff| {difference:.3g}); the checkpoint is inconsistent, use an intact "
-                        f"copy or --exclude one of them")
+    def check_replaced(self, tolerance=1e-6):
+        """Raises CheckpointError where a saved tensor under an unpacked name differs from it."""
         for name in self._replaced:
             saved, unpacked = self._ckpt.read(name), self.read(name)
             if saved.shape != unpacked.shape or not np.allclose(saved, unpacked, rtol=tolerance,
                                                                 atol=tolerance):
                 raise CheckpointError(f"{self.prefix}: {name} is saved and also unpacked from a "
                                       f"cuDNN buffer, with different values; --exclude one")
+
+
+def check_canonical(ckpt, models, tolerance=1e-6):
+    """Raises CheckpointError where a saved canonical tensor disagrees with its buffer.
+
+    Args:
+      ckpt: the open Checkpoint; models: its Models (find_models).
+      tolerance: allowed |difference|, relative to the largest |value| when that exceeds 1.
+    """
+    for model in models:
+        if model.buffer is None or not model.canonical:
+            continue
+        canonicals = cudnn.unpack(ckpt.read(model.buffer), model.layout,
+                                  name=f"{ckpt.prefix}: {model.buffer}")
+        for name in model.canonical:
+            key, suffix = _canonical_position(name)
+            expected = _compatible_weights(model.layout.kind, canonicals[key]).get(suffix)
+            saved = ckpt.read(name)
+            if expected is None or expected.shape != saved.shape:
+                raise CheckpointError(
+                    f"{ckpt.prefix}: {name} {list(saved.shape)} does not belong to "
+                    f"{model.buffer} ({model.layout.describe()}); use an intact checkpoint")
+            difference = float(np.max(np.abs(expected.astype(np.float64) - saved), initial=0.0))
+            scale = max(1.0, float(np.max(np.abs(saved), initial=0.0)))
+            if not difference <= tolerance * scale:
+                raise CheckpointError(
+                    f"{ckpt.prefix}: {name} and {model.buffer} hold different weights (max "
+                    f"|diff| {difference:.3g}); the checkpoint is inconsistent, use an intact "
+                    f"copy or --exclude one of them")
+
+
+def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
+    """`ckpt` as the planner should see it -> (reader, notes).
+
+    The reader is `ckpt` itself when it holds no cuDNN buffer, else a CudnnCheckpoint whose
+    buffers read as TF1 cell tensors, checked against their canonical tensors when the data
+    files are there.
+
+    Args:
+      ckpt: an open Checkpoint.
+      meta_graph: the old graph's MetaGraphDef proto, or None (see layouts_from_meta).
+      layout: a cudnn.Layout given on the command line, or None.
+      buffer_name: the buffer's tensor name when it does not give itself away, or None.
+
+    Raises:
+      PlanError: a buffer's layout cannot be told, does not fit, or cannot be migrated (GRU).
+      CheckpointError: a canonical tensor disagrees with its buffer.
+    """
+    meta_layouts = layouts_from_meta(meta_graph) if meta_graph is not None else ()
+    models = find_models(ckpt.specs, meta_layouts, layout, buffer_name, prefix=ckpt.prefix)
+    if not any(model.buffer for model in models):
+        return ckpt, ()
+    view = CudnnCheckpoint(ckpt, models)
+    if not ckpt.missing_files():
+        check_canonical(ckpt, models)
+        view.check_replaced()
+    return view, view.notes
 
 
 _TF1_ORDER = {"lstm": (0, 2, 1, 3), "rnn_tanh": (0,), "rnn_relu": (0,), "gru": (0, 1, 2)}

@@ -4,11 +4,6 @@ cell clip, forget bias and peepholes, and the TensorFlow version that wrote it.
 The `.meta` is parsed as a protocol buffer; it is never imported nor run.
 """
 
-from google.protobuf import message as protobuf_message
-
-from legacy_share import errors
-from legacy_share._tf import tf1
-
 __all__ = ["block_cell_settings", "block_cell_notes"]
 
 # Ops of the contrib block cells and the attrs that change their equations.
@@ -16,27 +11,16 @@ BLOCK_OPS = ("LSTMBlockCell", "BlockLSTM", "BlockLSTMV2", "GRUBlockCell")
 _ATTRS = ("forget_bias", "cell_clip", "use_peephole")
 
 
-def block_cell_settings(meta_path):
+def block_cell_settings(meta):
     """The block-cell ops of a MetaGraphDef and their settings.
 
     Args:
-      meta_path: a `.meta` file written by `Saver.save` or `export_meta_graph`.
+      meta: a MetaGraphDef proto (verifying.read_meta_graph).
 
     Returns:
       (tensorflow_version or "", [(scope, op type, {attr: value})]) with one entry per scope
       and setting, in scope order; `scope` is the op's name without its last component.
-
-    Raises:
-      CheckpointError: the file cannot be read or is not a MetaGraphDef.
     """
-    meta = tf1.MetaGraphDef()
-    try:
-        with open(meta_path, "rb") as f:
-            meta.ParseFromString(f.read())
-    except OSError as exc:
-        raise _error(meta_path, f"cannot read the graph: {exc.strerror}") from exc
-    except protobuf_message.DecodeError as exc:
-        raise _error(meta_path, f"is not a MetaGraphDef (.meta written by Saver.save); {exc}") from exc
     nodes = list(meta.graph_def.node)
     for function in meta.graph_def.library.function:
         nodes.extend(function.node_def)
@@ -56,9 +40,9 @@ def block_cell_settings(meta_path):
     return version, [(scope, op, settings) for (scope, op, _), settings in sorted(found.items())]
 
 
-def block_cell_notes(meta_path):
-    """Plan notes, one line per block-cell op setting found in `meta_path` (see block_cell_settings)."""
-    version, found = block_cell_settings(meta_path)
+def block_cell_notes(meta, meta_path):
+    """Plan notes, one line per block-cell op setting of MetaGraphDef `meta` read from `meta_path`."""
+    version, found = block_cell_settings(meta)
     written = f" (written by TF {version})" if version else ""
     notes = []
     for scope, op, settings in found:
@@ -78,8 +62,3 @@ def block_cell_notes(meta_path):
                      f"are the defaults of the graph's own code")
     return notes
 
-
-def _error(meta_path, what):
-    error = errors.CheckpointError(f"{meta_path}: {what}; give the old graph's .meta file")
-    error.file = meta_path  # for `--json` errors: the file at fault is the graph, not the checkpoint
-    return error

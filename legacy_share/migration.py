@@ -10,6 +10,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from legacy_share import cudnn_models
 from legacy_share import errors
 from legacy_share import planning
 from legacy_share import tables
@@ -68,6 +69,8 @@ class Inspection:
     variables: Tuple[InspectedVariable, ...]
     groups: Tuple[InspectedGroup, ...]
     values_read: bool
+    cudnn: Tuple[cudnn_models.Model, ...] = ()
+    notes: Tuple[str, ...] = ()
 
     def to_dict(self):
         return {
@@ -81,6 +84,11 @@ class Inspection:
                         "shareable": g.shareable, "max_abs_difference": g.max_abs_difference,
                         "route": g.route, "bytes": list(g.nbytes)}
                        for g in self.groups],
+            "cudnn": [{"buffer": m.buffer, "scope": m.scope, "canonical": list(m.canonical),
+                       "slots": list(m.slots), "layout_from": m.source,
+                       "route": _cudnn_route(m), **dataclasses.asdict(m.layout)}
+                      for m in self.cudnn],
+            "notes": list(self.notes),
         }
 
     def to_json(self):
@@ -108,6 +116,15 @@ class Inspection:
             lines.extend(tables.format_columns([header] + [
                 (v.name, tables.format_shape(v.shape), v.dtype, tables.format_bytes(v.nbytes))
                 for v in others]))
+        if self.cudnn:
+            lines.append("")
+            header = ("CUDNN BUFFER", "MODE", "LAYERS", "UNITS", "INPUT", "DIRECTIONS",
+                      "LAYOUT FROM", "ROUTE")
+            lines.extend(tables.format_columns([header] + [
+                (m.buffer or f"(none: {m.scope or '<root>'} canonical tensors)", m.layout.kind,
+                 m.layout.layers, m.layout.units, m.layout.input_size, m.layout.directions,
+                 m.source, _cudnn_route(m)) for m in self.cudnn]))
+        lines.extend(f"note: {note}" for note in self.notes)
         total = sum(v.nbytes or 0 for v in self.variables)
         lines.append("")
         lines.append(f"{self.checkpoint}: {len(self.variables)} variable(s), "
@@ -118,7 +135,7 @@ class Inspection:
 
 
 def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=True,
-                       share_from=0):
+                       share_from=0, meta=None, cudnn=None, cudnn_buffer=None):
     """Lists the variables of a checkpoint grouped by layer, as the planner groups them.
 
     Args:
@@ -126,6 +143,9 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
       group_patterns, renames, excludes: as in `plan_checkpoint`.
       share, share_from: as in `plan_checkpoint`; the route column says what they do with
         each group, and what works otherwise.
+      meta, cudnn, cudnn_buffer: as in `plan_checkpoint`; cuDNN models are listed with their
+        layout (a buffer whose layout cannot be told gets a note instead), and their
+        canonical tensors are checked against the buffer when the data files are there.
 
     Returns:
       An Inspection. A group's key is the name it would be merged into by default.
@@ -163,12 +183,40 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
         InspectedVariable(spec.name, spec.shape, spec.dtype, _nbytes(spec),
                           *membership.get(spec.name, (None, None)))
         for spec in ckpt.specs)
-    return Inspection(ckpt.prefix, variables, tuple(groups), values_read)
+    models, notes = _inspect_cudnn(ckpt, meta, cudnn, cudnn_buffer, values_read)
+    return Inspection(ckpt.prefix, variables, tuple(groups), values_read, models, notes)
+
+
+def _inspect_cudnn(ckpt, meta, layout, buffer_name, values_read):
+    graph = None
+    if meta is not None:
+        from legacy_share.verifying import read_meta_graph  # pylint: disable=import-outside-toplevel
+        graph = read_meta_graph(meta)
+    try:
+        models = cudnn_models.find_models(
+            ckpt.specs, cudnn_models.layouts_from_meta(graph) if graph is not None else (),
+            layout, buffer_name, prefix=ckpt.prefix)
+    except errors.PlanError as exc:
+        return (), (str(exc),)
+    if values_read:
+        cudnn_models.check_canonical(ckpt, models)
+    return tuple(models), ()
+
+
+def _cudnn_route(model):
+    if model.buffer is None:
+        return "kept as saved (no buffer to unpack)"
+    cell = cudnn_models.TF1_CELLS[model.layout.kind]
+    if cell is None:
+        return "export only (no TF1 cell computes a cuDNN GRU)"
+    return f"migrate -> {cell} per layer" + (
+        "" if model.layout.input_size == model.layout.units * model.layout.directions
+        else " (--no-share: layer 0 reads the input)")
 
 
 def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), excludes=(),
                     drop_optimizer_state=False, tolerance=0.0, share=True, share_from=0,
-                    meta=None):
+                    meta=None, cudnn=None, cudnn_buffer=None):
     """Plans the migration of a checkpoint from its metadata only (data files not needed).
 
     Args:
@@ -176,7 +224,11 @@ def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), exclud
       strategy, group_patterns, renames, excludes, drop_optimizer_state, tolerance, share,
         share_from: as in `planning.plan_migration`.
       meta: the old graph's MetaGraphDef (`.meta`), or None; its block-cell settings
-        (cell clip, forget bias, peepholes) become plan notes. It is parsed, never run.
+        (cell clip, forget bias, peepholes) become plan notes, and its cuDNN ops give the
+        layout of a cuDNN buffer. It is parsed, never run.
+      cudnn: a `cudnn.Layout` for a cuDNN buffer whose layout the checkpoint cannot tell;
+        cudnn_buffer: that buffer's name when it does not give itself away. A cuDNN buffer
+        is migrated as TF1 cells (legacy_share.cudnn_models).
 
     Returns:
       The Plan.
@@ -185,15 +237,16 @@ def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), exclud
       CheckpointError: the checkpoint or the .meta cannot be read; PlanError (naming the
         checkpoint, `tensor` and `file` set): the migration cannot be planned.
     """
-    return plan_for(open_checkpoint(src), strategy=strategy, group_patterns=group_patterns,
+    reader, notes = open_for_planning(src, meta, cudnn, cudnn_buffer)
+    return plan_for(reader, strategy=strategy, group_patterns=group_patterns,
                     renames=renames, excludes=excludes,
                     drop_optimizer_state=drop_optimizer_state, tolerance=tolerance,
-                    share=share, share_from=share_from, notes=_meta_notes(meta))
+                    share=share, share_from=share_from, notes=notes)
 
 
 def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=(),
             drop_optimizer_state=False, tolerance=0.0, force=False, progress=False, share=True,
-            share_from=0, meta=None):
+            share_from=0, meta=None, cudnn=None, cudnn_buffer=None):
     """Writes a checkpoint migrated to today's names as a V2 checkpoint.
 
     Args:
@@ -209,12 +262,11 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
       CheckpointError, PlanError, LayersDifferError (strict), DestinationExistsError,
       VerificationError; after any failure nothing is left at `dst`.
     """
-    ckpt = open_checkpoint(src)
-    plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
+    reader, notes = open_for_planning(src, meta, cudnn, cudnn_buffer)
+    plan = plan_for(reader, strategy=strategy, group_patterns=group_patterns, renames=renames,
                     excludes=excludes, drop_optimizer_state=drop_optimizer_state,
-                    tolerance=tolerance, share=share, share_from=share_from,
-                    notes=_meta_notes(meta))
-    return execute(plan, ckpt, dst, force=force, progress=progress)
+                    tolerance=tolerance, share=share, share_from=share_from, notes=notes)
+    return execute(plan, reader, dst, force=force, progress=progress)
 
 
 def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, share_from=0):
@@ -257,11 +309,22 @@ def _naming(ckpt):
                                file=ckpt.prefix) from exc
 
 
-def _meta_notes(meta):
-    if meta is None:
-        return ()
-    from legacy_share.graph_settings import block_cell_notes  # pylint: disable=import-outside-toplevel
-    return tuple(block_cell_notes(meta))
+def open_for_planning(src, meta=None, cudnn=None, cudnn_buffer=None):
+    """Opens checkpoint `src` as the planner sees it -> (reader, plan notes).
+
+    The reader is the Checkpoint, or a view of it in which cuDNN buffers read as TF1 cell
+    tensors (cudnn_models.open_cudnn); `meta` adds the old graph's block-cell settings as notes.
+    """
+    ckpt = open_checkpoint(src)
+    graph = None
+    if meta is not None:
+        from legacy_share.verifying import read_meta_graph  # pylint: disable=import-outside-toplevel
+        graph = read_meta_graph(meta)
+    reader, notes = cudnn_models.open_cudnn(ckpt, graph, cudnn, cudnn_buffer)
+    if graph is not None:
+        from legacy_share.graph_settings import block_cell_notes  # pylint: disable=import-outside-toplevel
+        notes = tuple(notes) + tuple(block_cell_notes(graph, meta))
+    return reader, tuple(notes)
 
 
 def _max_spread(ckpt, specs):

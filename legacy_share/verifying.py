@@ -16,7 +16,8 @@ from legacy_share.planning import TensorSpec
 from legacy_share.reading import open_checkpoint
 from legacy_share._tf import tf, tf1
 
-__all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables"]
+__all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables",
+           "read_meta_graph"]
 
 _VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
 
@@ -105,7 +106,7 @@ def verify_checkpoint(ckpt, meta_graph_path):
 
 def read_meta_graph_variables(meta_graph_path):
     """TensorSpecs (checkpoint names, full shapes, dtypes) of the saved variables of a .meta file."""
-    meta = _parse_meta_graph(meta_graph_path)
+    meta = read_meta_graph(meta_graph_path)
     nodes = {node.name: node for node in meta.graph_def.node}
     collection = meta.collection_def.get("variables")
     if collection is None or not collection.bytes_list.value:
@@ -145,6 +146,18 @@ def _variable_def():
     # VariableDef is not exported under tf.*; its proto module is part of TF's public protos.
     from tensorflow.core.framework import variable_pb2  # pylint: disable=import-outside-toplevel
     return variable_pb2.VariableDef()
+
+
+def read_meta_graph(path):
+    """The MetaGraphDef proto of a binary or text `.meta` file; CheckpointError if it is none.
+
+    The error's `file` is `path` (for `--json` errors: the file at fault is the graph).
+    """
+    try:
+        return _parse_meta_graph(path)
+    except errors.CheckpointError as exc:
+        exc.file = path
+        raise
 
 
 def _parse_meta_graph(path):

@@ -380,5 +380,5 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
     bad.write_bytes(b"\xff\x00 not a proto")
     code, out, err = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
                           "--dry-run", "--json", "--meta", str(bad))
-    assert code == 1 and "is not a MetaGraphDef" in _error_line(err)
+    assert code == 1 and "not a MetaGraphDef" in _error_line(err)
     assert json.loads(out)["file"] == str(bad)
