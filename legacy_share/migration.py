@@ -12,6 +12,7 @@ import numpy as np
 
 from legacy_share import errors
 from legacy_share import planning
+from legacy_share import values
 from legacy_share.reading import open_checkpoint
 from legacy_share.writing import execute
 from legacy_share._tf import tf
@@ -43,7 +44,8 @@ class InspectedGroup:
     """Tensors that differ only by layer index; `key` is the name they would be merged into.
 
     `shareable`: same shape and dtype in every layer; `max_abs_difference`: largest element-wise
-    |layer_i - layer_j| (None when not computed: not shareable, not numeric, or data missing).
+    |layer_k - first layer|, as `--strategy strict` compares it (`values.max_difference`; None
+    when not computed: not shareable, not numeric, or data missing).
     """
 
     key: str
@@ -73,7 +75,8 @@ class Inspection:
                           for v in self.variables],
             "groups": [{"key": g.key, "layers": list(g.layers), "names": list(g.names),
                         "shapes": [list(s) for s in g.shapes], "dtype": g.dtype,
-                        "shareable": g.shareable, "max_abs_difference": g.max_abs_difference}
+                        "shareable": g.shareable,
+                        "max_abs_difference": values.json_number(g.max_abs_difference)}
                        for g in self.groups],
         }
 
@@ -127,7 +130,7 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=()):
         whole = all(stored[s.name].shape == s.shape for s in specs)  # False: sharded members
         difference = None
         if shareable and whole and values_read:
-            difference = _max_spread(ckpt, specs)
+            difference = values.max_layer_difference(ckpt, [s.name for s in specs], specs[0].dtype)
         for layer, spec in group.members:
             membership[spec.name] = (group.name, layer)
         groups.append(InspectedGroup(
@@ -185,25 +188,6 @@ def _naming(ckpt):
         yield
     except errors.PlanError as exc:
         raise errors.PlanError(f"{ckpt.prefix}: {exc}") from exc
-
-
-def _max_spread(ckpt, specs):
-    """max over elements of (max over layers - min over layers), streaming one layer at a time."""
-    dtype = specs[0].dtype
-    if dtype == "string" or dtype == "bool" or dtype.startswith("complex") or dtype in (
-            "resource", "variant"):
-        return None
-    low = high = None
-    for spec in specs:
-        value = ckpt.read(spec.name).astype(np.float64)
-        if low is None:
-            low, high = value.copy(), value.copy()
-        else:
-            np.fmin(low, value, out=low)
-            np.fmax(high, value, out=high)
-    if low.size == 0:
-        return 0.0
-    return float(np.max(high - low))
 
 
 def _nbytes(spec):
