@@ -20,7 +20,8 @@ import google_crc32c  # its own pure-Python code answers where its C extension c
 
 from legacy_share import errors
 
-__all__ = ["MAX_RANK", "crc32c", "masked_crc32c", "read_varint", "table_blocks", "check_index"]
+__all__ = ["MAGIC", "MAX_RANK", "crc32c", "masked_crc32c", "read_varint", "table_blocks",
+           "table_entries", "check_index", "entry_problem"]
 
 MAGIC = b"\x57\xfb\x80\x8b\x24\x75\x47\xdb"
 FOOTER_SIZE = 48
@@ -80,13 +81,24 @@ def table_blocks(data):
     return blocks
 
 
-def check_index(path, data_size=None):
+def table_entries(data):
+    """(key, value) of every entry of the table `data` (bytes), in order; [] if compressed.
+
+    Raises ValueError if `data` is not a table or a block checksum does not match.
+    """
+    try:
+        return list(_Table(_BytesSource(data)).entries())
+    except (_Corrupt, IndexError, struct.error) as exc:
+        raise ValueError(f"not a table ({exc or 'truncated'})") from exc
+
+
+def check_index(path, data_file=None):
     """Raises CheckpointError unless every entry of V2 index `path` is one TensorFlow can take.
 
     Args:
       path: the `.index` file.
-      data_size: callable(shard_id, num_shards) -> size in bytes of that data file, or None
-        when it is missing (then its byte ranges are not checked).
+      data_file: callable(shard_id, num_shards) -> (path, size in bytes) of that data file, or
+        None when it is missing (then its byte ranges are not checked).
     Raises:
       CheckpointError: naming `path` and the first problem found.
     """
@@ -110,7 +122,9 @@ def check_index(path, data_size=None):
                 if first and not problem and header.num_shards < 1:
                     problem = f"says {header.num_shards} data files"
                 if not first and not problem:
-                    problem = entry_problem(entry, key, header.num_shards, data_size)
+                    problem = entry_problem(entry, header.num_shards)
+                if not first and not problem and not entry.slices and data_file:
+                    _check_range(entry, key, data_file(entry.shard_id, header.num_shards))
                 if problem:
                     name = key.decode("utf-8", "replace")
                     raise errors.CheckpointError(
@@ -139,8 +153,16 @@ def _parse(proto, key, value):
     return ""
 
 
-def entry_problem(entry, key, num_shards, data_size=None):
-    """What is wrong with BundleEntryProto `entry` of index key `key` ('' if nothing)."""
+def _check_range(entry, key, data_file):
+    if data_file is not None and entry.offset + entry.size > data_file[1]:
+        raise errors.CheckpointError(
+            f"{data_file[0]}: is truncated: it has {data_file[1]} bytes, and tensor "
+            f"{key.decode('utf-8', 'replace')!r} lies at bytes {entry.offset}.."
+            f"{entry.offset + entry.size}; copy the complete data files again.")
+
+
+def entry_problem(entry, num_shards):
+    """What is wrong with BundleEntryProto `entry` of an index of `num_shards` data files ('' if nothing)."""
     from legacy_share._tf import tf  # pylint: disable=import-outside-toplevel
     try:
         dtype = tf.dtypes.as_dtype(entry.dtype)
@@ -165,10 +187,6 @@ def entry_problem(entry, key, num_shards, data_size=None):
             return f"{elements} strings cannot fit in {entry.size} bytes"
     elif entry.dtype not in _UNSIZED_DTYPES and entry.size != elements * dtype.size:
         return f"{entry.size} bytes for {elements} x {dtype.name}"
-    available = data_size(entry.shard_id, num_shards) if data_size else None
-    if available is not None and entry.offset + entry.size > available:
-        return (f"bytes {entry.offset}..{entry.offset + entry.size} lie beyond the end of data "
-                f"file {entry.shard_id} ({available} bytes)")
     return ""
 
 

@@ -136,8 +136,11 @@ def open_checkpoint(path):
     prefix, version = _resolve(path)
     sizes = {name: regular_file_size(name) for name in _checkpoint_files(prefix, version)}
     if version == 2:
-        bundle.check_index(prefix + _INDEX_SUFFIX, lambda shard, count: sizes.get(
-            f"{prefix}.data-{shard:05d}-of-{count:05d}"))
+        def data_file(shard, count):
+            path = f"{prefix}.data-{shard:05d}-of-{count:05d}"
+            return (path, sizes[path]) if path in sizes else None
+
+        bundle.check_index(prefix + _INDEX_SUFFIX, data_file)
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as exc:

@@ -12,22 +12,26 @@ import importlib.machinery
 import importlib.util
 import os
 import re
+import resource
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
-from tests.file_guard import snapshot, untouched
-from legacy_share import errors, migration, writing
+from tests.file_guard import (REPO, Run, change_index, cli, copy_stack, error_line, run_main,
+                              snapshot, untouched)
+from legacy_share import errors, migration, values, writing
 from legacy_share._tf import tf, tf1
 from legacy_share.reading import open_checkpoint
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "model.ckpt-3"  # what save_legacy_stack writes
 DATA = PREFIX + ".data-00000-of-00001"
+MEMORY_MIB = 1200  # peak RSS a run on a small checkpoint stays under (TensorFlow alone: ~600)
 
 
 def _load_fault_kill():
@@ -36,39 +40,6 @@ def _load_fault_kill():
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader("fault_kill", loader))
     loader.exec_module(module)
     return module
-
-
-# ------------------------------------------------------------------------------- helpers
-
-
-def cli(*argv, timeout=120):
-    """`python -m legacy_share ARGV` in a subprocess -> CompletedProcess (text)."""
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
-                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def cli_async(*argv):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.Popen([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def error_line(stderr):
-    """The single error line of a failed run (asserts there is exactly one and no traceback)."""
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("legacy-share: error: "), stderr
-    return lines[0]
-
-
-def copy_stack(stack, folder):
-    """Copies the checkpoint folder of LegacyStack `stack` to `folder` -> the copied prefix."""
-    shutil.copytree(os.path.dirname(stack.prefix), folder)
-    return os.path.join(folder, os.path.basename(stack.prefix))
 
 
 def _rewrite(path, change):
@@ -100,7 +71,7 @@ def v1(legacy_stack):
 CASES = {
     "truncated data file": (
         lambda d, s, _: _corrupt(d, s, DATA, lambda b: b[:len(b) // 2], DATA),
-        r"is truncated|Read less bytes"),
+        r"is truncated: it has \d+ bytes, and tensor '.*' lies at bytes"),
     "truncated index": (
         lambda d, s, _: _corrupt(d, s, PREFIX + ".index", lambda b: b[:len(b) // 2],
                                  PREFIX + ".index"),
@@ -123,7 +94,7 @@ CASES = {
         r"checkpoint: names .*model\.ckpt-999, which does not exist"),
     "garbled state file": (
         lambda d, s, _: _state(d, s, "model_checkpoint_path: {{{ \x01\n"),
-        r"no `checkpoint` state file names a checkpoint here"),
+        r"checkpoint: unreadable state file"),
     "empty file": (
         lambda d, *_: _file(d, "model.ckpt", b""), r"not a readable V1 checkpoint file"),
     "empty index": (
@@ -140,7 +111,40 @@ CASES = {
     "spaces and non-ASCII in the path": (
         lambda d, s, _: _corrupt(os.path.join(d, "mödel daten ü"), s, DATA,
                                  lambda b: b[:len(b) // 3], DATA),
-        r"mödel daten ü/ckpt/model\.ckpt-3\.data-00000-of-00001 is truncated"),
+        r"mödel daten ü/ckpt/model\.ckpt-3\.data-00000-of-00001: is truncated"),
+    # Crafted from the real index: TensorFlow aborts (rank), allocates 1.8 GB (strings), or reads
+    # past the data file before it notices; a FIFO blocks any reader; whole reads of a sparse
+    # 3 GiB file take gigabytes.
+    "an entry of rank 255 (TF aborts)": (
+        lambda d, s, _: _crafted(d, s, lambda e: _reshape(e, [1] * 255)),
+        r"corrupt index entry .*: rank 255 \(at most 254\)"),
+    "5*10^7 strings declared in 100 bytes": (
+        lambda d, s, _: _crafted(d, s, lambda e: _strings(e, 5 * 10 ** 7, 100)),
+        r"corrupt index entry 'zz/strings': 50000000 strings cannot fit in 100 bytes"),
+    "an entry beyond the end of its data file": (
+        lambda d, s, _: _crafted(d, s, lambda e: _shift(e, 10 ** 6), named=DATA),
+        r"-of-00001: is truncated: it has \d+ bytes, and tensor .* lies at bytes 100\d+"),
+    "a FIFO as data file": (
+        lambda d, s, _: _corrupt(d, s, DATA, _fifo, DATA), r"is a FIFO, not a regular file"),
+    "a FIFO as state file": (
+        lambda d, s, _: _state(d, s, None), r"state file is a FIFO, not a regular file"),
+    "a sparse 3 GiB index": (
+        lambda d, s, _: _corrupt(d, s, PREFIX + ".index", 3 << 30, PREFIX + ".index"),
+        r"not a readable V2 index \(bad magic number\)"),
+    "a sparse 3 GiB state file": (
+        lambda d, s, _: _state(d, s, f'model_checkpoint_path: "{PREFIX}"\n', 3 << 30),
+        r"state file has 3221225472 bytes, more than any state file"),
+    "verify --meta /dev/zero": (
+        lambda d, s, _: (["verify", s.prefix, "--meta", "/dev/zero"], "/dev/zero"),
+        r"MetaGraphDef is a character device, not a regular file"),
+    "verify --meta a FIFO": (
+        lambda d, s, _: (["verify", s.prefix, "--meta", _make_fifo(d, "graph.meta")],
+                         os.path.join(d, "graph.meta")),
+        r"MetaGraphDef is a FIFO, not a regular file"),
+    "--exclude '(a|a)+b' on a long name (catastrophic backtracking)": (
+        lambda d, s, _: (["migrate", _long_name_checkpoint(d), os.path.join(d, "out"),
+                          "--dry-run", "--exclude", "(a|a)+b"], "(a|a)+b"),
+        r"exclude regex '\(a\|a\)\+b' took more than 2 s on names such as 'a{40}_c'"),
 }
 
 
@@ -149,16 +153,39 @@ def _corrupt(folder, stack, name, change, named):
     path = os.path.join(os.path.dirname(prefix), name)
     if change is None:
         os.remove(path)
+    elif isinstance(change, int):
+        os.truncate(path, change)  # sparse: the original bytes, then zeros
+    elif change is _fifo:
+        os.remove(path)
+        os.mkfifo(path)
     else:
         _rewrite(path, change)
     return prefix, os.path.join(os.path.dirname(prefix), named)
 
 
-def _state(folder, stack, text):
+def _fifo(data):
+    return data
+
+
+def _make_fifo(folder, name):
+    os.makedirs(folder, exist_ok=True)
+    os.mkfifo(os.path.join(folder, name))
+    return os.path.join(folder, name)
+
+
+def _state(folder, stack, text, size=None):
     prefix = copy_stack(stack, os.path.join(folder, "ckpt"))
-    with open(os.path.join(os.path.dirname(prefix), "checkpoint"), "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return os.path.dirname(prefix), os.path.dirname(prefix)
+    path = os.path.join(os.path.dirname(prefix), "checkpoint")
+    if os.path.lexists(path):
+        os.remove(path)
+    if text is None:
+        os.mkfifo(path)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if size:
+            os.truncate(path, size)
+    return os.path.dirname(prefix), path if text is None or size else os.path.dirname(prefix)
 
 
 def _file(folder, name, data, given=None):
@@ -176,34 +203,79 @@ def _meta_alone(folder, stack):
     return path, path
 
 
+def _crafted(folder, stack, change, named=PREFIX + ".index"):
+    prefix = copy_stack(stack, os.path.join(folder, "ckpt"))
+    change_index(prefix + ".index", change)
+    return prefix, os.path.join(os.path.dirname(prefix), named)
+
+
+def _first_float(entries):
+    return next(e for k, e in sorted(entries.items()) if e.dtype == 1 and not e.slices)
+
+
+def _reshape(entries, dims):
+    entry = _first_float(entries)
+    del entry.shape.dim[:]
+    for size in dims:
+        entry.shape.dim.add().size = size
+    entry.size = 4
+
+
+def _strings(entries, count, size):
+    entry = type(_first_float(entries))()
+    entry.dtype = 7
+    entry.shape.dim.add().size = count
+    entry.size = size
+    entries[b"zz/strings"] = entry
+
+
+def _shift(entries, offset):
+    _first_float(entries).offset += offset
+
+
+def _long_name_checkpoint(folder):
+    """A V2 checkpoint (real Saver) with one variable named 'a' * 40 + '_c' -> its prefix."""
+    os.makedirs(folder, exist_ok=True)
+    prefix = os.path.join(folder, "long.ckpt")
+    with tf1.Graph().as_default():
+        tf1.get_variable("a" * 40 + "_c", initializer=np.zeros(2, np.float32))
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(session, prefix, write_meta_graph=False)
+    return prefix
+
+
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory, v2, v1):
-    """Runs `legacy-share migrate` on every case of CASES, 4 at a time -> {case: Run}."""
+    """Runs every case of CASES (`legacy-share migrate GIVEN OUT`, or the argv it gives) in a
+    subprocess, 4 at a time -> {case: (named, code, stderr, out, input untouched, peak MiB)}."""
     root = str(tmp_path_factory.mktemp("bad inputs"))
     cases = []
     for index, (case, (make, _)) in enumerate(CASES.items()):
         folder = os.path.join(root, f"case{index}")
         given, named = make(os.path.join(folder, "in"), v2, v1)
-        cases.append((case, given, named, os.path.join(folder, "in"),
-                      os.path.join(folder, "out", "model.ckpt")))
+        out = os.path.join(folder, "out", "model.ckpt")
+        argv = given if isinstance(given, list) else ["migrate", given, out]
+        cases.append((case, argv, named, os.path.join(folder, "in"), out))
     runs = {}
     for start in range(0, len(cases), 4):
-        batch = [(c, snapshot(c[3]), cli_async("migrate", c[1], c[4])) for c in cases[start:start + 4]]
-        for (case, _, named, folder, out), before, process in batch:
-            _, stderr = process.communicate(timeout=300)
-            runs[case] = (named, process.returncode, stderr, out, before == snapshot(folder))
+        batch = [(c, snapshot(c[3]), Run(*c[1])) for c in cases[start:start + 4]]
+        for (case, _, named, folder, out), before, run in batch:
+            code, stderr, peak = run.finish(timeout=120)
+            runs[case] = (named, code, stderr, out, before == snapshot(folder), peak)
     return runs
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_naming_the_file_exit_1_nothing_written(bad_input_runs, case):
-    named, code, stderr, out, input_untouched = bad_input_runs[case]
+    named, code, stderr, out, input_untouched, peak = bad_input_runs[case]
     assert code == 1, stderr
     line = error_line(stderr)
     assert named in line, line
     assert re.search(CASES[case][1], line), line
     assert not os.path.exists(os.path.dirname(out)), os.listdir(os.path.dirname(out))
     assert input_untouched
+    assert peak < MEMORY_MIB, f"{peak:.0f} MiB"
 
 
 def test_paths_with_spaces_and_non_ascii_letters_migrate(v2, tmp_path):
