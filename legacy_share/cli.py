@@ -110,7 +110,7 @@ def _interrupted(exc, args):
     if written:
         what = f"{written} had been written in full and is complete"
     elif getattr(args, "dst", None) and not getattr(args, "dry_run", False):
-        what = "nothing was left at the destination"
+        what = "the destination was left as it was"
     else:
         what = "nothing was written"
     name = "terminated" if number == signal.SIGTERM else "interrupted"

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 
 from legacy_share import errors
-from legacy_share.destination import Output, destination_files, output_prefix, state_of
+from legacy_share.destination import (Output, deferred_signals, destination_files, output_prefix,
+                                      state_of)
 from legacy_share.reading import first_line, open_checkpoint, run_ops
 from legacy_share.values import fingerprint, step_value
 from legacy_share.values import checksum  # pylint: disable=unused-import  # its old place
@@ -128,15 +129,16 @@ def _write(plan, reader, tmp, out, progress):
 
         _run_io(save, f"cannot write {tmp}")
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as saver:
-        pending = None
-
+    saver = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    pending = None
+    try:
         def flush():
             nonlocal pending
             if pending is not None:
                 pending.result()
             shards.append(os.path.join(tmp, f"part-{len(shards):05d}"))
-            pending = saver.submit(save_batch, shards[-1], batch)
+            with deferred_signals():  # interrupted in submit, its thread would run unknown to us
+                pending = saver.submit(save_batch, shards[-1], batch)
 
         for step in _progress(plan.steps, progress):
             value = step_value(step, reader, plan.strategy)
@@ -151,6 +153,13 @@ def _write(plan, reader, tmp, out, progress):
             flush()
             batch = []
         pending.result()
+    finally:
+        # An interrupt must not leave SaveV2 running: it would write (and make again) the temp
+        # folder after the cleanup removed it.
+        with deferred_signals():
+            if pending is not None:
+                concurrent.futures.wait([pending])
+            saver.shutdown(wait=True)
 
     def merge():
         return tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=shards, destination_prefix=out,

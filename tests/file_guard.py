@@ -10,7 +10,7 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,16 +76,25 @@ def cli(*argv, timeout=120):
                           env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def cli_async(*argv):
+    """`python -m legacy_share ARGV` started in a subprocess -> Popen (text pipes)."""
+    return subprocess.Popen([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 class Run:
     """`python -m legacy_share ARGV` started in a subprocess; `finish()` -> (code, stderr, peak
     RSS in MiB); a run past `timeout` s is killed and its code is "timeout"."""
 
-    def __init__(self, *argv, preexec_fn=None, code=None):
-        self._err = tempfile.TemporaryFile()
+    def __init__(self, *argv, code=None):
         command = ([sys.executable, "-c", code] if code else
                    [sys.executable, "-m", "legacy_share"] + [str(a) for a in argv])
+        # A pipe, not a file: a child under RLIMIT_FSIZE could not write a file past its limit.
         self.process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
-                                        stderr=self._err, preexec_fn=preexec_fn)
+                                        stderr=subprocess.PIPE)
+        self._err = []
+        self._reader = threading.Thread(target=lambda: self._err.append(self.process.stderr.read()))
+        self._reader.start()
 
     def finish(self, timeout=120):
         deadline = time.monotonic() + timeout
@@ -101,10 +110,9 @@ class Run:
         self.process.returncode = os.waitstatus_to_exitcode(status)
         code = code or self.process.returncode
         peak = usage.ru_maxrss / 1024
-        self._err.seek(0)
-        stderr = self._err.read().decode("utf-8", "replace")
-        self._err.close()
-        return code, stderr, peak
+        self._reader.join()
+        self.process.stderr.close()
+        return code, self._err[0].decode("utf-8", "replace"), peak
 
 
 def error_line(stderr):

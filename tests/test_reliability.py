@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.file_guard import (REPO, Run, change_index, cli, copy_stack, error_line, run_main,
-                              snapshot, untouched)
-from legacy_share import errors, migration, values, writing
+from tests.file_guard import (REPO, Run, change_index, cli, cli_async, copy_stack, error_line,
+                              run_main, snapshot, untouched)
+from legacy_share import destination, errors, migration, values, writing
 from legacy_share._tf import tf, tf1
 from legacy_share.reading import open_checkpoint
 
@@ -473,53 +473,150 @@ def test_two_forced_migrations_at_once_leave_one_complete_output(medium, tmp_pat
     assert not glob.glob(str(tmp_path / "out" / ".*"))  # no temp folder, no lock file
 
 
-def test_a_held_claim_refuses_and_a_left_lock_file_does_not(v2, tmp_path):
+def test_a_held_claim_refuses_and_what_a_dead_run_left_is_removed(v2, tmp_path):
     dst = str(tmp_path / "model.ckpt")
-    claim = writing._lock(dst)  # pylint: disable=protected-access  # as a running migration holds it
+    claim = destination.Output(dst, [])
+    claim.__enter__()  # as a running migration holds it: a lock file and a temp folder
     try:
         with pytest.raises(errors.DestinationExistsError,
                            match=rf"another legacy-share run \(pid {os.getpid()}\) is writing"):
             migration.migrate(v2.prefix, dst)
-        assert os.listdir(tmp_path) == [os.path.basename(claim[0])]
+        left = sorted(os.listdir(tmp_path))
+        assert left == sorted([os.path.basename(destination.lock_path(dst)),
+                               os.path.basename(claim.temp)])
+        with open(os.path.join(claim.temp, "part-00000.index"), "wb") as handle:
+            handle.write(b"half")
     finally:
-        os.close(claim[1])  # as if killed: the file stays, the kernel drops the lock
+        os.close(claim._lock[1])  # pylint: disable=protected-access  # as if killed: files stay
     with untouched(os.path.dirname(v2.prefix)):
         migration.migrate(v2.prefix, dst)
     assert sorted(os.listdir(tmp_path)) == [
         "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
 
 
-def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(v2, tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    stale_dir = tmp_path / f".legacy-share-{dead.pid}-abcd1234"
-    (stale_dir / "out").mkdir(parents=True)
-    (stale_dir / "out" / "part-00000.index").write_bytes(b"x" * 100)
-    stale_state = tmp_path / f".legacy-share-{dead.pid}-checkpoint-zz"
-    stale_state.write_text("half")
-    live = tmp_path / f".legacy-share-{os.getppid()}-efgh5678"
-    live.mkdir()
-    migration.migrate(v2.prefix, str(tmp_path / "model.ckpt"))
-    assert not stale_dir.exists() and not stale_state.exists()
-    assert live.exists()
+# ------------------------------------------------------------------- signals
 
 
-# ------------------------------------------------------------------- crash safety (SIGKILL)
-
-
-def test_sigkill_at_five_moments_leaves_nothing_or_a_complete_checkpoint(tmp_path):
-    """A small run of scripts/fault_kill: 5 kills spread over a ~25 MB migration."""
+@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+def test_a_signal_at_three_moments_leaves_nothing_or_a_complete_checkpoint(tmp_path, number):
+    """A small run of scripts/fault_kill: 3 moments over a ~25 MB migration. After SIGINT and
+    SIGTERM the run itself must have removed its temp folder and lock (exit 130 / 143)."""
     fault_kill = _load_fault_kill()
     start = time.monotonic()
-    rows, violations = fault_kill.fault_kill(str(tmp_path), 25, 5, recover_each=False,
-                                             log=lambda line: None)
+    rows, violations = fault_kill.fault_kill(str(tmp_path), 25, 3, recover_each=False,
+                                             log=lambda line: None, signals=(number,))
     print("\n" + fault_kill.HEADER)
     for row in rows:
         print(fault_kill.format_row(row))
     print(f"{time.monotonic() - start:.0f} s")
     assert not violations, violations
-    assert sum(row["happened"] == "killed" for row in rows) >= 4
+    assert sum(row["happened"] == "signalled" for row in rows) >= 2
     assert rows[-1]["cleaned"] == "yes"
+
+
+def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_exit_130(v2):
+    run = Run("inspect", v2.prefix)
+    time.sleep(1.0)  # Python is up, TensorFlow's import takes seconds more
+    run.process.send_signal(signal.SIGINT)
+    code, stderr, _ = run.finish()
+    assert code == 130, stderr
+    assert stderr.strip() == "legacy-share: interrupted; nothing was written.", stderr
+
+
+@pytest.mark.parametrize("moment", ["the first data file", "the index"])
+def test_ctrl_c_while_the_output_is_moved_into_place_finishes_the_move_and_says_so(
+        v2, tmp_path, capsys, monkeypatch, moment):
+    real_replace = os.replace
+
+    def replace(source, target):
+        real_replace(source, target)
+        if target.endswith(".index" if moment == "the index" else ".data-00000-of-00001"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(destination.os, "replace", replace)
+    dst = str(tmp_path / "out" / "model.ckpt")
+    code, _, err = run_main(capsys, "migrate", v2.prefix, dst)
+    monkeypatch.undo()
+    assert code == 130
+    assert err.strip() == (f"legacy-share: interrupted; {dst} had been written in full and is "
+                           f"complete.")
+    _assert_is_migration(v2.prefix, dst, "first")
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+# ------------------------------------------------------------------- full disk, without root
+
+
+def _limited(limit, argv, batch_bytes=None):
+    """`cli.main(ARGV)` in a child whose files may not grow past `limit` bytes (RLIMIT_FSIZE:
+    writes beyond fail with EFBIG, as on a full disk) -> Run."""
+    code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+            f"from legacy_share import cli\ncli.prepare_tensorflow()\n"
+            f"from legacy_share import writing\n"
+            + (f"writing.BATCH_BYTES = {batch_bytes}\n" if batch_bytes else "")
+            + f"sys.exit(cli.main({[str(a) for a in argv]!r}))")
+    return Run(code=code)
+
+
+@pytest.fixture(scope="module")
+def two_tensors(tmp_path_factory):
+    """V2 checkpoints (real Saver): two float32 tensors of 600 bytes; one int64 scalar; 30."""
+    folder = str(tmp_path_factory.mktemp("two tensors"))
+    prefixes = []
+    for name, variables in (("two", {"a": np.ones(150, np.float32),
+                                     "b": np.zeros(150, np.float32)}),
+                            ("one", {"g": np.int64(7)}),
+                            ("many", {f"v{k:02d}": np.int64(k) for k in range(30)})):
+        prefixes.append(os.path.join(folder, name, "model.ckpt"))
+        with tf1.Graph().as_default():
+            for key, value in variables.items():
+                tf1.get_variable(key, initializer=value)
+            with tf1.Session() as session:
+                session.run(tf1.global_variables_initializer())
+                tf1.train.Saver().save(session, prefixes[-1], write_meta_graph=False)
+    return prefixes
+
+
+# stage -> (source, file size limit, output name, what the error line says)
+STAGES = {
+    "saving a shard": (0, 400, "model.ckpt", r"cannot write .*File too large"),
+    "merging the shards": (2, 300, "model.ckpt", r"cannot merge the shards .*File too large"),
+    "writing the state file": (1, 400, "m" * 220, r"m{220}: File too large; .*nothing was left"),
+}
+
+
+def test_a_full_disk_at_every_stage_is_one_line_and_leaves_nothing(two_tensors, tmp_path):
+    """Each stage must fail (the limit is what the stage before needs): the last one in
+    particular, the state file, once every checkpoint file was written. Needs no root."""
+    runs = {}
+    for stage, (source, limit, name, _) in STAGES.items():
+        dst = tmp_path / stage / "out" / name
+        (tmp_path / stage).mkdir()
+        runs[stage] = (dst, _limited(limit, ["migrate", two_tensors[source], dst], batch_bytes=1))
+    for stage, (dst, run) in runs.items():
+        code, stderr, _ = run.finish()
+        assert code == 1, (stage, stderr)
+        line = error_line(stderr)
+        assert re.search(STAGES[stage][3], line), (stage, line)
+        assert os.listdir(tmp_path / stage) == [], stage
+
+
+def test_bytes_changed_between_writing_and_reading_back_are_found(v2, tmp_path, monkeypatch):
+    """The read-back compares the fingerprint of what was meant with that of what was read."""
+    real_tensor = writing._tensor  # pylint: disable=protected-access
+
+    def corrupted(value, dtype):
+        if value.dtype == np.float32 and value.size:
+            value = value.copy()
+            value.reshape(-1)[0] += 1
+        return real_tensor(value, dtype)
+
+    monkeypatch.setattr(writing, "_tensor", corrupted)
+    dst = tmp_path / "out" / "model.ckpt"
+    with pytest.raises(errors.VerificationError, match=r"reads back different bytes"):
+        migration.migrate(v2.prefix, str(dst))
+    assert os.listdir(tmp_path) == []
 
 
 # ------------------------------------------------------------------- helpers of the checks
@@ -531,14 +628,14 @@ def _expected(src, strategy):
     if (src, strategy) not in _EXPECTED:
         plan = migration.plan_checkpoint(src, strategy=strategy)
         reader = open_checkpoint(src)
-        _EXPECTED[src, strategy] = {step.name: writing.checksum(
-            writing.step_value(step, reader, plan.strategy)) for step in plan.steps}
+        _EXPECTED[src, strategy] = {step.name: values.checksum(
+            values.step_value(step, reader, plan.strategy)) for step in plan.steps}
     return _EXPECTED[src, strategy]
 
 
 def _checksums(prefix):
     ckpt = open_checkpoint(prefix)
-    return {spec.name: writing.checksum(ckpt.read(spec.name)) for spec in ckpt.specs}
+    return {spec.name: values.checksum(ckpt.read(spec.name)) for spec in ckpt.specs}
 
 
 def _assert_is_migration(src, dst, strategy):
