@@ -15,7 +15,7 @@ import re
 from typing import Optional, Tuple
 
 from legacy_share import names
-from legacy_share import patterns
+from legacy_share.patterns import compile_pattern, compile_rename
 from legacy_share.errors import PlanError
 
 __all__ = [
@@ -350,7 +350,7 @@ class _Rules:
                 old, new = pair
             except (TypeError, ValueError):
                 raise PlanError(f"rename {pair!r} is not an (old_regex, new) pair") from None
-            self.renames.append(patterns.compile_rename(old, new))
+            self.renames.append(compile_rename(old, new))
         self.excludes = [_compile(pattern, "exclude") for pattern in _as_list(excludes)]
 
     def excluded(self, name):
@@ -366,7 +366,7 @@ def _as_list(value):
 
 
 def _compile(pattern, what):
-    return patterns.compile_pattern(pattern, what)  # matched with a time limit
+    return compile_pattern(pattern, what)  # matched with a time limit
 
 
 def _normalize_specs(specs):

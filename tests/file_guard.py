@@ -130,6 +130,46 @@ def copy_stack(stack, folder):
     return os.path.join(folder, os.path.basename(stack.prefix))
 
 
+# ------------------------------------------------------------------------- outputs
+
+_EXPECTED = {}
+
+
+def expected_checksums(src, strategy):
+    """{name: checksum} of the migration of `src` by `strategy`, computed from the plan (cached)."""
+    from legacy_share import migration, values  # pylint: disable=import-outside-toplevel
+    from legacy_share.reading import open_checkpoint  # pylint: disable=import-outside-toplevel
+    if (src, strategy) not in _EXPECTED:
+        plan = migration.plan_checkpoint(src, strategy=strategy)
+        reader = open_checkpoint(src)
+        _EXPECTED[src, strategy] = {step.name: values.checksum(
+            values.step_value(step, reader, plan.strategy)) for step in plan.steps}
+    return _EXPECTED[src, strategy]
+
+
+def tensor_checksums(prefix):
+    """{name: checksum} of every tensor of checkpoint `prefix`."""
+    from legacy_share import values  # pylint: disable=import-outside-toplevel
+    from legacy_share.reading import open_checkpoint  # pylint: disable=import-outside-toplevel
+    ckpt = open_checkpoint(prefix)
+    return {spec.name: values.checksum(ckpt.read(spec.name)) for spec in ckpt.specs}
+
+
+def assert_is_migration(src, dst, strategy):
+    assert tensor_checksums(dst) == expected_checksums(src, strategy)
+
+
+def load_fault_kill():
+    """scripts/fault_kill as a module."""
+    import importlib.machinery  # pylint: disable=import-outside-toplevel
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    path = os.path.join(REPO, "scripts", "fault_kill")
+    loader = importlib.machinery.SourceFileLoader("fault_kill", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("fault_kill", loader))
+    loader.exec_module(module)
+    return module
+
+
 # ------------------------------------------------------------------------- crafted indexes
 
 

@@ -180,7 +180,7 @@ def test_folders_made_for_a_destination_are_removed_when_a_deeper_one_fails(v2, 
 def test_a_bad_rename_is_a_usage_error(v2, capsys, rename):
     code, _, err = run_main(capsys, "inspect", v2.prefix, "--rename", rename)
     assert code == 2 and "Traceback" not in err, err
-    assert f"argument --rename: " in err and rename.split("=")[0] in err, err
+    assert "argument --rename: " in err and rename.split("=")[0] in err, err
 
 
 def test_a_catastrophic_regex_stops_at_its_time_limit_naming_the_pattern():
