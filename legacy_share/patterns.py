@@ -51,7 +51,9 @@ class BoundedPattern:
     def _run(self, method, string):
         start = time.monotonic()
         try:
-            return method(string, timeout=max(self._left, 1e-3))
+            if self._left <= 0:
+                raise TimeoutError
+            return method(string, timeout=self._left)
         except TimeoutError:
             raise PlanError(  # pylint: disable=raise-missing-from
                 f"{self.what} regex {self.pattern!r} took more than {self.limit:g} s on names "
