@@ -113,24 +113,26 @@ def check_index(path, data_file=None):
                                          f"checkpoint written by tf.compat.v1.train.Saver.")
         header = tensor_bundle_pb2.BundleHeaderProto()
         entry = tensor_bundle_pb2.BundleEntryProto()
-        first = True
+        first, checking = True, True
         try:
             for key, value in _Table(_FileSource(fd)).entries():
                 if first and key != b"":
-                    return  # no header: TensorFlow's own checks answer
-                problem = _parse(header if first else entry, key, value)
-                if first and not problem and header.num_shards < 1:
+                    checking = False  # no header: walk on for the table's structure only
+                first, is_header = False, first
+                if not checking:
+                    continue
+                problem = _parse(header if is_header else entry, key, value)
+                if is_header and not problem and header.num_shards < 1:
                     problem = f"says {header.num_shards} data files"
-                if not first and not problem:
+                if not is_header and not problem:
                     problem = entry_problem(entry, header.num_shards)
-                if not first and not problem and not entry.slices and data_file:
+                if not is_header and not problem and not entry.slices and data_file:
                     _check_range(entry, key, data_file(entry.shard_id, header.num_shards))
                 if problem:
                     name = key.decode("utf-8", "replace")
                     raise errors.CheckpointError(
                         f"{path}: corrupt index entry {name or '(header)'!r}: {problem}; use an "
                         f"intact copy of the checkpoint.")
-                first = False
         except (_Corrupt, IndexError, ValueError, struct.error) as exc:
             raise errors.CheckpointError(
                 f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
