@@ -20,6 +20,10 @@ setup(
         "tf-slim>=1.1",
         "numpy",
         "tqdm",
+        # CRC32C of V2 index blocks at C speed (falls back to its own pure-Python code only
+        # where its extension cannot load), and user regexes matched with a time limit.
+        "google-crc32c>=1.5",
+        "regex>=2022.1.18",
     ],
     extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},

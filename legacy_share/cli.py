@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 
 __all__ = ["main", "build_parser", "prepare_tensorflow"]
@@ -97,21 +99,51 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs `legacy-share` with `argv` (default sys.argv[1:]) -> exit code."""
-    args = build_parser().parse_args(argv)
-    _quiet_tensorflow(args.verbose or args.debug)
+    """Runs `legacy-share` with `argv` (default sys.argv[1:]) -> exit code.
+
+    SIGTERM is handled like Ctrl-C (cleanup, one line), with exit code 143 instead of 130.
+    """
     from legacy_share import errors  # pylint: disable=import-outside-toplevel
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    args = None
     try:
-        _import_tensorflow(quiet=not (args.verbose or args.debug))
-    except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
-        return _fail(exc, args.debug)
-    try:
-        return _COMMANDS[args.command](args)
-    except (errors.Error, OSError) as exc:
-        return _fail(exc, args.debug)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was left at the destination.", file=sys.stderr)
-        return 130
+        args = build_parser().parse_args(argv)
+        _quiet_tensorflow(args.verbose or args.debug)
+        try:
+            _import_tensorflow(quiet=not (args.verbose or args.debug))
+        except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
+            return _fail(exc, args.debug)
+        try:
+            return _COMMANDS[args.command](args)
+        except (errors.Error, OSError) as exc:
+            return _fail(exc, args.debug)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as errors.Interrupted
+        return _interrupted(exc, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signal_number, frame):  # pylint: disable=unused-argument
+    from legacy_share import errors  # pylint: disable=import-outside-toplevel
+    raise errors.Interrupted(signal_number)
+
+
+def _interrupted(exc, args):
+    """Says what an interrupt left behind -> exit code 128 + the signal's number."""
+    number = getattr(exc, "signal_number", signal.SIGINT)
+    written = getattr(exc, "written", None) or getattr(args, "written", None)
+    if written:
+        what = f"{written} had been written in full and is complete"
+    elif getattr(args, "dst", None) and not getattr(args, "dry_run", False):
+        what = "the destination was left as it was"
+    else:
+        what = "nothing was written"
+    name = "terminated" if number == signal.SIGTERM else "interrupted"
+    print(f"{PROG}: {name}; {what}.", file=sys.stderr)
+    return 128 + number
 
 
 def _inspect(args):
@@ -140,6 +172,7 @@ def _migrate(args):
         else:
             plan = migration.migrate(args.src, args.dst, force=args.force,
                                      progress=not args.json, **options)
+            args.written = args.dst  # an interrupt from here on finds the output complete
     if args.json:
         document = plan.to_dict()
         document["dry_run"] = bool(args.dry_run)
@@ -182,6 +215,7 @@ def _unshare(args):
     from legacy_share import migration  # pylint: disable=import-outside-toplevel
     plan = migration.unshare(args.src, args.dst, args.layers, group_patterns=args.group,
                              force=args.force, progress=True, share_from=args.share_from)
+    args.written = args.dst
     print(plan.format_table())
     print(f"wrote {args.dst} ({len(plan.steps)} tensor(s))")
     return 0
@@ -243,9 +277,14 @@ def _add_group(parser):
 
 
 def _rename(text):
+    from legacy_share import errors, patterns  # pylint: disable=import-outside-toplevel
     old, sep, new = text.partition("=")
     if not sep or not old:
         raise argparse.ArgumentTypeError(f"expected OLD=NEW, got {text!r}")
+    try:
+        patterns.compile_rename(old, new)
+    except errors.PlanError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return (old, new)
 
 
@@ -254,8 +293,8 @@ def _tolerance(text):
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0.0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not 0.0 <= value < float("inf"):  # JSON has no NaN nor Infinity
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -329,6 +368,8 @@ def _import_tensorflow(quiet):
         os.dup2(sink.fileno(), 2)
         try:
             import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
+        except KeyboardInterrupt:
+            raise  # the start-up log would hide the one line that says so
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)

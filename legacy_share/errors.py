@@ -13,6 +13,7 @@ __all__ = [
     "LayersDifferError",
     "DestinationExistsError",
     "VerificationError",
+    "Interrupted",
 ]
 
 
@@ -77,3 +78,14 @@ class DestinationExistsError(Error):
 
 class VerificationError(Error):
     """A written or restored checkpoint does not hold what it should."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM arrived: raised by the command line's handler, and cleaned up after like Ctrl-C.
+
+    A KeyboardInterrupt, not an `Error`, so that `except Error` never swallows it.
+    """
+
+    def __init__(self, signal_number):
+        super().__init__(signal_number)
+        self.signal_number = signal_number

@@ -12,6 +12,7 @@ from typing import Tuple
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
+from legacy_share.patterns import compile_pattern, compile_rename
 from legacy_share.plans import TensorSpec
 from legacy_share.tables import format_shape
 
@@ -107,7 +108,7 @@ class Rules:
                 old, new = pair
             except (TypeError, ValueError):
                 raise PlanError(f"rename {pair!r} is not an (old_regex, new) pair") from None
-            self.renames.append((_compile(old, "rename"), str(new)))
+            self.renames.append(compile_rename(old, new))
         self.excludes = [_compile(pattern, "exclude") for pattern in _as_list(excludes)]
 
     def excluded(self, name):
@@ -124,12 +125,7 @@ def _as_list(value):
 
 
 def _compile(pattern, what):
-    if isinstance(pattern, re.Pattern):
-        return pattern
-    try:
-        return re.compile(pattern)
-    except (re.error, TypeError) as e:
-        raise PlanError(f"{what} regex {pattern!r} is invalid: {e}") from None
+    return compile_pattern(pattern, what)  # matched with a time limit
 
 
 def normalize_specs(specs):

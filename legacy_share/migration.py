@@ -14,6 +14,7 @@ from legacy_share import cudnn_models
 from legacy_share import errors
 from legacy_share import planning
 from legacy_share import tables
+from legacy_share import values
 from legacy_share.reading import open_checkpoint
 from legacy_share.writing import execute
 from legacy_share._tf import tf
@@ -45,9 +46,10 @@ class InspectedGroup:
     """Tensors that differ only by layer index; `key` is the name they would be merged into.
 
     `shareable`: same shape and dtype in every layer; `max_abs_difference`: largest element-wise
-    |layer_i - layer_j| (None when not computed: not shareable, not numeric, or data missing);
-    `route`: what `migrate` does with the group by default and which option serves it
-    otherwise (planning.Route.text); `nbytes`: each layer's size in bytes.
+    |layer_k - first layer|, as `--strategy strict` compares it (`values.max_difference`; None
+    when not computed: not shareable, not numeric, or data missing); `route`: what `migrate`
+    does with the group by default and which option serves it otherwise
+    (planning.Route.text); `nbytes`: each layer's size in bytes.
     """
 
     key: str
@@ -81,7 +83,8 @@ class Inspection:
                           for v in self.variables],
             "groups": [{"key": g.key, "layers": list(g.layers), "names": list(g.names),
                         "shapes": [list(s) for s in g.shapes], "dtype": g.dtype,
-                        "shareable": g.shareable, "max_abs_difference": g.max_abs_difference,
+                        "shareable": g.shareable,
+                        "max_abs_difference": values.json_number(g.max_abs_difference),
                         "route": g.route, "bytes": list(g.nbytes)}
                        for g in self.groups],
             "cudnn": [{"buffer": m.buffer, "scope": m.scope, "canonical": list(m.canonical),
@@ -170,7 +173,7 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
         whole = all(stored[s.name].shape == s.shape for s in specs)  # False: sharded members
         difference = None
         if shareable and whole and values_read:
-            difference = _max_spread(ckpt, specs)
+            difference = values.max_layer_difference(ckpt, [s.name for s in specs], specs[0].dtype)
         for layer, spec in group.members:
             membership[spec.name] = (group.name, layer)
         route = planning.route([(layer, s.shape, s.dtype) for layer, s in group.members],
@@ -325,25 +328,6 @@ def open_for_planning(src, meta=None, cudnn=None, cudnn_buffer=None):
         from legacy_share.graph_settings import block_cell_notes  # pylint: disable=import-outside-toplevel
         notes = tuple(notes) + tuple(block_cell_notes(graph, meta))
     return reader, tuple(notes)
-
-
-def _max_spread(ckpt, specs):
-    """max over elements of (max over layers - min over layers), streaming one layer at a time."""
-    dtype = specs[0].dtype
-    if dtype == "string" or dtype == "bool" or dtype.startswith("complex") or dtype in (
-            "resource", "variant"):
-        return None
-    low = high = None
-    for spec in specs:
-        value = ckpt.read(spec.name).astype(np.float64)
-        if low is None:
-            low, high = value.copy(), value.copy()
-        else:
-            np.fmin(low, value, out=low)
-            np.fmax(high, value, out=high)
-    if low.size == 0:
-        return 0.0
-    return float(np.max(high - low))
 
 
 def _nbytes(spec):

@@ -8,15 +8,16 @@ import glob
 import logging
 import os
 import re
-import struct
+import stat
 
 import numpy as np
 
+from legacy_share import bundle
 from legacy_share import errors
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import TensorSpec
 
-__all__ = ["Checkpoint", "open_checkpoint"]
+__all__ = ["Checkpoint", "open_checkpoint", "read_input", "read_state", "regular_file_size"]
 
 _LOG = logging.getLogger("legacy_share")
 _INDEX_SUFFIX = ".index"
@@ -24,6 +25,7 @@ _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 _DATA_NAMED_RE = re.compile(r"\.data-\d{5}-of-\d{5}")
 _META_SUFFIX = ".meta"
 STATE_FILE = "checkpoint"  # the state file Saver keeps in a checkpoint folder
+STATE_LIMIT = 16 << 20  # Saver's state file lists at most max_to_keep prefixes: a few KiB
 
 
 class Checkpoint:
@@ -47,9 +49,7 @@ class Checkpoint:
     @property
     def files(self):
         """The files this checkpoint is made of that exist (index first for V2)."""
-        if self.version == 1:
-            return sorted(glob.glob(glob.escape(self.prefix) + "-?????-of-?????")) or [self.prefix]
-        return [self.prefix + _INDEX_SUFFIX] + data_files(self.prefix)
+        return _checkpoint_files(self.prefix, self.version)
 
     def missing_files(self):
         """V2 data files the index needs that are not on disk (by the `-of-N` count of those present)."""
@@ -131,12 +131,18 @@ def open_checkpoint(path):
 
     `path` may be a prefix (`out/model.ckpt-100`), a folder with a `checkpoint` state file
     (its latest checkpoint), a V1 file, a V2 `.index` / `.data-*` file, or a `.meta` file
-    next to its checkpoint.
+    next to its checkpoint. Every file of it must be a regular file (a FIFO would block the
+    reader); a V2 index is checked entry by entry before TensorFlow reads it.
     """
     path = os.path.expanduser(os.fspath(path))
     prefix, version = _resolve(path)
+    sizes = {name: regular_file_size(name) for name in _checkpoint_files(prefix, version)}
     if version == 2:
-        check_index(prefix + _INDEX_SUFFIX)
+        def data_file(shard, count):
+            path = f"{prefix}.data-{shard:05d}-of-{count:05d}"
+            return (path, sizes[path]) if path in sizes else None
+
+        bundle.check_index(prefix + _INDEX_SUFFIX, data_file)
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as exc:
@@ -149,6 +155,92 @@ def open_checkpoint(path):
         raise errors.CheckpointError(f"{path}: holds no tensor; give the prefix of a checkpoint "
                                      f"written by tf.compat.v1.train.Saver.")
     return ckpt
+
+
+def _checkpoint_files(prefix, version):
+    if version == 2:
+        return [prefix + _INDEX_SUFFIX] + data_files(prefix)
+    return sorted(glob.glob(glob.escape(prefix) + "-?????-of-?????")) or [prefix]
+
+
+def regular_file_size(path):
+    """The size of input file `path` -> int; CheckpointError unless it is a regular file."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read it ({exc.strerror}).") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise errors.CheckpointError(
+            f"{path}: is {_kind(info.st_mode)}, not a regular file; give a checkpoint whose "
+            f"files are regular files (copy them).")
+    return info.st_size
+
+
+def read_input(path, limit, what):
+    """The bytes of input file `path` -> bytes, read without following it into a FIFO or device.
+
+    Raises CheckpointError naming `path` if it is not a regular file or holds more than `limit`
+    bytes (checked before reading; `what` names the kind of file in the message).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise errors.CheckpointError(f"{path}: the {what} is {_kind(info.st_mode)}, not a "
+                                         f"regular file; give the {what} itself.")
+        if info.st_size > limit:
+            raise errors.CheckpointError(
+                f"{path}: the {what} has {info.st_size} bytes, more than any {what} ({limit}); "
+                f"give the {what} itself.")
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 24, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise errors.CheckpointError(f"{path}: the {what} grows while it is read; give a "
+                                         f"{what} that no other program writes.")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
+    finally:
+        os.close(fd)
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def read_state(folder):
+    """The `checkpoint` state file of `folder` as written -> CheckpointState, or None if absent.
+
+    Paths in it are as stored (relative ones are not joined to `folder`). Raises CheckpointError
+    if it is not a regular file, is larger than any state file, or does not parse.
+    """
+    from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+    from tensorflow.python.training import checkpoint_state_pb2  # pylint: disable=import-outside-toplevel,no-name-in-module
+    path = os.path.join(folder, STATE_FILE)
+    if not os.path.lexists(path):
+        return None
+    data = read_input(path, STATE_LIMIT, "state file")
+    state = checkpoint_state_pb2.CheckpointState()
+    try:
+        text_format.Merge(data.decode("utf-8"), state)
+    except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
+        raise errors.CheckpointError(
+            f"{path}: unreadable state file ({first_line(exc)}); give the checkpoint prefix "
+            f"instead of the folder.") from exc
+    return state
 
 
 def _resolve(path):
@@ -193,183 +285,26 @@ def _hint(given, prefix):
 def _latest_in(folder):
     """The checkpoint the `checkpoint` state file of `folder` names (relative to `folder` if moved)."""
     state_path = os.path.join(folder, STATE_FILE)
-    try:
-        state = tf1.train.get_checkpoint_state(folder)
-    except (tf.errors.OpError, ValueError) as exc:
-        raise errors.CheckpointError(
-            f"{state_path}: unreadable state file ({first_line(exc)}); give the checkpoint "
-            f"prefix instead of the folder.") from exc
+    state = read_state(folder)
     if state is None or not state.model_checkpoint_path:
         found = sorted(glob.glob(os.path.join(glob.escape(folder), "*" + _INDEX_SUFFIX)))
         choices = ", ".join(p[:-len(_INDEX_SUFFIX)] for p in found[:3]) or "none found"
         raise errors.CheckpointError(
             f"{folder}: no `checkpoint` state file names a checkpoint here; give a checkpoint "
             f"prefix (candidates: {choices}).")
-    latest = state.model_checkpoint_path  # get_checkpoint_state joined a relative one to `folder`
+    named = state.model_checkpoint_path
+    latest = named if os.path.isabs(named) else os.path.join(folder, named)
     if not _exists(latest):
-        moved = os.path.join(folder, os.path.basename(latest))
-        if _exists(moved):
-            return moved
-        raise errors.CheckpointError(
-            f"{state_path}: names {state.model_checkpoint_path}, which does not exist; give the "
-            f"checkpoint prefix instead of the folder.")
-    return latest
-
-
-def check_index(path):
-    """Raises CheckpointError unless every entry of the V2 index `path` is one TensorFlow can take.
-
-    TensorFlow's CheckpointReader aborts the whole process (a C++ CHECK) on an index entry
-    that does not parse, so the table is walked here first: the block checksums, the header,
-    then each BundleEntryProto (dtype, shape, shard id, slices).
-    """
-    from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=import-outside-toplevel
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the index ({exc.strerror}).") from exc
-    try:
-        entries = list(_table_entries(data))
-    except (IndexError, struct.error, _CorruptTable) as exc:
-        raise errors.CheckpointError(
-            f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
-            f"checkpoint written by tf.compat.v1.train.Saver, or an intact copy of it.") from exc
-    if entries is None or not entries or entries[0][0] != b"":
-        return  # compressed blocks or no header: TensorFlow's own checks answer
-    header = tensor_bundle_pb2.BundleHeaderProto()
-    entry = tensor_bundle_pb2.BundleEntryProto()
-    for key, value in entries:
-        proto = header if key == b"" else entry
-        name = key.decode("utf-8", "replace")
-        try:
-            if not key.startswith(b"\x00"):  # slices of partitioned tensors have binary keys
-                key.decode("utf-8")
-            proto.ParseFromString(value)
-            problem = "" if key == b"" else _entry_problem(entry, header.num_shards)
-        except UnicodeDecodeError:
-            problem = "the name is not UTF-8"
-        except Exception as exc:  # pylint: disable=broad-except  # protobuf's DecodeError varies
-            problem = f"does not parse ({type(exc).__name__})"
-        if key == b"" and not problem and header.num_shards < 1:
-            problem = f"says {header.num_shards} data files"
-        if problem:
+        latest = os.path.join(folder, os.path.basename(latest))  # the folder was moved
+        if not _exists(latest):
             raise errors.CheckpointError(
-                f"{path}: corrupt index entry {name or '(header)'!r}: {problem}; use an intact "
-                f"copy of the checkpoint.")
-
-
-class _CorruptTable(Exception):
-    pass
-
-
-def _varint(data, pos):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-        if shift > 63:
-            raise _CorruptTable("bad varint")
-
-
-def _block(data, handle_bytes):
-    offset, pos = _varint(handle_bytes, 0)
-    size, _ = _varint(handle_bytes, pos)
-    if offset + size + 5 > len(data):
-        raise _CorruptTable("block beyond the end of the file")
-    kind = data[offset + size]
-    stored = struct.unpack("<I", data[offset + size + 1:offset + size + 5])[0]
-    crc = ((stored - 0xA282EAD8) & 0xFFFFFFFF)
-    crc = ((crc >> 17) | (crc << 15)) & 0xFFFFFFFF
-    if crc != _crc32c(data[offset:offset + size + 1]):
-        raise _CorruptTable("block checksum mismatch")
-    return kind, data[offset:offset + size]
-
-
-def _block_entries(block):
-    restarts = struct.unpack("<I", block[-4:])[0]
-    end = len(block) - 4 - 4 * restarts
-    if end < 0:
-        raise _CorruptTable("bad restart array")
-    pos, key = 0, b""
-    while pos < end:
-        shared, pos = _varint(block, pos)
-        unshared, pos = _varint(block, pos)
-        size, pos = _varint(block, pos)
-        if shared > len(key) or pos + unshared + size > end:
-            raise _CorruptTable("entry beyond its block")
-        key = key[:shared] + block[pos:pos + unshared]
-        pos += unshared
-        yield key, block[pos:pos + size]
-        pos += size
-
-
-def _table_entries(data):
-    """(key, value) of every entry of a leveldb-style table; None if a block is compressed."""
-    if len(data) < 48 or data[-8:] != b"\x57\xfb\x80\x8b\x24\x75\x47\xdb":
-        raise _CorruptTable("bad magic number")
-    footer = data[-48:]
-    _, pos = _varint(footer, 0)
-    _, pos = _varint(footer, pos)
-    kind, index = _block(data, footer[pos:])
-    if kind != 0:
-        return None
-    result = []
-    for _, handle_bytes in _block_entries(index):
-        kind, block = _block(data, handle_bytes)
-        if kind != 0:
-            return None
-        result.extend(_block_entries(block))
-    return result
-
-
-def _entry_problem(entry, num_shards):
-    """What is wrong with a BundleEntryProto ('' if nothing)."""
-    try:
-        dtype = tf.dtypes.as_dtype(entry.dtype)
-    except TypeError:
-        return f"unknown dtype {entry.dtype}"
-    if dtype._is_ref_dtype:  # pylint: disable=protected-access  # never stored; TF aborts on them
-        return f"reference dtype {dtype.name}"
-    dims = [d.size for d in entry.shape.dim]
-    if entry.shape.unknown_rank or any(d < 0 for d in dims):
-        return f"invalid shape {dims}"
-    if int(np.prod(dims, dtype=np.float64)) >= 2 ** 62:
-        return f"impossible shape {dims}"
-    if not entry.slices and entry.shard_id >= max(num_shards, 1):
-        return f"data file {entry.shard_id} of {num_shards}"
-    for piece in entry.slices:
-        if len(piece.extent) != len(dims):
-            return f"slice of rank {len(piece.extent)} in a tensor of shape {dims}"
-        for extent, dim in zip(piece.extent, dims):
-            length = extent.length if extent.HasField("length") else dim - extent.start
-            if extent.start < 0 or length < 0 or extent.start + length > dim:
-                return f"slice {extent.start}+{length} outside dimension {dim}"
-    return ""
-
-
-def _crc32c_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC32C_TABLE = _crc32c_table()
-
-
-def _crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
+                f"{state_path}: names {named}, which does not exist; give the checkpoint prefix "
+                f"instead of the folder.")
+    if os.path.basename(latest) == STATE_FILE or os.path.isdir(latest):
+        raise errors.CheckpointError(  # reading it would follow the state file again, forever
+            f"{state_path}: names {named}, which is a state file or a folder, not a checkpoint; "
+            f"give the checkpoint prefix instead of the folder.")
+    return latest
 
 
 def data_files(prefix):

@@ -7,7 +7,7 @@ import numpy as np
 from legacy_share import errors
 from legacy_share.migration import plan_for
 from legacy_share.reading import open_checkpoint
-from legacy_share.writing import step_value
+from legacy_share.values import step_value
 from legacy_share._tf import tf1
 
 __all__ = ["restore_shared"]

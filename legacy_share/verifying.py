@@ -13,13 +13,14 @@ from google.protobuf import text_format
 
 from legacy_share import errors
 from legacy_share.planning import TensorSpec
-from legacy_share.reading import open_checkpoint
+from legacy_share.reading import open_checkpoint, read_input
 from legacy_share._tf import tf, tf1
 
 __all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables",
            "read_meta_graph"]
 
 _VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
+_META_LIMIT = (2 << 30) - 1  # protobuf cannot parse a larger message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,12 +162,7 @@ def read_meta_graph(path):
 
 
 def _parse_meta_graph(path):
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef ({exc.strerror}); "
-                                     f"give the .meta file written next to the checkpoint.") from exc
+    data = read_input(path, _META_LIMIT, "MetaGraphDef")
     meta = tf1.MetaGraphDef()
     try:
         meta.ParseFromString(data)
@@ -177,10 +173,11 @@ def _parse_meta_graph(path):
     meta = tf1.MetaGraphDef()
     try:
         text_format.Parse(data.decode("utf-8"), meta)
-    except (UnicodeDecodeError, text_format.ParseError) as exc:
+    except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
+        nested = " (nested too deeply)" if isinstance(exc, RecursionError) else ""
         raise errors.CheckpointError(
-            f"{path}: not a MetaGraphDef (binary or text); give the .meta file written by "
-            f"Saver.save or export_meta_graph.") from exc
+            f"{path}: not a MetaGraphDef (binary or text){nested}; give the .meta file written "
+            f"by Saver.save or export_meta_graph.") from exc
     return meta
 
 

@@ -1,31 +1,44 @@
-"""Guards for tests that run the migrator: the input must come out byte for byte the same."""
+"""Helpers of the reliability tests: guard the input, run the command line, read its one error
+line, and craft V2 index files byte by byte from real ones."""
 
 import contextlib
 import glob
 import hashlib
 import os
+import shutil
 import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def snapshot(*roots):
-    """{path: (sha256, size, mtime_ns)} of every file under the folders (or next to the prefixes) `roots`."""
+    """{path: (sha256, size, mtime_ns)} of every file under the folders (or next to the prefixes)
+    `roots`; links and FIFOs are recorded by what they are, never opened."""
     found = {}
     for root in roots:
         if os.path.isdir(root):
-            paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+            paths = [os.path.join(d, f) for d, dirs, files in os.walk(root) for f in files + [
+                x for x in dirs if os.path.islink(os.path.join(d, x))]]
         else:
             paths = glob.glob(glob.escape(root) + "*")
         for path in paths:
-            if os.path.isfile(path) and not os.path.islink(path) and not _is_fifo(path):
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                found[path] = ("link", os.readlink(path))
+            elif not stat.S_ISREG(info.st_mode):
+                found[path] = ("special", stat.S_IFMT(info.st_mode))
+            else:
+                digest = hashlib.sha256()
                 with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-                info = os.stat(path)
-                found[path] = (digest, info.st_size, info.st_mtime_ns)
+                    for block in iter(lambda h=handle: h.read(1 << 22), b""):
+                        digest.update(block)
+                found[path] = (digest.hexdigest(), info.st_size, info.st_mtime_ns)
     return found
-
-
-def _is_fifo(path):
-    return stat.S_ISFIFO(os.stat(path).st_mode)
 
 
 @contextlib.contextmanager
@@ -35,3 +48,172 @@ def untouched(*roots):
     assert before, f"nothing to guard under {roots}"
     yield
     assert snapshot(*roots) == before, "the input was modified"
+
+
+# ------------------------------------------------------------------------- the command line
+
+
+def run_main(capsys, *argv):
+    """`legacy_share.cli.main(ARGV)` in this process -> (exit code, stdout, stderr)."""
+    from legacy_share import cli  # pylint: disable=import-outside-toplevel
+    try:
+        code = cli.main([str(a) if not isinstance(a, str) else a for a in argv])
+    except SystemExit as exc:  # argparse: usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
+def cli(*argv, timeout=120):
+    """`python -m legacy_share ARGV` in a subprocess -> CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
+                          env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def cli_async(*argv):
+    """`python -m legacy_share ARGV` started in a subprocess -> Popen (text pipes)."""
+    return subprocess.Popen([sys.executable, "-m", "legacy_share"] + [str(a) for a in argv],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class Run:
+    """`python -m legacy_share ARGV` started in a subprocess; `finish()` -> (code, stderr, peak
+    RSS in MiB); a run past `timeout` s is killed and its code is "timeout"."""
+
+    def __init__(self, *argv, code=None):
+        command = ([sys.executable, "-c", code] if code else
+                   [sys.executable, "-m", "legacy_share"] + [str(a) for a in argv])
+        # A pipe, not a file: a child under RLIMIT_FSIZE could not write a file past its limit.
+        self.process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self._err = []
+        self._reader = threading.Thread(target=lambda: self._err.append(self.process.stderr.read()))
+        self._reader.start()
+
+    def finish(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        code = None
+        while True:
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline and code is None:
+                self.process.kill()
+                code = "timeout"
+            time.sleep(0.02)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        code = code or self.process.returncode
+        peak = usage.ru_maxrss / 1024
+        self._reader.join()
+        self.process.stderr.close()
+        return code, self._err[0].decode("utf-8", "replace"), peak
+
+
+def error_line(stderr):
+    """The single error line of a failed run (asserts there is exactly one and no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("legacy-share: error: "), stderr
+    return lines[0]
+
+
+def copy_stack(stack, folder):
+    """Copies the checkpoint folder of LegacyStack `stack` to `folder` -> the copied prefix."""
+    shutil.copytree(os.path.dirname(stack.prefix), folder)
+    return os.path.join(folder, os.path.basename(stack.prefix))
+
+
+# ------------------------------------------------------------------------- outputs
+
+_EXPECTED = {}
+
+
+def expected_checksums(src, strategy):
+    """{name: checksum} of the migration of `src` by `strategy`, computed from the plan (cached)."""
+    from legacy_share import migration, values  # pylint: disable=import-outside-toplevel
+    from legacy_share.reading import open_checkpoint  # pylint: disable=import-outside-toplevel
+    if (src, strategy) not in _EXPECTED:
+        plan = migration.plan_checkpoint(src, strategy=strategy)
+        reader = open_checkpoint(src)
+        _EXPECTED[src, strategy] = {step.name: values.checksum(
+            values.step_value(step, reader, plan.strategy)) for step in plan.steps}
+    return _EXPECTED[src, strategy]
+
+
+def tensor_checksums(prefix):
+    """{name: checksum} of every tensor of checkpoint `prefix`."""
+    from legacy_share import values  # pylint: disable=import-outside-toplevel
+    from legacy_share.reading import open_checkpoint  # pylint: disable=import-outside-toplevel
+    ckpt = open_checkpoint(prefix)
+    return {spec.name: values.checksum(ckpt.read(spec.name)) for spec in ckpt.specs}
+
+
+def assert_is_migration(src, dst, strategy):
+    assert tensor_checksums(dst) == expected_checksums(src, strategy)
+
+
+def load_fault_kill():
+    """scripts/fault_kill as a module."""
+    import importlib.machinery  # pylint: disable=import-outside-toplevel
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    path = os.path.join(REPO, "scripts", "fault_kill")
+    loader = importlib.machinery.SourceFileLoader("fault_kill", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("fault_kill", loader))
+    loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------------- crafted indexes
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def write_index(path, entries):
+    """Writes the table of `entries` [(key, value)], sorted, in one data block, as TF's table
+    builder lays it out (restart array, kind byte, masked CRC32C, footer, magic)."""
+    from legacy_share import bundle  # pylint: disable=import-outside-toplevel
+    entries = sorted(entries)
+    out = bytearray()
+
+    def block(records):
+        body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v
+                        for k, v in records) + struct.pack("<II", 0, 1)
+        offset = len(out)
+        out.extend(body + b"\x00" + struct.pack("<I", bundle.masked_crc32c(body + b"\x00")))
+        return _varint(offset) + _varint(len(body))
+
+    data = block(entries)
+    meta = block([])
+    index = block([(entries[-1][0], data)])
+    out.extend((meta + index).ljust(40, b"\x00") + bundle.MAGIC)
+    with open(path, "wb") as handle:
+        handle.write(out)
+
+
+def change_index(path, change):
+    """Rewrites V2 index `path` with `change(entries)` applied: entries is {key: BundleEntryProto}
+    (the header is left out and put back)."""
+    from legacy_share import bundle  # pylint: disable=import-outside-toplevel
+    from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=import-outside-toplevel
+    with open(path, "rb") as handle:
+        entries = bundle.table_entries(handle.read())
+    header = entries[0]
+    protos = {key: tensor_bundle_pb2.BundleEntryProto.FromString(value)
+              for key, value in entries[1:]}
+    change(protos)
+    write_index(path, [header] + [(k, p.SerializeToString()) for k, p in protos.items()])

@@ -20,8 +20,7 @@ import tempfile
 
 import pytest
 
-from legacy_share.reading import _crc32c as crc32c  # repairs the checksums of mutated blocks
-from legacy_share.reading import _varint
+from legacy_share import bundle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MUTATIONS = 520
@@ -30,40 +29,11 @@ WORKERS = 2
 # ------------------------------------------------------------------------------- mutators
 
 
-def _masked(crc):
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def table_blocks(data):
-    """(offset, size) of every block of a leveldb-style table (TF's .index and V1 files)."""
-    footer = data[-48:]
-    meta_offset, pos = _varint(footer, 0)
-    meta_size, pos = _varint(footer, pos)
-    index_offset, pos = _varint(footer, pos)
-    index_size, _ = _varint(footer, pos)
-    blocks = [(meta_offset, meta_size), (index_offset, index_size)]
-    index = data[index_offset:index_offset + index_size]
-    restarts = struct.unpack("<I", index[-4:])[0]
-    end = len(index) - 4 - 4 * restarts
-    pos = 0
-    while pos < end:
-        _shared, pos = _varint(index, pos)
-        unshared, pos = _varint(index, pos)
-        value_size, pos = _varint(index, pos)
-        pos += unshared
-        offset, inner = _varint(index, pos)
-        size, _ = _varint(index, inner)
-        blocks.append((offset, size))
-        pos += value_size
-    return blocks
-
-
 def repair_crcs(data, blocks):
     """Rewrites the masked CRC32C trailer of each block (uncompressed blocks only)."""
     for offset, size in blocks:
-        kind = data[offset + size]
-        crc = crc32c(bytes(data[offset:offset + size]) + bytes([kind]))
-        data[offset + size + 1:offset + size + 5] = struct.pack("<I", _masked(crc))
+        data[offset + size + 1:offset + size + 5] = struct.pack(
+            "<I", bundle.masked_crc32c(bytes(data[offset:offset + size + 1])))
     return data
 
 
@@ -93,7 +63,7 @@ def mutate_bytes(rng, data):
 def mutate_index_entries(rng, data):
     """Changes 1-4 bytes inside the table's data blocks, then repairs their CRCs -> (kind, bytes)."""
     data = bytearray(data)
-    blocks = table_blocks(data)
+    blocks = bundle.table_blocks(bytes(data))
     data_blocks = blocks[2:] or blocks
     for _ in range(rng.randint(1, 4)):
         offset, size = rng.choice(data_blocks)
@@ -264,7 +234,7 @@ def test_crc_repair_really_reaches_the_entry_parser(small_v2):
     index = [f for f in os.listdir(small_v2) if f.endswith(".index")][0]
     with open(os.path.join(small_v2, index), "rb") as handle:
         original = handle.read()
-    assert bytes(repair_crcs(bytearray(original), table_blocks(original))) == original
+    assert bytes(repair_crcs(bytearray(original), bundle.table_blocks(original))) == original
     outcomes = collections.Counter()
     rng = random.Random(5)
     for _ in range(20):

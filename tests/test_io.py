@@ -12,6 +12,7 @@ import pytest
 from legacy_share import errors
 from legacy_share import migration
 from legacy_share import writing
+from legacy_share import values
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import Plan, Step, Strategy
 from legacy_share.reading import open_checkpoint
@@ -345,9 +346,11 @@ def test_read_back_that_differs_from_what_was_written_is_a_verification_error(ck
     plan = Plan((Step("a", (), "int64", "copy", ("global_step",)),), (), Strategy("first"))
     dst = str(tmp_path / "model.ckpt")
     writing.execute(plan, open_checkpoint(prefix), dst)
-    with pytest.raises(errors.VerificationError,
+    stored = open_checkpoint(prefix).read("global_step")
+    writing._verify(plan, dst, {"a": values.fingerprint(stored)})  # pylint: disable=protected-access
+    with pytest.raises(errors.VerificationError,  # like with like: a fingerprint, another value
                        match=r"model\.ckpt: a reads back different bytes than were written"):
-        writing._verify(plan, dst, {"a": writing.checksum(np.int64(0))})  # pylint: disable=protected-access
+        writing._verify(plan, dst, {"a": values.fingerprint(stored + 1)})  # pylint: disable=protected-access
     wider = Plan(plan.steps + (Step("b", (), "int64", "copy", ("global_step",)),), (), plan.strategy)
     with pytest.raises(errors.VerificationError, match=r"lacks \['b'\]"):
         writing._verify(wider, dst, {})  # pylint: disable=protected-access

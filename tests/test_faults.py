@@ -1,0 +1,222 @@
+"""Faults of the environment: a full disk, a read-only one, and signals at any moment.
+
+Full-disk cases run twice: on tiny tmpfs mounts (needs root, else skipped) and, without root,
+in a child whose files may not grow past a limit (RLIMIT_FSIZE), which reaches every stage.
+Signals are sent to real subprocesses (scripts/fault_kill), or raised in this process at the
+moment the output is moved into place.
+"""
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests.file_guard import (Run, assert_is_migration, cli, error_line, expected_checksums,
+                              load_fault_kill, run_main, tensor_checksums, untouched)
+from legacy_share import destination, errors, migration, writing
+from legacy_share._tf import tf1
+
+
+@pytest.fixture(scope="module")
+def v2(legacy_stack):
+    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
+
+
+# ------------------------------------------------------------------- environment faults
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """Mounts a tmpfs with `options` at `path` (skips the test unless that works, e.g. as root)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    os.makedirs(path, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def test_disk_full_through_the_command_line_is_one_line_and_leaves_nothing(v2, tmp_path):
+    with tmpfs(str(tmp_path / "small disk"), "size=8k") as mount:
+        os.makedirs(os.path.join(mount, "keep"))
+        with untouched(os.path.dirname(v2.prefix)):
+            result = cli("migrate", v2.prefix, os.path.join(mount, "out", "model.ckpt"))
+        assert result.returncode == 1
+        line = error_line(result.stderr)
+        assert mount in line and "No space left on device" in line, line
+        assert "function_node" not in line
+        assert os.listdir(mount) == ["keep"]
+
+
+@pytest.mark.parametrize("size_kib, fails_in", [
+    (4, "cannot write"), (64, "cannot write"), (128, "cannot write"), (184, "cannot write"),
+    (192, "cannot write"), (196, None), (200, None)])
+def test_disk_full_at_any_stage_raises_and_leaves_nothing(v2, tmp_path, monkeypatch, size_kib,
+                                                          fails_in):
+    """One shard per tensor (24 shards of a page or two each): the disk fills while saving
+    shards, or (196, 200 KiB: the page count decides) merging them or not at all. The state
+    file's stage is reached by test_a_full_disk_at_every_stage_is_one_line_and_leaves_nothing."""
+    monkeypatch.setattr(writing, "BATCH_BYTES", 1)
+    with tmpfs(str(tmp_path / "small disk"), f"size={size_kib}k") as mount:
+        dst = os.path.join(mount, "out", "model.ckpt")
+        try:
+            with untouched(os.path.dirname(v2.prefix)):
+                migration.migrate(v2.prefix, dst)
+        except errors.Error as exc:
+            message = str(exc)
+            assert "\n" not in message and mount in message, message
+            assert "No space left on device" in message, message
+            assert os.listdir(mount) == []
+            assert fails_in is None or message.startswith(fails_in), message
+            print(f"{size_kib} KiB: {message.split(mount)[0]}...")
+        else:
+            assert fails_in is None, f"{size_kib} KiB must not be enough"
+            assert tensor_checksums(dst) == expected_checksums(v2.prefix, "first")
+            print(f"{size_kib} KiB: enough")
+
+
+def test_read_only_destination_is_a_clean_error(v2, tmp_path):
+    with tmpfs(str(tmp_path / "ro"), "ro,size=1m") as mount:
+        with untouched(os.path.dirname(v2.prefix)):
+            direct = cli("migrate", v2.prefix, os.path.join(mount, "model.ckpt"))
+            nested = cli("migrate", v2.prefix, os.path.join(mount, "sub", "model.ckpt"))
+        for result in (direct, nested):
+            assert result.returncode == 1
+            line = error_line(result.stderr)
+            assert mount in line and "Read-only file system" in line, line
+        assert os.listdir(mount) == []
+
+
+# ------------------------------------------------------------------- signals
+
+
+@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+def test_a_signal_at_three_moments_leaves_nothing_or_a_complete_checkpoint(tmp_path, number):
+    """A small run of scripts/fault_kill: 3 moments over a ~25 MB migration. After SIGINT and
+    SIGTERM the run itself must have removed its temp folder and lock (exit 130 / 143)."""
+    fault_kill = load_fault_kill()
+    start = time.monotonic()
+    rows, violations = fault_kill.fault_kill(str(tmp_path), 25, 3, recover_each=False,
+                                             log=lambda line: None, signals=(number,))
+    print("\n" + fault_kill.HEADER)
+    for row in rows:
+        print(fault_kill.format_row(row))
+    print(f"{time.monotonic() - start:.0f} s")
+    assert not violations, violations
+    assert sum(row["happened"] == "signalled" for row in rows) >= 2
+    assert rows[-1]["cleaned"] == "yes"
+
+
+def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_exit_130(v2):
+    run = Run("inspect", v2.prefix)
+    time.sleep(1.0)  # Python is up, TensorFlow's import takes seconds more
+    run.process.send_signal(signal.SIGINT)
+    code, stderr, _ = run.finish()
+    assert code == 130, stderr
+    assert stderr.strip() == "legacy-share: interrupted; nothing was written.", stderr
+
+
+@pytest.mark.parametrize("moment", ["the first data file", "the index"])
+def test_ctrl_c_while_the_output_is_moved_into_place_finishes_the_move_and_says_so(
+        v2, tmp_path, capsys, monkeypatch, moment):
+    real_replace = os.replace
+
+    def replace(source, target):
+        real_replace(source, target)
+        if target.endswith(".index" if moment == "the index" else ".data-00000-of-00001"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(destination.os, "replace", replace)
+    dst = str(tmp_path / "out" / "model.ckpt")
+    code, _, err = run_main(capsys, "migrate", v2.prefix, dst)
+    monkeypatch.undo()
+    assert code == 130
+    assert err.strip() == (f"legacy-share: interrupted; {dst} had been written in full and is "
+                           f"complete.")
+    assert_is_migration(v2.prefix, dst, "first")
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+# ------------------------------------------------------------------- full disk, without root
+
+
+def _limited(limit, argv, batch_bytes=None):
+    """`cli.main(ARGV)` in a child whose files may not grow past `limit` bytes (RLIMIT_FSIZE:
+    writes beyond fail with EFBIG, as on a full disk) -> Run."""
+    code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+            f"from legacy_share import cli\ncli.prepare_tensorflow()\n"
+            f"from legacy_share import writing\n"
+            + (f"writing.BATCH_BYTES = {batch_bytes}\n" if batch_bytes else "")
+            + f"sys.exit(cli.main({[str(a) for a in argv]!r}))")
+    return Run(code=code)
+
+
+@pytest.fixture(scope="module")
+def two_tensors(tmp_path_factory):
+    """V2 checkpoints (real Saver): two float32 tensors of 600 bytes; one int64 scalar; 30."""
+    folder = str(tmp_path_factory.mktemp("two tensors"))
+    prefixes = []
+    for name, variables in (("two", {"a": np.ones(150, np.float32),
+                                     "b": np.zeros(150, np.float32)}),
+                            ("one", {"g": np.int64(7)}),
+                            ("many", {f"v{k:02d}": np.int64(k) for k in range(30)})):
+        prefixes.append(os.path.join(folder, name, "model.ckpt"))
+        with tf1.Graph().as_default():
+            for key, value in variables.items():
+                tf1.get_variable(key, initializer=value)
+            with tf1.Session() as session:
+                session.run(tf1.global_variables_initializer())
+                tf1.train.Saver().save(session, prefixes[-1], write_meta_graph=False)
+    return prefixes
+
+
+# stage -> (source, file size limit, output name, what the error line says)
+STAGES = {
+    "saving a shard": (0, 400, "model.ckpt", r"cannot write .*File too large"),
+    "merging the shards": (2, 300, "model.ckpt", r"cannot merge the shards .*File too large"),
+    "writing the state file": (1, 400, "m" * 220, r"m{220}: File too large; .*nothing was left"),
+}
+
+
+def test_a_full_disk_at_every_stage_is_one_line_and_leaves_nothing(two_tensors, tmp_path):
+    """Each stage must fail (the limit is what the stage before needs): the last one in
+    particular, the state file, once every checkpoint file was written. Needs no root."""
+    runs = {}
+    for stage, (source, limit, name, _) in STAGES.items():
+        dst = tmp_path / stage / "out" / name
+        (tmp_path / stage).mkdir()
+        runs[stage] = (dst, _limited(limit, ["migrate", two_tensors[source], dst], batch_bytes=1))
+    for stage, (dst, run) in runs.items():
+        code, stderr, _ = run.finish()
+        assert code == 1, (stage, stderr)
+        line = error_line(stderr)
+        assert re.search(STAGES[stage][3], line), (stage, line)
+        assert os.listdir(tmp_path / stage) == [], stage
+
+
+def test_bytes_changed_between_writing_and_reading_back_are_found(v2, tmp_path, monkeypatch):
+    """The read-back compares the fingerprint of what was meant with that of what was read."""
+    real_tensor = writing._tensor  # pylint: disable=protected-access
+
+    def corrupted(value, dtype):
+        if value.dtype == np.float32 and value.size:
+            value = value.copy()
+            value.reshape(-1)[0] += 1
+        return real_tensor(value, dtype)
+
+    monkeypatch.setattr(writing, "_tensor", corrupted)
+    dst = tmp_path / "out" / "model.ckpt"
+    with pytest.raises(errors.VerificationError, match=r"reads back different bytes"):
+        migration.migrate(v2.prefix, str(dst))
+    assert os.listdir(tmp_path) == []
