@@ -196,25 +196,8 @@ def prepare_tensorflow(verbose=False):
 
 def _quiet_tensorflow(verbose):
     """Silences TensorFlow's start-up logs and deprecation warnings; must run before TF is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
-        for module in ("tensorflow", "tf_keras", "keras", "absl", "google", "h5py", "numpy"):
-            warnings.filterwarnings("ignore", category=category, module=module + r"(\.|$)")
-    # The legacy cells' own deprecation notice, raised where a shared cell calls their __init__.
-    warnings.filterwarnings("ignore", message=r"`tf\.nn\.rnn_cell\.\w+` is deprecated")
-    try:
-        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:
-        pass
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
-    log = logging.getLogger("legacy_share")
-    if not any(getattr(h, "_legacy_share_cli", False) for h in log.handlers):
-        handler._legacy_share_cli = True  # pylint: disable=protected-access
-        log.addHandler(handler)
-    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from legacy_share import _process  # pylint: disable=import-outside-toplevel
+    _process.quiet_tensorflow(verbose, prog=PROG)
 
 
 def _import_tensorflow(quiet):
