@@ -13,11 +13,13 @@ import importlib as _importlib
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
 from legacy_share.errors import Error
+from legacy_share.errors import ExportError
 from legacy_share.errors import IncompatibleShapeError
 from legacy_share.errors import LayersDifferError
 from legacy_share.errors import LegacyKerasError
 from legacy_share.errors import NotCalledError
 from legacy_share.errors import PlanError
+from legacy_share.errors import ProofError
 from legacy_share.errors import VerificationError
 from legacy_share import names
 from legacy_share import _process
@@ -47,7 +49,8 @@ _LAZY = {
 
 __all__ = [
     "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError", "CheckpointError",
-    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError", "names",
+    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError",
+    "ExportError", "ProofError", "names",
 ] + list(_LAZY)
 
 

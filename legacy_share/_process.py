@@ -13,7 +13,8 @@ import warnings
 
 from legacy_share.errors import LegacyKerasError
 
-__all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "switch_set_before_tensorflow",
+__all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
+           "switch_set_before_tensorflow",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
@@ -34,6 +35,13 @@ def prefer_legacy_keras():
     if LEGACY_KERAS_SWITCH not in os.environ:
         os.environ[LEGACY_KERAS_SWITCH] = "1"
         os.environ[_SET_BY_PACKAGE] = "1"
+
+
+def release_legacy_keras():
+    """Unsets TF_USE_LEGACY_KERAS if `prefer_legacy_keras` set it and TensorFlow is not imported."""
+    if "tensorflow" not in sys.modules and os.environ.get(_SET_BY_PACKAGE) == "1":
+        os.environ.pop(LEGACY_KERAS_SWITCH, None)
+        os.environ.pop(_SET_BY_PACKAGE, None)
 
 
 def switch_set_before_tensorflow():
@@ -81,9 +89,11 @@ def _arrange(flavour, force):
         if flavour == 2:
             if force or LEGACY_KERAS_SWITCH not in os.environ or by_package:
                 os.environ[LEGACY_KERAS_SWITCH] = "1"
-        elif force or by_package:
+        elif force:
             os.environ.pop(LEGACY_KERAS_SWITCH, None)
             os.environ.pop(_SET_BY_PACKAGE, None)
+        else:
+            release_legacy_keras()
     if keras_in_use() != flavour:
         raise LegacyKerasError(_wrong_keras(flavour))
 

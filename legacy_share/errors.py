@@ -10,6 +10,8 @@ __all__ = [
     "LayersDifferError",
     "DestinationExistsError",
     "VerificationError",
+    "ExportError",
+    "ProofError",
 ]
 
 
@@ -47,3 +49,11 @@ class DestinationExistsError(Error):
 
 class VerificationError(Error):
     """A written or restored checkpoint does not hold what it should."""
+
+
+class ExportError(Error, ValueError):
+    """A checkpoint cannot become the Keras model asked for (cell, stack shape, options)."""
+
+
+class ProofError(Error):
+    """An exported model's outputs differ from the TF1 equations beyond the tolerance."""
