@@ -14,7 +14,7 @@ import warnings
 from legacy_share.errors import LegacyKerasError
 
 __all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
-           "switch_set_before_tensorflow",
+           "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
@@ -78,9 +78,15 @@ def arrange_keras(flavour):
     _arrange(flavour, force=True)
 
 
+def supports_keras3():
+    """False on TensorFlow < 2.16, which has no Keras 3."""
+    version = _installed_tensorflow_version()
+    return version is None or _minor(version) >= (2, 16)
+
+
 def _arrange(flavour, force):
     version = _installed_tensorflow_version()
-    if flavour == 3 and version is not None and _minor(version) < (2, 16):
+    if flavour == 3 and not supports_keras3():
         raise LegacyKerasError(
             f"Keras 3 needs TensorFlow >= 2.16, this is TensorFlow {version}: export with "
             f"--keras 2 (keras=2), or upgrade TensorFlow.")

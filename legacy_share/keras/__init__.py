@@ -18,12 +18,22 @@ if "tensorflow" not in _sys.modules:  # before anything below imports it
     _process.release_legacy_keras()
 
 # pylint: disable=wrong-import-position
-from legacy_share.keras.exporting import ExportReport, build_model, export, plan
-from legacy_share.keras.structure import ExportPlan, Stack
 from legacy_share.keras.weights import layer_weights
+
+_LAZY = {"export": "exporting", "build_model": "exporting", "plan": "exporting",
+         "ExportReport": "exporting", "ExportPlan": "structure", "Stack": "structure"}
 
 __all__ = ["export", "build_model", "layer_weights", "plan", "ExportPlan", "ExportReport",
            "Stack", "custom_objects"]
+
+
+def __getattr__(name):  # TensorFlow is imported on first use, not by loading a file on JAX
+    if name not in _LAZY:
+        raise AttributeError(f"module 'legacy_share.keras' has no attribute {name!r}")
+    import importlib  # pylint: disable=import-outside-toplevel
+    value = getattr(importlib.import_module(f"legacy_share.keras.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
 def custom_objects(flavour=3):

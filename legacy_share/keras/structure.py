@@ -253,7 +253,7 @@ def _differing_position(step, renames):
 
 def _stack(entry, shape_of, layers, custom_cells, forget_bias):
     cell, cells, scope = entry["cell"], entry["cells"], entry["scope"]
-    directions = sorted({d for d, _ in cells})
+    directions = sorted({d for d, _ in cells}, key=lambda d: ("", "fw", "bw").index(d))
     topology = FORWARD
     if directions != [""]:
         below = entry["layer_at"] is None or entry["layer_at"] > entry["direction_at"]
@@ -279,7 +279,7 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias):
             reason = (f"{first}: an LSTMCell with {what} has no Keras layer; --custom-cells "
                       f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
     if directions not in ([""], list(_DIRECTIONS)):
-        status, reason = REFUSED, f"only the {directions[0]} direction is stored"
+        status, reason = REFUSED, f"only the {directions[-1]} direction is stored"
     elif len({(u, o) for _, u, o in sizes.values()}) > 1:
         status, reason = REFUSED, "its cells have different numbers of units"
     elif len({tuple(layer for d2, layer in cells if d2 == d) for d in directions}) > 1:
