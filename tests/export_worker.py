@@ -19,7 +19,7 @@ from legacy_share import _process
 
 
 def _export(jobs):
-    results = {}
+    results = {"#probe": _probe(jobs[0]["src"], os.path.dirname(jobs[0]["dst"]))}
     for job in jobs:
         try:
             report = legacy_share.keras.export(job["src"], job["dst"], **job["options"])
@@ -32,6 +32,18 @@ def _export(jobs):
         except Exception:  # pylint: disable=broad-except
             results[job["id"]] = dict(ok=False, type="crash", message=traceback.format_exc())
     return results
+
+
+def _probe(src, directory):
+    """In this Keras 3 process: the migrator works; the shared cells say why they cannot."""
+    migrated = bool(legacy_share.migrate(src, os.path.join(directory, "probe", "m.ckpt"),
+                                         strategy="layer:0").steps)
+    try:
+        legacy_share.SharedGRUCell  # pylint: disable=pointless-statement
+        cells = "served"
+    except legacy_share.LegacyKerasError as exc:
+        cells = f"LegacyKerasError: {exc}"
+    return dict(migrated=migrated, keras=_process.keras_in_use(), cells=cells)
 
 
 def _load(jobs):

@@ -6,6 +6,7 @@ process loads, a fresh tf_keras process loads the tf_keras exports (written here
 tf_keras process), and a fresh Keras 3 process on JAX loads the `.keras` files.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +24,8 @@ import legacy_share.keras  # pylint: disable=wrong-import-order  (after TensorFl
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_worker.py")
 HAS_KERAS3 = _process.supports_keras3()
 NO_KERAS3 = f"TensorFlow {tf.__version__} has no Keras 3 (it came with TensorFlow 2.16)"
+HAS_JAX = importlib.util.find_spec("jax") is not None
+NO_JAX = NO_KERAS3 if not HAS_KERAS3 else "jax is not installed (pip install 'jax[cpu]')"
 
 # id -> (export_cases.save_case options, export options)
 CASES = {
@@ -121,6 +124,9 @@ def exported(tmp_path_factory):
                                                  for j in jobs], work, 3)
         loadable = [dict(j, path=j["dst"]) for j in jobs if result["k3_export"][j["id"]]["ok"]]
         result["k3"] = _worker("load", loadable, work, 3)
+        if HAS_JAX:
+            result["jax"] = _worker("load", [j for j in loadable if j["path"].endswith(".keras")],
+                                    work, 3, KERAS_BACKEND="jax")
     k2_jobs, result["k2_export"] = [], {}
     for case in KERAS2_CASES:
         job = result["jobs"][case]
@@ -159,3 +165,23 @@ def test_tf_keras_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported
     assert exported["k2_export"][case]["ok"], exported["k2_export"][case]
     outputs, expected = exported["k2"][case], exported["expected"][case]
     np.testing.assert_allclose(outputs, expected, rtol=0, atol=2e-5 * max(1, np.abs(expected).max()))
+
+
+@pytest.mark.skipif(not (HAS_KERAS3 and HAS_JAX), reason=NO_JAX)
+def test_keras3_files_run_on_jax_with_the_same_outputs(exported):
+    on_jax = exported["jax"]
+    assert str(on_jax["backend"]) == "jax"
+    cases = [c for c in exported["k3"] if "/" not in c and c in exported["expected"]
+             and exported["jobs"][c]["dst"].endswith(".keras")]
+    assert len(cases) >= 10 and "lstm-peepholes-projection" in cases
+    for case in cases:
+        expected = exported["expected"][case]
+        np.testing.assert_allclose(on_jax[case], expected, rtol=0,
+                                   atol=2e-5 * max(1, np.abs(expected).max()), err_msg=case)
+
+
+@needs_keras3
+def test_the_migrator_works_and_the_shared_cells_refuse_in_a_keras3_process(exported):
+    probe = exported["k3_export"]["#probe"]
+    assert probe["migrated"] and probe["keras"] == 3
+    assert probe["cells"].startswith("LegacyKerasError: ") and "Keras 3" in probe["cells"]
