@@ -21,6 +21,7 @@ setup(
         "numpy",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    # jax: tests load exported .keras files on Keras 3's JAX backend (skipped without it).
+    extras_require={"test": ["pytest", "hypothesis", "jax[cpu]"]},
     entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
 )
