@@ -66,8 +66,9 @@ def _load(jobs):
             outputs[job["id"] + "/dict"] = np.asarray(by_dict)
             outputs[job["id"]] = np.asarray(by_list)
         elif path.endswith(".weights.h5"):
-            model = legacy_share.keras.build_model(job["src"], keras=flavour, **job["options"])
-            model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+            from legacy_share.keras import exporting, model as m  # pylint: disable=import-outside-toplevel
+            with open(exporting.architecture_path(path), encoding="utf-8") as f:
+                model = m.keras_module(flavour).models.model_from_json(f.read())
             model.load_weights(path)
             outputs[job["id"]] = np.asarray(model([inputs, lengths]))
         else:

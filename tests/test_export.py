@@ -47,11 +47,12 @@ CASES = {
         dict(custom_cells=True)),
 }
 FORMATS = {"gru-2-layers-depth-4": ".weights.h5", "basic-lstm-3-layers": ""}  # "" -> SavedModel
-KERAS2_CASES = ("gru-2-layers-depth-4", "lstm-bidirectional-stacks-2", "gru-shared-3",
-                "lstm-peepholes-projection")
+KERAS2_CASES = ("gru-2-layers-depth-4", "basic-lstm-3-layers", "lstm-bidirectional-stacks-2",
+                "gru-shared-3", "lstm-peepholes-projection")
 GENERATIONS = {"tf0-gru-embedding-v1": dict(cell="gru", generation="tf0", input_depth=5),
                "tf1.0-basic-lstm-bidirectional": dict(cell="basic_lstm", generation="tf1.0",
-                                                      bidirectional=True, write_version="V2")}
+                                                      bidirectional=True, write_version="V2"),
+               "tf0-lstm-w0-embedding": dict(cell="lstm", generation="tf0", input_depth=5)}
 
 
 def _env(keras, **extra):
@@ -130,7 +131,7 @@ def exported(tmp_path_factory):
     k2_jobs, result["k2_export"] = [], {}
     for case in KERAS2_CASES:
         job = result["jobs"][case]
-        path = str(root / "k2" / f"{case}.keras")
+        path = str(root / "k2" / (case + FORMATS.get(case, ".keras")))
         try:  # pytest's process serves tf_keras: the tf_keras exports run here
             report = legacy_share.keras.export(job["src"], path, keras=2, **job["options"])
             result["k2_export"][case] = dict(ok=True, relative=report.proof.relative)

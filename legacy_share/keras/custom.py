@@ -44,8 +44,10 @@ def _define(K):  # pylint: disable=invalid-name
 
         def build(self, input_shape):
             n, p = self.units, self.num_proj or self.units
-            self.kernel = self.add_weight(shape=(input_shape[-1], 4 * n), name="kernel")
-            self.recurrent_kernel = self.add_weight(shape=(p, 4 * n), name="recurrent_kernel")
+            self.kernel = self.add_weight(shape=(input_shape[-1], 4 * n), name="kernel",
+                                          initializer="glorot_uniform")
+            self.recurrent_kernel = self.add_weight(shape=(p, 4 * n), name="recurrent_kernel",
+                                                    initializer="glorot_uniform")
             self.bias = self.add_weight(shape=(4 * n,), name="bias", initializer="zeros")
             self.peepholes = self.add_weight(shape=(3, n), name="peepholes", initializer="zeros")
             self.projection = self.add_weight(shape=(n, p), name="projection",

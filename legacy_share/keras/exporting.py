@@ -16,7 +16,8 @@ from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.reading import open_checkpoint
 
-__all__ = ["ExportReport", "plan", "build_model", "export", "destination_format"]
+__all__ = ["ExportReport", "plan", "build_model", "export", "destination_format",
+           "architecture_path"]
 
 _LOG = logging.getLogger("legacy_share")
 KERAS, WEIGHTS, SAVED_MODEL = "keras", "weights.h5", "saved_model"
@@ -143,7 +144,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
 
     Args:
       src: a checkpoint in any form and naming generation the migrator reads.
-      dst: `*.keras`, `*.weights.h5`, or a folder (SavedModel).
+      dst: `*.keras`, `*.weights.h5` (with the architecture beside it, `*.model.json`, for
+        `keras.models.model_from_json`), or a folder (SavedModel).
       keras: 3 or 2 (tf_keras): the process must serve it (the CLI arranges that).
       stack: the scope of the stack to export when the checkpoint holds several.
       layers: K for a shared stack (K is not stored in a shared checkpoint).
@@ -171,11 +173,16 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                                    group_patterns=group_patterns, renames=renames,
                                    excludes=excludes))
     _ready(export_plan)
-    if os.path.lexists(dst) and not force:
-        raise DestinationExistsError(f"{dst} exists; pass --force (force=True) to replace it")
+    for path in [dst] + ([architecture_path(dst)] if fmt == WEIGHTS else []):
+        if os.path.lexists(path) and not force:
+            raise DestinationExistsError(f"{path} exists; pass --force (force=True) to replace it")
     K = _model.keras_module(keras)  # pylint: disable=invalid-name
     value_of = _reader(ckpt)
+    inputs, lengths = _proof.probe_inputs(export_plan)
+    # The reference first: the checkpoint's arrays can then go before the file is reloaded.
+    expected = _proof.reference_outputs(export_plan, value_of, inputs, lengths) if prove else None
     model = _model.assemble(export_plan, value_of, K)
+    del value_of
     parent = os.path.dirname(dst)
     os.makedirs(parent, exist_ok=True)
     work = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.", suffix=".legacy-share-tmp",
@@ -186,19 +193,24 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
         del model
         result = None
         if prove:
-            inputs, lengths = _proof.probe_inputs(export_plan)
-            outputs = _run_saved(written, fmt, K, keras, export_plan, value_of, inputs, lengths)
-            expected = _proof.reference_outputs(export_plan, value_of, inputs, lengths)
+            outputs = _run_saved(written, fmt, K, keras, inputs, lengths)
             result = _proof.compare(outputs, expected, tolerance, inputs.shape[1])
             _LOG.info("proof: %s", result.describe())
             if not result.ok:
                 raise ProofError(f"{dst}: not written: the exported model differs from the TF1 "
                                  f"equations of {ckpt.prefix}: {result.describe()}; check "
                                  f"--forget-bias and the cell settings, or raise --tolerance")
+        if fmt == WEIGHTS:
+            _move_into_place(architecture_path(written), architecture_path(dst))
         _move_into_place(written, dst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ExportReport(dst, fmt, keras, export_plan, result)
+
+
+def architecture_path(weights_path):
+    """`m.weights.h5` -> `m.model.json`: the architecture written beside a weights file."""
+    return weights_path[:-len(".weights.h5")] + ".model.json"
 
 
 def _save(model, path, fmt, flavour):
@@ -206,6 +218,8 @@ def _save(model, path, fmt, flavour):
         model.save(path)
     elif fmt == WEIGHTS:
         model.save_weights(path)
+        with open(architecture_path(path), "w", encoding="utf-8") as f:
+            f.write(model.to_json())
     elif flavour == 3:
         model.export(path, format="tf_saved_model", verbose=False)
     else:
@@ -213,13 +227,14 @@ def _save(model, path, fmt, flavour):
         tf.saved_model.save(model, path)
 
 
-def _run_saved(path, fmt, K, flavour, export_plan, value_of, inputs, lengths):  # pylint: disable=invalid-name
+def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=invalid-name
     """Loads what was written, as a user would, and runs it on (inputs, lengths)."""
     if fmt == KERAS:
         loaded = (K.saving.load_model(path) if flavour == 3 else K.models.load_model(path))
         return np.asarray(loaded([inputs, lengths]))
     if fmt == WEIGHTS:
-        fresh = _model.assemble(export_plan, lambda sources: np.zeros_like(value_of(sources)), K)
+        with open(architecture_path(path), encoding="utf-8") as f:
+            fresh = K.models.model_from_json(f.read())
         fresh.load_weights(path)
         return np.asarray(fresh([inputs, lengths]))
     import tensorflow as tf  # pylint: disable=import-outside-toplevel

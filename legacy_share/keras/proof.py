@@ -61,8 +61,9 @@ def reference_outputs(plan, value_of, inputs, lengths):
         out = []
         for position in range(stack.layers):
             variables = stack.cell_sources(direction, position)
-            out.append(_step(stack, {v: value_of(s).astype(np.float64)
-                                     for v, s in variables.items()}))
+            # float32 weights stay float32: NumPy computes float32 @ float64 in float64, and
+            # float64 copies of a big stack's weights would double the peak memory.
+            out.append(_step(stack, {v: value_of(s) for v, s in variables.items()}))
         return out
 
     def zeros():
