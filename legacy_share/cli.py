@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import tempfile
-import warnings
 
 __all__ = ["main", "build_parser", "prepare_tensorflow"]
 

@@ -66,7 +66,8 @@ def basic_rnn_step(x, h, kernel, bias):
 
 
 def gru_cell(weights):
-    """A step over (x, h) for `run_stack`, from [gates_kernel, gates_bias, cand_kernel, cand_bias]."""
+    """A step over (x, h) for `run_stack`, from [gates_kernel, gates_bias, cand_kernel,
+    cand_bias]."""
     def step(x, h):
         new_h = gru_step(x, h, *weights)
         return new_h, new_h
@@ -122,13 +123,13 @@ def run_stack(steps, initial_states, inputs, lengths=None):
 
 
 def run_layer(step, initial_state, inputs, lengths=None):
-    """One layer: `run_stack([step], [initial_state], inputs, lengths)` -> (outputs, final state)."""
+    """One layer: `run_stack([step], [initial_state], inputs, lengths)` -> (outputs, state)."""
     outputs, states = run_stack([step], [initial_state], inputs, lengths)
     return outputs, states[0]
 
 
 def reverse_by_lengths(values, lengths):
-    """`tf.reverse_sequence` on axis 1: the first `lengths[b]` steps of row b reversed, the rest kept."""
+    """`tf.reverse_sequence` on axis 1: row b's first `lengths[b]` steps reversed, the rest kept."""
     out = np.array(values, copy=True)
     for b, n in enumerate(np.asarray(lengths)):
         out[b, :n] = values[b, :n][::-1]

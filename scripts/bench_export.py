@@ -56,7 +56,8 @@ def import_keras():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="scripts/bench_export", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="scripts/bench_export",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="4x2048", help="LAYERSxUNITS of the GRU (default 4x2048, "
                                                           "1.2 GB with Adam)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command (default 3)")

@@ -21,7 +21,7 @@ _CELLS = {"gru": (rnn_cell.GRUCell, legacy_share.SharedGRUCell),
 def save_case(prefix, cell="gru", topology="forward", layers=2, units=6, depth=4, shared=False,
               write_version="V2", forget_bias=1.0, cell_options=None, embedding=False,
               dense=False, seed=0):
-    """Builds the graph, randomises every variable, saves `prefix`, returns (inputs, lengths, outputs).
+    """Builds the graph, randomises its variables, saves `prefix` -> (inputs, lengths, outputs).
 
     topology: "forward" (MultiRNNCell when layers > 1 or shared, else a bare cell),
     "bidirectional" (bidirectional_dynamic_rnn of two stacks), "stacked" (the scopes of

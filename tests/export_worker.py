@@ -66,7 +66,8 @@ def _load(jobs):
             outputs[job["id"] + "/dict"] = np.asarray(by_dict)
             outputs[job["id"]] = np.asarray(by_list)
         elif path.endswith(".weights.h5"):
-            from legacy_share.keras import exporting, model as m  # pylint: disable=import-outside-toplevel
+            # pylint: disable-next=import-outside-toplevel
+            from legacy_share.keras import exporting, model as m
             with open(exporting.architecture_path(path), encoding="utf-8") as f:
                 model = m.keras_module(flavour).models.model_from_json(f.read())
             model.load_weights(path)

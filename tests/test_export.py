@@ -153,7 +153,8 @@ def test_keras3_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported, 
     assert report["relative"] <= 1e-5
     outputs, expected = exported["k3"][case], exported["expected"][case]
     assert outputs.shape == expected.shape
-    np.testing.assert_allclose(outputs, expected, rtol=0, atol=2e-5 * max(1, np.abs(expected).max()))
+    np.testing.assert_allclose(outputs, expected, rtol=0,
+                               atol=2e-5 * max(1, np.abs(expected).max()))
     if case + "/dict" in exported["k3"]:
         np.testing.assert_array_equal(exported["k3"][case + "/dict"], outputs)
     lengths = np.load(exported["jobs"][case]["inputs"])["lengths"]
@@ -165,7 +166,8 @@ def test_keras3_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported, 
 def test_tf_keras_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported, case):
     assert exported["k2_export"][case]["ok"], exported["k2_export"][case]
     outputs, expected = exported["k2"][case], exported["expected"][case]
-    np.testing.assert_allclose(outputs, expected, rtol=0, atol=2e-5 * max(1, np.abs(expected).max()))
+    np.testing.assert_allclose(outputs, expected, rtol=0,
+                               atol=2e-5 * max(1, np.abs(expected).max()))
 
 
 @pytest.mark.skipif(not (HAS_KERAS3 and HAS_JAX), reason=NO_JAX)

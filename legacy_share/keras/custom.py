@@ -25,7 +25,8 @@ def _define(K):  # pylint: disable=invalid-name
 
     @(register or K.utils.register_keras_serializable)(package="legacy_share")
     class LegacyLSTMCell(K.layers.Layer):
-        """c = σ(f + w_f∘c₋)∘c₋ + σ(i + w_i∘c₋)∘tanh(j), clipped; m = σ(o + w_o∘c)∘tanh(c) @ P, clipped.
+        """c = σ(f + w_f∘c₋)∘c₋ + σ(i + w_i∘c₋)∘tanh(j), clipped;
+        m = σ(o + w_o∘c)∘tanh(c) @ P, clipped.
 
         Weights: kernel [d, 4n], recurrent_kernel [p, 4n], bias [4n] (Keras gate order
         i, f, c, o, forget bias folded in), peepholes [3, n] (f, i, o), projection [n, p];

@@ -21,6 +21,7 @@ FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "sta
 EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _SLOT = "optimizer slot"
+_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
 _DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
           _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN"}
@@ -244,7 +245,7 @@ def _cell_position(comps):
 
 
 def _differing_position(step, renames):
-    """The path component holding the layer index of a MERGE step (its layers' names differ there)."""
+    """The path component holding a MERGE step's layer index (where its layers' names differ)."""
     name = step.name.split("/")
     other = planning.migrated_name(step.layer_sources()[1][0], renames).split("/")
     diffs = [i for i, (a, b) in enumerate(zip(name, other)) if a != b]
@@ -365,8 +366,7 @@ def _check_extras(prefix, stack, embedding, dense):
 
 def _why_not(name, chosen, stacks):
     comps = name.split("/")
-    if len(comps) > 1 and planning.OPTIMIZER_SLOT_NAMES and re.fullmatch(
-            r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES), comps[-1]):
+    if len(comps) > 1 and _SLOT_RE.fullmatch(comps[-1]):
         return _SLOT
     if re.fullmatch(r"beta\d_power(?:_\d+)*|global_step", comps[-1]):
         return "training state"

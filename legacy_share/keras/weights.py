@@ -109,7 +109,7 @@ def layer_weights(cell, weights, forget_bias=1.0):
 
 
 def has_extras(weights):
-    """True when an LSTMCell's variables hold peepholes or a projection (no Keras LSTM computes them)."""
+    """True when an LSTMCell has peepholes or a projection (no Keras LSTM computes them)."""
     return any(p in weights for p in names.LSTM_PEEPHOLES + (PROJECTION,))
 
 
