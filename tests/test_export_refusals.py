@@ -15,7 +15,8 @@ from legacy_share._tf import tf, tf1  # first: pytest's process serves tf_keras
 from tests import export_cases
 from tests.file_guard import untouched
 
-import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order,unused-import
+import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
+import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +197,60 @@ def test_layer_weights_maps_gates_as_keras_md_says():
     _, _, lstm_bias = legacy_share.keras.layer_weights(
         "basic_lstm_cell", {"kernel": k, "bias": np.zeros(4 * n, np.float32)}, forget_bias=1.5)
     np.testing.assert_array_equal(lstm_bias, [0] * n + [1.5] * n + [0] * 2 * n)
+
+
+GRU = {"gates/kernel": lambda d, n: [d + n, 2 * n], "gates/bias": lambda d, n: [2 * n],
+       "candidate/kernel": lambda d, n: [d + n, n], "candidate/bias": lambda d, n: [n]}
+
+
+def _gru_shapes(scope, depth, units, drop=()):
+    return {f"{scope}/gru_cell/{v}": shape(depth, units) for v, shape in GRU.items()
+            if v not in drop}
+
+
+@pytest.mark.parametrize("shapes, reason", [
+    (_gru_shapes("bidirectional_rnn/fw", 3, 2), "only the fw direction is stored"),
+    (dict(_gru_shapes("rnn/multi_rnn_cell/cell_0", 3, 2),
+          **_gru_shapes("rnn/multi_rnn_cell/cell_1", 5, 2)),
+     "layer 1 takes input depth 5 but the layer below gives 2"),
+    (dict(_gru_shapes("rnn/multi_rnn_cell/cell_0", 3, 2),
+          **_gru_shapes("rnn/multi_rnn_cell/cell_1", 2, 4)),
+     "its cells have different numbers of units"),
+    (dict(_gru_shapes("bidirectional_rnn/fw/multi_rnn_cell/cell_0", 2, 2),
+          **_gru_shapes("bidirectional_rnn/bw/multi_rnn_cell/cell_0", 2, 2)),
+     "a shared stack inside one direction is not supported"),
+    (_gru_shapes("rnn/multi_rnn_cell/cell_3", 2, 2), "only layer 3 is stored"),
+])
+def test_stacks_that_cannot_be_keras_layers_are_refused_with_the_reason(tmp_path, shapes,
+                                                                         reason):
+    prefix = _save(str(tmp_path / "model.ckpt"), shapes)
+    plan = legacy_share.keras.plan(prefix, layers=2 if "cell_0" in str(shapes)
+                                   and "cell_1" not in str(shapes) else None)
+    assert plan.stack.status == "refused" and reason in plan.stack.reason, plan.stack
+    with pytest.raises(legacy_share.ExportError, match="refused|" + reason.split()[0]):
+        legacy_share.keras.export(prefix, str(tmp_path / "m.keras"), keras=2,
+                                  layers=plan.stack.layers if plan.stack.shared else None)
+    assert not os.path.exists(tmp_path / "m.keras")
+
+
+def test_a_shared_layer_whose_input_depth_differs_runs_only_once(tmp_path):
+    prefix = _save(str(tmp_path / "model.ckpt"),
+                   _gru_shapes("rnn/multi_rnn_cell/cell_0", 3, 2))
+    with pytest.raises(legacy_share.ExportError, match="cannot take its own output of depth 2"):
+        legacy_share.keras.export(prefix, str(tmp_path / "m.keras"), keras=2, layers=2)
+    report = legacy_share.keras.export(prefix, str(tmp_path / "m.keras"), keras=2, layers=1)
+    assert report.proof.ok
+
+
+@pytest.mark.parametrize("drop, shape, match", [
+    (("candidate/bias",), None, r"rnn/gru_cell/candidate/bias is missing from the checkpoint"),
+    ((), ("rnn/gru_cell/gates/bias", [3]),
+     r"rnn/gru_cell/gates/bias has shape \[3\] but .*candidate/kernel \[5, 2\] implies \[4\]"),
+])
+def test_an_incomplete_or_misshapen_cell_names_the_tensor(tmp_path, drop, shape, match):
+    shapes = _gru_shapes("rnn", 3, 2, drop)
+    if shape:
+        shapes[shape[0]] = shape[1]
+    prefix = _save(str(tmp_path / "model.ckpt"), shapes)
+    with pytest.raises(legacy_share.ExportError, match=match):
+        legacy_share.keras.plan(prefix)
