@@ -143,6 +143,9 @@ def test_a_failed_proof_writes_nothing(capsys, ckpts, tmp_path):
     line = _refused(capsys, ckpts, ckpts["per_layer"], str(tmp_path / "m.keras"),
                     "--tolerance", "0", match=("not written", "max |diff|", "--tolerance"))
     assert "relative" in line
+    code, _, _ = _export(capsys, ckpts["per_layer"], str(tmp_path / "new" / "deeper" / "m.keras"),
+                         "--tolerance", "0")
+    assert code == 1 and os.listdir(tmp_path) == []  # not even the folders it made
 
 
 def test_usage_errors_exit_2(ckpts, tmp_path):

@@ -184,9 +184,10 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     model = _model.assemble(export_plan, value_of, K)
     del value_of
     parent = os.path.dirname(dst)
-    os.makedirs(parent, exist_ok=True)
+    created = _make_folders(parent)
     work = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.", suffix=".legacy-share-tmp",
                             dir=parent)
+    done = False
     try:
         written = os.path.join(work, os.path.basename(dst))
         _save(model, written, fmt, keras)
@@ -203,9 +204,26 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
         if fmt == WEIGHTS:
             _move_into_place(architecture_path(written), architecture_path(dst))
         _move_into_place(written, dst)
+        done = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for folder in [] if done else reversed(created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
     return ExportReport(dst, fmt, keras, export_plan, result)
+
+
+def _make_folders(path):
+    """Creates `path` and its missing parents -> those created, outermost first."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        os.mkdir(folder)
+    return list(reversed(missing))
 
 
 def architecture_path(weights_path):
