@@ -257,3 +257,14 @@ def test_an_incomplete_or_misshapen_cell_names_the_tensor(tmp_path, drop, shape,
     prefix = _save(str(tmp_path / "model.ckpt"), shapes)
     with pytest.raises(legacy_share.ExportError, match=match):
         legacy_share.keras.plan(prefix)
+
+
+def test_a_sharded_tf0_lstm_kernel_is_concatenated_in_shard_order(tmp_path):
+    prefix = _save(str(tmp_path / "model.ckpt"), {"RNN/LSTMCell/W_0": [3, 8],
+                                                  "RNN/LSTMCell/W_1": [2, 8],
+                                                  "RNN/LSTMCell/B": [8]})
+    plan = legacy_share.keras.plan(prefix)
+    assert (plan.stack.units, plan.stack.depths, plan.stack.status) == (2, (3,), "exact")
+    assert plan.stack.cell_sources("", 0)["kernel"] == ("RNN/LSTMCell/W_0", "RNN/LSTMCell/W_1")
+    report = legacy_share.keras.export(prefix, str(tmp_path / "m.keras"), keras=2)
+    assert report.proof.ok
