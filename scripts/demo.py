@@ -138,8 +138,7 @@ def run_keras_export(checkpoint, destination, legacy):
     """Step 6: the legacy checkpoint as a Keras 3 model (a fresh process: one Keras per process)."""
     _title(6, f"export to Keras 3 -> {destination}, reload it, compare with the legacy graph")
     if not _process.supports_keras3():
-        print(f"skipped: TensorFlow {tf.__version__} has no Keras 3 (try legacy-share export "
-              f"--keras 2)")
+        _export_to_tf_keras(checkpoint, destination, legacy)
         return
     ids_path = os.path.join(os.path.dirname(os.path.abspath(destination)), "demo_ids.npy")
     np.save(ids_path, _legacy_ids(7))
@@ -160,6 +159,25 @@ def run_keras_export(checkpoint, destination, legacy):
     print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
           f"Keras 3 model (Embedding + 2 x GRU(reset_after=False)) that loads without "
           f"tf.compat.v1; its outputs equal the legacy graph's (max |diff| {difference:.1e}).")
+
+
+def _export_to_tf_keras(checkpoint, destination, legacy):
+    """TensorFlow < 2.16 has no Keras 3: the same step with its tf.keras, in this process."""
+    import legacy_share.keras  # pylint: disable=import-outside-toplevel,redefined-outer-name
+    report = legacy_share.keras.export(checkpoint, destination, keras=2, embedding="embedding",
+                                       force=True)
+    print(f"TensorFlow {tf.__version__} has no Keras 3: exported for its tf.keras instead")
+    print("export proof:", report.proof.describe())
+    ids = _legacy_ids(7)
+    model = tf.keras.models.load_model(destination)
+    outputs = np.asarray(model([ids, np.full(len(ids), ids.shape[1], np.int32)]))
+    difference = float(np.max(np.abs(outputs - legacy)))
+    if difference > 1e-5:
+        raise legacy_share.VerificationError(
+            f"the tf.keras model's outputs differ from the legacy graph's by {difference:.3g}")
+    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
+          f"tf.keras model (Embedding + 2 x GRU(reset_after=False)); its outputs equal the "
+          f"legacy graph's (max |diff| {difference:.1e}).")
 
 
 def _legacy_ids(feed_seed):
