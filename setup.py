@@ -25,6 +25,7 @@ setup(
         "google-crc32c>=1.5",
         "regex>=2022.1.18",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    # jax: tests load exported .keras files on Keras 3's JAX backend (skipped without it).
+    extras_require={"test": ["pytest", "hypothesis", "jax[cpu]"]},
     entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
 )

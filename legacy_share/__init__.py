@@ -2,28 +2,31 @@
 
 Importing this package sets TF_USE_LEGACY_KERAS=1 (when unset), so that a TensorFlow imported
 afterwards serves `tf.compat.v1.nn.rnn_cell` on TensorFlow >= 2.16. TensorFlow itself is
-imported on first use of a name below that needs it (so `legacy-share` can silence it first);
-if it is already imported and cannot serve the legacy cells, the import raises LegacyKerasError.
+imported on first use of a name below that needs it (so `legacy-share` can silence it first).
+Only the shared cells need the legacy cells: using them in a process whose TensorFlow cannot
+serve them raises LegacyKerasError; the migrator works with either Keras, and
+`legacy_share.keras` takes the switch back (when this package set it) to get Keras 3.
 """
 
 import importlib as _importlib
-import os as _os
-import sys as _sys
 
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
 from legacy_share.errors import Error
+from legacy_share.errors import ExportError
 from legacy_share.errors import IncompatibleShapeError
 from legacy_share.errors import LayersDifferError
 from legacy_share.errors import LegacyKerasError
 from legacy_share.errors import NotCalledError
 from legacy_share.errors import PlanError
+from legacy_share.errors import ProofError
 from legacy_share.errors import VerificationError
 from legacy_share import names
+from legacy_share import _process
 
 __version__ = "0.1.0"
 
-LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
+LEGACY_KERAS_SWITCH = _process.LEGACY_KERAS_SWITCH
 
 _LAZY = {
     "SharedCell": "legacy_share.cells",
@@ -46,7 +49,8 @@ _LAZY = {
 
 __all__ = [
     "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError", "CheckpointError",
-    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError", "names",
+    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError",
+    "ExportError", "ProofError", "names",
 ] + list(_LAZY)
 
 
@@ -62,6 +66,4 @@ def __dir__():
     return sorted(set(__all__) | {"__version__", "LEGACY_KERAS_SWITCH"})
 
 
-_os.environ.setdefault(LEGACY_KERAS_SWITCH, "1")
-if "tensorflow" in _sys.modules:
-    _importlib.import_module("legacy_share._tf")  # fails now, with the fix, if the cells cannot load
+_process.prefer_legacy_keras()

@@ -1,4 +1,4 @@
-"""`legacy-share`: inspect, migrate, verify and unshare TF1 RNN checkpoints.
+"""`legacy-share`: inspect, migrate, verify, unshare and export TF1 RNN checkpoints.
 
 Exit codes: 0 ok, 1 error or failed check, 2 usage.
 """
@@ -13,7 +13,6 @@ import signal
 import sys
 import tempfile
 import threading
-import warnings
 
 __all__ = ["main", "build_parser", "prepare_tensorflow"]
 
@@ -95,6 +94,30 @@ def build_parser():
                          help="the inverse of migrate --share-from K: layer K is copied to "
                               "layers K+1..N-1, layers below K are kept (default 0)")
     _add_group(unshare)
+
+    export = commands.add_parser("export", parents=[common],
+                                 help="write a Keras 3 / tf_keras model of an RNN checkpoint")
+    export.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
+    export.add_argument("dst", metavar="DST",
+                        help="*.keras (whole model), *.weights.h5 (weights), or a folder "
+                             "(SavedModel)")
+    export.add_argument("--keras", type=int, choices=(3, 2), default=3,
+                        help="3: Keras 3 (default); 2: tf_keras")
+    export.add_argument("--stack", metavar="SCOPE", help="the stack to export when there are several")
+    export.add_argument("--layers", type=_positive, metavar="K",
+                        help="how many times a shared stack runs its one layer (not stored)")
+    export.add_argument("--custom-cells", action="store_true",
+                        help="export LSTMCells with peepholes or projection as LegacyLSTMCell")
+    export.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
+                        help="the LSTM forget bias the graph ran with (default 1.0)")
+    export.add_argument("--embedding", metavar="VAR", help="an embedding table to put before the stack")
+    export.add_argument("--dense", metavar="KERNEL[,BIAS]", help="a Dense layer to put after it")
+    export.add_argument("--tolerance", type=_tolerance, default=1e-5, metavar="X",
+                        help="largest relative difference the proof accepts (default 1e-5)")
+    export.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    export.add_argument("--json", action="store_true", help="print JSON")
+    export.add_argument("--force", action="store_true", help="replace an existing DST")
+    _add_naming_options(export)
     return parser
 
 
@@ -111,6 +134,9 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         _quiet_tensorflow(args.verbose or args.debug)
+        child = _arrange_keras(args, argv)  # the process export needs, or its exit code elsewhere
+        if child is not None:
+            return child
         try:
             _import_tensorflow(quiet=not (args.verbose or args.debug))
         except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
@@ -221,7 +247,64 @@ def _unshare(args):
     return 0
 
 
-_COMMANDS = {"inspect": _inspect, "migrate": _migrate, "verify": _verify, "unshare": _unshare}
+def _export(args):
+    from legacy_share.keras import exporting  # pylint: disable=import-outside-toplevel
+    options = dict(stack=args.stack, layers=args.layers, custom_cells=args.custom_cells,
+                   forget_bias=args.forget_bias, embedding=args.embedding, dense=args.dense,
+                   group_patterns=args.group, renames=args.rename, excludes=args.exclude)
+    if args.dry_run:
+        exporting.destination_format(args.dst)
+        plan = exporting.plan(args.src, **options)
+        if args.json:
+            print(json.dumps(dict(plan.to_dict(), dry_run=True, destination=None), indent=2,
+                             sort_keys=True))
+        else:
+            print(plan.format_table())
+            print(f"dry run: nothing written to {args.dst}")
+        return 0
+    report = exporting.export(args.src, args.dst, keras=args.keras, tolerance=args.tolerance,
+                              force=args.force, **options)
+    if args.json:
+        print(json.dumps(dict(report.to_dict(), dry_run=False), indent=2, sort_keys=True))
+    else:
+        print(report.plan.format_table())
+        flavour = "Keras 3" if report.flavour == 3 else "tf_keras"
+        print(f"proof: {report.proof.describe()}")
+        print(f"wrote {report.path} ({report.format}, {flavour})")
+    return 0
+
+
+_COMMANDS = {"inspect": _inspect, "migrate": _migrate, "verify": _verify, "unshare": _unshare,
+             "export": _export}
+
+
+def _arrange_keras(args, argv):
+    """For `export`: the Keras it needs in this process, or its exit code from a fresh process.
+
+    TensorFlow chooses Keras 3 or tf_keras once, at its import; when it is already imported
+    with the other one (main called from Python), the command runs in a child process.
+    """
+    if args.command != "export":
+        return None
+    from legacy_share import _process, errors  # pylint: disable=import-outside-toplevel
+    try:
+        _process.arrange_keras(args.keras)
+    except errors.LegacyKerasError as exc:
+        if "tensorflow" not in sys.modules or (args.keras == 3 and not _process.supports_keras3()):
+            return _fail(exc, args.debug)
+        import subprocess  # pylint: disable=import-outside-toplevel
+        env = {k: v for k, v in os.environ.items() if k != _process.LEGACY_KERAS_SWITCH}
+        if args.keras == 2:
+            env[_process.LEGACY_KERAS_SWITCH] = "1"
+        argv = sys.argv[1:] if argv is None else list(argv)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        done = subprocess.run([sys.executable, "-m", "legacy_share"] + argv, env=env,
+                              capture_output=True, text=True, check=False)
+        sys.stdout.write(done.stdout)
+        sys.stderr.write(done.stderr)
+        return done.returncode
+    return None
 
 
 def _add_naming_options(parser):
@@ -332,25 +415,8 @@ def prepare_tensorflow(verbose=False):
 
 def _quiet_tensorflow(verbose):
     """Silences TensorFlow's start-up logs and deprecation warnings; must run before TF is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
-        for module in ("tensorflow", "tf_keras", "keras", "absl", "google", "h5py", "numpy"):
-            warnings.filterwarnings("ignore", category=category, module=module + r"(\.|$)")
-    # The legacy cells' own deprecation notice, raised where a shared cell calls their __init__.
-    warnings.filterwarnings("ignore", message=r"`tf\.nn\.rnn_cell\.\w+` is deprecated")
-    try:
-        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:
-        pass
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
-    log = logging.getLogger("legacy_share")
-    if not any(getattr(h, "_legacy_share_cli", False) for h in log.handlers):
-        handler._legacy_share_cli = True  # pylint: disable=protected-access
-        log.addHandler(handler)
-    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from legacy_share import _process  # pylint: disable=import-outside-toplevel
+    _process.quiet_tensorflow(verbose, prog=PROG)
 
 
 def _import_tensorflow(quiet):

@@ -14,6 +14,8 @@ __all__ = [
     "DestinationExistsError",
     "VerificationError",
     "Interrupted",
+    "ExportError",
+    "ProofError",
 ]
 
 
@@ -89,3 +91,11 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signal_number):
         super().__init__(signal_number)
         self.signal_number = signal_number
+
+
+class ExportError(Error, ValueError):
+    """A checkpoint cannot become the Keras model asked for (cell, stack shape, options)."""
+
+
+class ProofError(Error):
+    """An exported model's outputs differ from the TF1 equations beyond the tolerance."""

@@ -6,12 +6,14 @@
 Steps: the inspect table, the migration plan, the migration, `verify` against the shared graph's
 MetaGraphDef, a strict `Saver` restoring every variable of the shared graph, and (bundled
 checkpoint) the shared graph's outputs against the legacy graph's with layer 0's weights in
-every layer.
+every layer; last, the same checkpoint exported to a Keras 3 `.keras` model (in a fresh Keras 3
+process), reloaded, and its outputs compared with the legacy graph's.
 """
 
 import argparse
 import os
 import re
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +28,7 @@ cli.prepare_tensorflow()
 import numpy as np  # noqa: E402
 
 import legacy_share  # noqa: E402
+from legacy_share import _process  # noqa: E402
 from legacy_share import legacy_graphs, migration, verifying  # noqa: E402
 from legacy_share._tf import tf, tf1  # noqa: E402
 
@@ -113,6 +116,75 @@ def run_bundled(out):
     print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x names, V1, one GRU per layer) "
           f"became {out} (V2, one shared set); a shared graph restored it strictly and its outputs "
           f"equal the legacy graph's with layer 0's weights (max |diff| {difference:.1e}).")
+    run_keras_export(checkpoint, os.path.join(os.path.dirname(out) or ".", "model.keras"), untied)
+
+
+_KERAS3_CHILD = """
+import sys, numpy as np
+import legacy_share.keras
+checkpoint, destination, ids_path = sys.argv[1:4]
+report = legacy_share.keras.export(checkpoint, destination, embedding="embedding", force=True)
+print(report.plan.format_table())
+print("export proof:", report.proof.describe())
+import keras
+model = keras.saving.load_model(destination)
+ids = np.load(ids_path)
+np.save(ids_path, np.asarray(model([ids, np.full(len(ids), ids.shape[1], np.int32)])))
+print(f"keras {keras.__version__}: reloaded {destination}")
+"""
+
+
+def run_keras_export(checkpoint, destination, legacy):
+    """Step 6: the legacy checkpoint as a Keras 3 model (a fresh process: one Keras per process)."""
+    _title(6, f"export to Keras 3 -> {destination}, reload it, compare with the legacy graph")
+    if not _process.supports_keras3():
+        _export_to_tf_keras(checkpoint, destination, legacy)
+        return
+    ids_path = os.path.join(os.path.dirname(os.path.abspath(destination)), "demo_ids.npy")
+    np.save(ids_path, _legacy_ids(7))
+    env = {k: v for k, v in os.environ.items() if k != _process.LEGACY_KERAS_SWITCH}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    done = subprocess.run([sys.executable, "-c", _KERAS3_CHILD, checkpoint, destination,
+                           ids_path], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise legacy_share.ExportError(f"the Keras 3 export failed: {done.stderr.strip()[-2000:]}")
+    print(done.stdout.rstrip())
+    keras_outputs = np.load(ids_path)
+    os.remove(ids_path)
+    difference = float(np.max(np.abs(keras_outputs - legacy)))
+    if difference > 1e-5:
+        raise legacy_share.VerificationError(
+            f"the Keras 3 model's outputs differ from the legacy graph's by {difference:.3g}")
+    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
+          f"Keras 3 model (Embedding + 2 x GRU(reset_after=False)) that loads without "
+          f"tf.compat.v1; its outputs equal the legacy graph's (max |diff| {difference:.1e}).")
+
+
+def _export_to_tf_keras(checkpoint, destination, legacy):
+    """TensorFlow < 2.16 has no Keras 3: the same step with its tf.keras, in this process."""
+    import legacy_share.keras  # pylint: disable=import-outside-toplevel,redefined-outer-name
+    report = legacy_share.keras.export(checkpoint, destination, keras=2, embedding="embedding",
+                                       force=True)
+    print(f"TensorFlow {tf.__version__} has no Keras 3: exported for its tf.keras instead")
+    print("export proof:", report.proof.describe())
+    ids = _legacy_ids(7)
+    model = tf.keras.models.load_model(destination)
+    outputs = np.asarray(model([ids, np.full(len(ids), ids.shape[1], np.int32)]))
+    difference = float(np.max(np.abs(outputs - legacy)))
+    if difference > 1e-5:
+        raise legacy_share.VerificationError(
+            f"the tf.keras model's outputs differ from the legacy graph's by {difference:.3g}")
+    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
+          f"tf.keras model (Embedding + 2 x GRU(reset_after=False)); its outputs equal the "
+          f"legacy graph's (max |diff| {difference:.1e}).")
+
+
+def _legacy_ids(feed_seed):
+    graph = tf1.Graph()
+    with graph.as_default():
+        model = legacy_graphs.build_stack(generation="tf0", **BUNDLED_CONFIG)
+        return model.feed(feed_seed)[model.inputs]
 
 
 def run_tool_steps(source, out):

@@ -387,10 +387,10 @@ def test_import_arranges_the_legacy_keras_switch():
     assert result.stdout.startswith("1 ")
 
 
-def test_import_after_tensorflow_was_asked_for_keras_raises_legacy_keras_error():
+def test_shared_cells_after_tensorflow_was_asked_for_keras_raise_legacy_keras_error():
     code = ("import tensorflow as tf\n"
             "try:\n    tf.compat.v1.nn.rnn_cell.GRUCell\nexcept Exception:\n    pass\n"
-            "try:\n    import legacy_share\n"
+            "try:\n    import legacy_share\n    legacy_share.SharedGRUCell\n"
             "except ImportError as e:\n    print(type(e).__name__, '|', e)\n")
     result = _python(code)
     if tf.__version__ < "2.16":

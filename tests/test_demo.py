@@ -37,7 +37,12 @@ def test_demo_proves_the_migration_and_leaves_the_bundle_untouched(tmp_path):
                              "--out", str(out)], capture_output=True, text=True, env=env,
                             timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.rstrip().splitlines()[-1].startswith("PROVEN: ")
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("PROVEN: ")
+    # The last step: the same checkpoint as a Keras 3 model (tf.keras before TensorFlow 2.16).
+    assert ("a Keras 3 model" if tf.__version__ >= "2.16" else "a tf.keras model") in last
+    assert "its outputs equal the legacy graph's (max |diff|" in last
+    assert os.path.isfile(tmp_path / "out" / "model.keras")
     assert "max |shared - legacy| = " in result.stdout  # the demo fails above 1e-5
     assert result.stderr == ""
     assert os.path.exists(str(out) + ".index")

@@ -1,0 +1,161 @@
+"""Process set-up before TensorFlow is imported: which Keras it serves, and its start-up noise.
+
+A leaf module: it imports nothing of legacy_share but `errors`, and never TensorFlow.
+TensorFlow >= 2.16 serves `tf.compat.v1.nn.rnn_cell` (and `tf.keras` = tf_keras) only when
+TF_USE_LEGACY_KERAS=1 is set before it is imported, and Keras 3 only when it is not: one
+process holds one of them, chosen at TensorFlow's import.
+"""
+
+import logging
+import os
+import sys
+import warnings
+
+from legacy_share.errors import LegacyKerasError
+
+__all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
+           "switch_set_before_tensorflow", "supports_keras3",
+           "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow"]
+
+LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
+# Marks (also for child processes, which inherit the environment) that the switch above was set
+# by `import legacy_share`, not by the user, so that `legacy_share.keras` may take it back.
+_SET_BY_PACKAGE = "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS"
+_TRUE = ("1", "true", "True")
+
+
+_tensorflow_came_first = False  # pylint: disable=invalid-name
+
+
+def prefer_legacy_keras():
+    """Sets TF_USE_LEGACY_KERAS=1 when it is unset, remembering that the package set it."""
+    global _tensorflow_came_first  # pylint: disable=global-statement
+    if "tensorflow" in sys.modules and os.environ.get(LEGACY_KERAS_SWITCH) not in _TRUE:
+        _tensorflow_came_first = True
+    if LEGACY_KERAS_SWITCH not in os.environ:
+        os.environ[LEGACY_KERAS_SWITCH] = "1"
+        os.environ[_SET_BY_PACKAGE] = "1"
+
+
+def release_legacy_keras():
+    """Unsets TF_USE_LEGACY_KERAS if `prefer_legacy_keras` set it and TensorFlow is not imported."""
+    if "tensorflow" not in sys.modules and os.environ.get(_SET_BY_PACKAGE) == "1":
+        os.environ.pop(LEGACY_KERAS_SWITCH, None)
+        os.environ.pop(_SET_BY_PACKAGE, None)
+
+
+def switch_set_before_tensorflow():
+    """False when TensorFlow was imported without the switch before legacy_share set it."""
+    return not _tensorflow_came_first
+
+
+def keras_in_use():
+    """The Keras a TensorFlow imported now serves: 3 (Keras 3) or 2 (tf_keras / TF < 2.16 tf.keras).
+
+    Reads the environment (and the TensorFlow already imported, if any); imports nothing.
+    """
+    tf = sys.modules.get("tensorflow")
+    version = getattr(tf, "__version__", None) or _installed_tensorflow_version()
+    if version is not None and _minor(version) < (2, 16):
+        return 2
+    return 2 if os.environ.get(LEGACY_KERAS_SWITCH) in _TRUE else 3
+
+
+def use_keras(flavour):
+    """Arranges for TensorFlow to serve Keras `flavour` (3 or 2) in this process, if it still can.
+
+    Before TensorFlow is imported the switch is set (2) or taken back (3) when the user did not
+    set it; the CLI, which owns its process, passes `force=True` through `arrange_keras`.
+    Raises:
+      LegacyKerasError: TensorFlow is imported serving the other Keras, the user's
+        TF_USE_LEGACY_KERAS says otherwise, or Keras 3 is asked of TensorFlow < 2.16.
+    """
+    _arrange(flavour, force=False)
+
+
+def arrange_keras(flavour):
+    """`use_keras` for a process the caller owns (the CLI): the user's switch is overridden."""
+    _arrange(flavour, force=True)
+
+
+def supports_keras3():
+    """False on TensorFlow < 2.16, which has no Keras 3."""
+    version = _installed_tensorflow_version()
+    return version is None or _minor(version) >= (2, 16)
+
+
+def _arrange(flavour, force):
+    version = _installed_tensorflow_version()
+    if flavour == 3 and not supports_keras3():
+        raise LegacyKerasError(
+            f"Keras 3 needs TensorFlow >= 2.16, this is TensorFlow {version}: export with "
+            f"--keras 2 (keras=2), or upgrade TensorFlow.")
+    if "tensorflow" not in sys.modules:
+        by_package = os.environ.get(_SET_BY_PACKAGE) == "1"
+        if flavour == 2:
+            if force or LEGACY_KERAS_SWITCH not in os.environ or by_package:
+                os.environ[LEGACY_KERAS_SWITCH] = "1"
+        elif force:
+            os.environ.pop(LEGACY_KERAS_SWITCH, None)
+            os.environ.pop(_SET_BY_PACKAGE, None)
+        else:
+            release_legacy_keras()
+    if keras_in_use() != flavour:
+        raise LegacyKerasError(_wrong_keras(flavour))
+
+
+def _wrong_keras(flavour):
+    imported = "tensorflow" in sys.modules
+    serves = "tf_keras (TF_USE_LEGACY_KERAS=1)" if flavour == 3 else "Keras 3"
+    wanted = "Keras 3" if flavour == 3 else "tf_keras"
+    if imported:
+        return (f"TensorFlow is already imported in this process and serves {serves}, but "
+                f"{wanted} is needed: one process holds one Keras; run this in a fresh process "
+                f"(the `legacy-share export` command does), with "
+                f"{'TF_USE_LEGACY_KERAS unset' if flavour == 3 else 'TF_USE_LEGACY_KERAS=1'} "
+                f"and legacy_share.keras imported before tensorflow.")
+    return (f"TF_USE_LEGACY_KERAS={os.environ.get(LEGACY_KERAS_SWITCH)!r} is set in the "
+            f"environment, so TensorFlow would serve {serves}, but {wanted} is needed: "
+            f"{'unset it' if flavour == 3 else 'set it to 1'}.")
+
+
+def _minor(version):
+    return tuple(int(part) for part in version.split(".")[:2])
+
+
+def _installed_tensorflow_version():
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and getattr(tf, "__version__", None):
+        return tf.__version__
+    try:
+        from importlib import metadata  # pylint: disable=import-outside-toplevel
+        return metadata.version("tensorflow")
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
+def quiet_tensorflow(verbose=False, prog="legacy-share"):
+    """Silences TensorFlow's start-up logs and deprecation warnings; run before TF is imported.
+
+    Also routes the `legacy_share` logger to stderr as `<prog>: message` (INFO when `verbose`).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning, UserWarning):
+        for module in ("tensorflow", "tf_keras", "keras", "absl", "google", "h5py", "numpy",
+                       "jax"):
+            warnings.filterwarnings("ignore", category=category, module=module + r"(\.|$)")
+    # The legacy cells' own deprecation notice, raised where a shared cell calls their __init__.
+    warnings.filterwarnings("ignore", message=r"`tf\.nn\.rnn_cell\.\w+` is deprecated")
+    try:
+        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    log = logging.getLogger("legacy_share")
+    if not any(getattr(h, "_legacy_share_cli", False) for h in log.handlers):
+        handler._legacy_share_cli = True  # pylint: disable=protected-access
+        log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)

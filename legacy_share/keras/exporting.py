@@ -1,0 +1,272 @@
+"""`export`: a legacy checkpoint -> a Keras file, written atomically and proven by default."""
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from legacy_share import _process
+from legacy_share import planning
+from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
+from legacy_share.keras import model as _model
+from legacy_share.keras import proof as _proof
+from legacy_share.keras import structure
+from legacy_share.reading import open_checkpoint
+
+__all__ = ["ExportReport", "plan", "build_model", "export", "destination_format",
+           "architecture_path"]
+
+_LOG = logging.getLogger("legacy_share")
+KERAS, WEIGHTS, SAVED_MODEL = "keras", "weights.h5", "saved_model"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What `export` wrote: `path`, its `format`, the Keras `flavour`, the plan and the proof."""
+
+    path: str
+    format: str
+    flavour: int
+    plan: structure.ExportPlan
+    proof: object
+
+    def to_dict(self):
+        out = dict(destination=self.path, format=self.format, keras=self.flavour,
+                   plan=self.plan.to_dict())
+        if self.proof is not None:
+            out["proof"] = dict(max_abs_diff=self.proof.max_diff, relative=self.proof.relative,
+                                tolerance=self.proof.tolerance, ok=self.proof.ok)
+        return out
+
+
+def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embedding=None,
+         dense=None, group_patterns=(), renames=(), excludes=()):
+    """The ExportPlan of checkpoint `src` (the dry run: reads the index only).
+
+    Args and Raises: as `export` (CheckpointError, PlanError, ExportError).
+    """
+    return _plan(open_checkpoint(src), locals())
+
+
+def _plan(ckpt, options):
+    naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
+    specs = ckpt.specs
+    groups = planning.find_layer_groups(specs, **naming)
+    # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of a
+    # stack often has another input depth); K must be a layer all groups have.
+    common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) if groups \
+        else {0}
+    strategy = f"layer:{min(common)}" if common else "layer:0"
+    try:
+        migration_plan = planning.plan_migration(specs, strategy=strategy, **naming)
+    except PlanError as exc:
+        raise PlanError(f"{ckpt.prefix}: {exc}") from exc
+    dense = options.get("dense")
+    if isinstance(dense, str):
+        dense = tuple(dense.split(","))
+    return structure.plan_export(
+        ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
+        layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
+        forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
+        dense=dense, renames=naming["renames"])
+
+
+def _ready(export_plan):
+    stack = export_plan.stack
+    if stack.status == structure.REFUSED:
+        raise ExportError(f"{export_plan.prefix}: {stack.scope}: {stack.reason}")
+    if stack.layers is None:
+        raise ExportError(
+            f"{export_plan.prefix}: {stack.scope} is a shared stack: one set of weights run K "
+            f"times, and K is stored nowhere in a shared checkpoint; give it with --layers K "
+            f"(layers=K)")
+
+
+def _reader(ckpt):
+    cache = {}
+
+    def value_of(sources):
+        key = tuple(sources)
+        if key not in cache:
+            parts = [ckpt.read(name) for name in key]
+            cache[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return cache[key]
+    return value_of
+
+
+def build_model(src, keras=3, **options):
+    """The Keras model of checkpoint `src` with its weights, in this process's Keras.
+
+    Args:
+      src: a checkpoint (prefix, folder, V1 file, .index) in any naming generation.
+      keras: 3 (Keras 3) or 2 (tf_keras; tf.keras on TensorFlow < 2.16).
+      **options: as `export` (stack, layers, custom_cells, forget_bias, embedding, dense,
+        group_patterns, renames, excludes).
+    Returns:
+      A functional model: inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time]
+      with `embedding`) and `lengths` [batch] int32; output [batch, time, units * directions]
+      (or the Dense's units), zero past each length.
+    Raises:
+      LegacyKerasError: this process serves the other Keras; ExportError, CheckpointError,
+      PlanError: what cannot be exported, and why.
+    """
+    _process.use_keras(keras)
+    ckpt = open_checkpoint(src)
+    export_plan = _plan(ckpt, options)
+    _ready(export_plan)
+    return _model.assemble(export_plan, _reader(ckpt), _model.keras_module(keras))
+
+
+def destination_format(dst):
+    """`keras`, `weights.h5` or `saved_model` by the destination's name; ExportError otherwise."""
+    text = os.fspath(dst)
+    if text.endswith(".keras"):
+        return KERAS
+    if text.endswith(".weights.h5"):
+        return WEIGHTS
+    if text.endswith(os.sep) or os.path.isdir(text) or not os.path.splitext(text)[1]:
+        return SAVED_MODEL
+    raise ExportError(f"{text}: unknown output format; name it *.keras (a whole model), "
+                      f"*.weights.h5 (weights) or a folder (SavedModel)")
+
+
+def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
+           embedding=None, dense=None, tolerance=1e-5, force=False, group_patterns=(),
+           renames=(), excludes=(), prove=True):
+    """Writes the Keras model of checkpoint `src` to `dst`, after proving its outputs.
+
+    The file is written into a temporary folder next to `dst`, reloaded from there, run on
+    random inputs with lengths {T, T/2, 1, 0} against the float64 TF1 equations, and moved
+    into place only if it agrees within `tolerance` (relative). The input is only read.
+
+    Args:
+      src: a checkpoint in any form and naming generation the migrator reads.
+      dst: `*.keras`, `*.weights.h5` (with the architecture beside it, `*.model.json`, for
+        `keras.models.model_from_json`), or a folder (SavedModel).
+      keras: 3 or 2 (tf_keras): the process must serve it (the CLI arranges that).
+      stack: the scope of the stack to export when the checkpoint holds several.
+      layers: K for a shared stack (K is not stored in a shared checkpoint).
+      custom_cells: LSTMCells with peepholes or a projection become LegacyLSTMCell.
+      forget_bias: the LSTM forget bias the graph ran with (TF1 default 1.0).
+      embedding: name of an embedding table [vocabulary, depth] put before the stack.
+      dense: "KERNEL[,BIAS]" or (kernel, bias) names of a Dense put after it.
+      tolerance: the largest relative difference the proof accepts.
+      force: replace an existing `dst`.
+      group_patterns, renames, excludes: as for `legacy_share.migrate`.
+      prove: False skips the proof (the file is still reloaded).
+    Returns:
+      An ExportReport.
+    Raises:
+      DestinationExistsError: `dst` exists and not `force`. ProofError: the outputs differ
+      (nothing written). ExportError, CheckpointError, PlanError, LegacyKerasError: as
+      `build_model`.
+    """
+    fmt = destination_format(dst)
+    dst = os.path.abspath(os.fspath(dst).rstrip(os.sep) or os.sep)
+    _process.use_keras(keras)
+    ckpt = open_checkpoint(src)
+    export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
+                                   forget_bias=forget_bias, embedding=embedding, dense=dense,
+                                   group_patterns=group_patterns, renames=renames,
+                                   excludes=excludes))
+    _ready(export_plan)
+    for path in [dst] + ([architecture_path(dst)] if fmt == WEIGHTS else []):
+        if os.path.lexists(path) and not force:
+            raise DestinationExistsError(f"{path} exists; pass --force (force=True) to replace it")
+    K = _model.keras_module(keras)  # pylint: disable=invalid-name
+    value_of = _reader(ckpt)
+    inputs, lengths = _proof.probe_inputs(export_plan)
+    # The reference first: the checkpoint's arrays can then go before the file is reloaded.
+    expected = _proof.reference_outputs(export_plan, value_of, inputs, lengths) if prove else None
+    model = _model.assemble(export_plan, value_of, K)
+    del value_of
+    parent = os.path.dirname(dst)
+    created = _make_folders(parent)
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.", suffix=".legacy-share-tmp",
+                            dir=parent)
+    done = False
+    try:
+        written = os.path.join(work, os.path.basename(dst))
+        _save(model, written, fmt, keras)
+        del model
+        result = None
+        if prove:
+            outputs = _run_saved(written, fmt, K, keras, inputs, lengths)
+            result = _proof.compare(outputs, expected, tolerance, inputs.shape[1])
+            _LOG.info("proof: %s", result.describe())
+            if not result.ok:
+                raise ProofError(f"{dst}: not written: the exported model differs from the TF1 "
+                                 f"equations of {ckpt.prefix}: {result.describe()}; check "
+                                 f"--forget-bias and the cell settings, or raise --tolerance")
+        if fmt == WEIGHTS:
+            _move_into_place(architecture_path(written), architecture_path(dst))
+        _move_into_place(written, dst)
+        done = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for folder in [] if done else reversed(created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+    return ExportReport(dst, fmt, keras, export_plan, result)
+
+
+def _make_folders(path):
+    """Creates `path` and its missing parents -> those created, outermost first."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        os.mkdir(folder)
+    return list(reversed(missing))
+
+
+def architecture_path(weights_path):
+    """`m.weights.h5` -> `m.model.json`: the architecture written beside a weights file."""
+    return weights_path[:-len(".weights.h5")] + ".model.json"
+
+
+def _save(model, path, fmt, flavour):
+    if fmt == KERAS:
+        model.save(path)
+    elif fmt == WEIGHTS:
+        model.save_weights(path)
+        with open(architecture_path(path), "w", encoding="utf-8") as f:
+            f.write(model.to_json())
+    elif flavour == 3:
+        model.export(path, format="tf_saved_model", verbose=False)
+    else:
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        tf.saved_model.save(model, path)
+
+
+def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=invalid-name
+    """Loads what was written, as a user would, and runs it on (inputs, lengths)."""
+    if fmt == KERAS:
+        loaded = (K.saving.load_model(path) if flavour == 3 else K.models.load_model(path))
+        return np.asarray(loaded([inputs, lengths]))
+    if fmt == WEIGHTS:
+        with open(architecture_path(path), encoding="utf-8") as f:
+            fresh = K.models.model_from_json(f.read())
+        fresh.load_weights(path)
+        return np.asarray(fresh([inputs, lengths]))
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serving_default"]
+    outputs = serve(inputs=tf.constant(inputs), lengths=tf.constant(lengths))
+    return np.asarray(next(iter(outputs.values())))
+
+
+def _move_into_place(written, dst):
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        trash = written + ".old"
+        os.replace(dst, trash)
+        os.replace(written, dst)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(written, dst)

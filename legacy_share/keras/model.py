@@ -1,0 +1,139 @@
+"""An ExportPlan and the checkpoint's arrays -> a functional Keras model with those weights.
+
+Inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time] with an embedding) and
+`lengths` [batch] int32; the output is the top layer's sequence, zero past each length
+(`dynamic_rnn(..., sequence_length=lengths)`; bidirectional: fw and bw concatenated).
+"""
+
+import numpy as np
+
+from legacy_share.keras import custom
+from legacy_share.keras import structure
+from legacy_share.keras import weights as _weights
+
+__all__ = ["keras_module", "assemble"]
+
+# Every weight is overwritten with the checkpoint's, so Keras's random initializers (an
+# orthogonal QR of every recurrent kernel: 30 s for four 2048-unit GRUs, again on reload) are
+# not worth running. Retraining from scratch would need other initializers anyway.
+_NO_INIT = dict(kernel_initializer="zeros", recurrent_initializer="zeros",
+                bias_initializer="zeros")
+_LAYER_CLASS = {_weights.GRU: "GRU", _weights.BASIC_LSTM: "LSTM", _weights.LSTM: "LSTM",
+                _weights.BASIC_RNN: "SimpleRNN"}
+
+
+def keras_module(flavour):
+    """Keras 3's `keras` (flavour 3), or tf_keras (2; `tf.keras` on TensorFlow < 2.16)."""
+    if flavour == 3:
+        import keras  # pylint: disable=import-outside-toplevel
+        return keras
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if tuple(int(p) for p in tf.__version__.split(".")[:2]) < (2, 16):
+        return tf.keras
+    import tf_keras  # pylint: disable=import-outside-toplevel
+    return tf_keras
+
+
+def assemble(plan, value_of, K):  # pylint: disable=invalid-name
+    """Builds the model of `plan` in Keras module `K` with weights from `value_of(sources)`.
+
+    Args:
+      plan: an ExportPlan whose `stack` is exact or custom, with its layer count known.
+      value_of: (tensor names, shards in order) -> the whole array.
+      K: the Keras module (`keras_module(flavour)`).
+    Returns:
+      The functional model, weights set.
+    """
+    stack = plan.stack
+    if plan.embedding is not None:
+        inputs = K.Input((None,), dtype="int32", name="inputs")
+    else:
+        inputs = K.Input((None, stack.depths[0]), dtype="float32", name="inputs")
+    lengths = K.Input((), dtype="int32", name="lengths")
+    mask = _mask(K, inputs, lengths)
+    x = inputs
+    if plan.embedding is not None:
+        table = value_of(plan.embedding.sources[0])
+        embedding = K.layers.Embedding(table.shape[0], table.shape[1],
+                                       embeddings_initializer="zeros", name="embedding")
+        x = embedding(x)
+        embedding.set_weights([table.astype(np.float32)])
+    x = _stack(K, stack, value_of, x, mask)
+    if plan.dense is not None:
+        kernel = value_of(plan.dense.sources[0])
+        bias = value_of(plan.dense.sources[1]) if len(plan.dense.sources) > 1 else None
+        dense = K.layers.Dense(kernel.shape[1], use_bias=bias is not None, name="dense",
+                               kernel_initializer="zeros")
+        x = dense(x)
+        dense.set_weights([w.astype(np.float32) for w in (kernel, bias) if w is not None])
+    return K.Model([inputs, lengths], x, name="legacy_share_export")
+
+
+def _mask(K, inputs, lengths):  # pylint: disable=invalid-name
+    """[batch, time] bool, True before each length: `dynamic_rnn`'s right padding."""
+    if hasattr(K, "ops"):
+        ops = K.ops
+        first = inputs if len(inputs.shape) == 2 else inputs[:, :, 0]
+        position = ops.cumsum(ops.ones_like(first, dtype="int32"), axis=1)
+        return ops.less_equal(position, ops.expand_dims(lengths, -1))
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.sequence_mask(lengths, tf.shape(inputs)[1])
+
+
+def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
+    def cell_weights(direction, position):
+        variables = stack.cell_sources(direction, position)
+        arrays = {v: value_of(srcs) for v, srcs in variables.items()}
+        return [w.astype(np.float32) for w in
+                _weights.layer_weights(stack.cell, arrays, stack.forget_bias)]
+
+    directions = ["fw", "bw"] if stack.topology != structure.FORWARD else [""]
+    if stack.topology == structure.BIDIRECTIONAL and stack.layers > 1:
+        cells = [_cell(K, stack, f"cell_{i}") for i in range(stack.layers)]
+        rnn = K.layers.RNN(K.layers.StackedRNNCells(cells), return_sequences=True,
+                           zero_output_for_mask=True, name="stacked")
+        layer = K.layers.Bidirectional(rnn, merge_mode="concat", name="bidirectional")
+        x = layer(x, mask=mask)
+        layer.set_weights([w for d in directions for i in range(stack.layers)
+                           for w in cell_weights(d, i)])
+        return x
+    built = {}
+    for position in range(stack.layers):
+        index = 0 if stack.shared else position
+        if index not in built:
+            layer = _rnn(K, stack, f"layer_{index}")
+            if stack.topology != structure.FORWARD:
+                layer = K.layers.Bidirectional(layer, merge_mode="concat",
+                                               name=f"bidirectional_{index}")
+            built[index] = layer
+            x = layer(x, mask=mask)
+            layer.set_weights([w for d in directions for w in cell_weights(d, index)])
+        else:
+            x = built[index](x, mask=mask)
+    return x
+
+
+def _rnn(K, stack, name):  # pylint: disable=invalid-name
+    options = dict(return_sequences=True, zero_output_for_mask=True, name=name)
+    if stack.status == structure.CUSTOM:
+        return K.layers.RNN(_cell(K, stack, name + "_cell"), **options)
+    cls = getattr(K.layers, _LAYER_CLASS[stack.cell])
+    options.update(_NO_INIT)
+    if stack.cell == _weights.GRU:
+        options.update(reset_after=False, recurrent_activation="sigmoid")
+    elif stack.cell != _weights.BASIC_RNN:
+        options.update(recurrent_activation="sigmoid")
+    return cls(stack.units, activation="tanh", **options)
+
+
+def _cell(K, stack, name):  # pylint: disable=invalid-name
+    if stack.status == structure.CUSTOM:
+        num_proj = stack.output if _weights.PROJECTION in stack.extras else None
+        return custom.cell_class(K)(stack.units, num_proj=num_proj, name=name)
+    cls = getattr(K.layers, _LAYER_CLASS[stack.cell] + "Cell")
+    options = dict(activation="tanh", name=name, **_NO_INIT)
+    if stack.cell == _weights.GRU:
+        options.update(reset_after=False, recurrent_activation="sigmoid")
+    elif stack.cell != _weights.BASIC_RNN:
+        options.update(recurrent_activation="sigmoid")
+    return cls(stack.units, **options)

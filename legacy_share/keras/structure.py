@@ -1,0 +1,379 @@
+"""The export plan: which RNN stacks a checkpoint holds and which Keras layers each becomes (pure).
+
+It reads the migrator's plan (today's names, layer groups with their per-layer sources), so every
+naming generation the migrator reads is read here too, with no second renaming table.
+"""
+
+import dataclasses
+import json
+import re
+from typing import Dict, Optional, Tuple
+
+from legacy_share import names
+from legacy_share import planning
+from legacy_share.errors import ExportError
+from legacy_share.keras import weights as _weights
+from legacy_share.planning import format_columns, format_shape
+
+__all__ = ["Stack", "Extra", "ExportPlan", "plan_export"]
+
+FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "stacked_bidirectional"
+EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
+_LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
+_SLOT = "optimizer slot"
+_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
+_DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
+_KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
+          _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN"}
+_TF1_CELL = {_weights.GRU: "GRUCell", _weights.BASIC_LSTM: "BasicLSTMCell",
+             _weights.LSTM: "LSTMCell", _weights.BASIC_RNN: "BasicRNNCell"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """One RNN stack of the checkpoint and its Keras form.
+
+    `sources[(direction, layer)][variable]`: the input tensor names (shards in order) of one
+    cell, `direction` "" / "fw" / "bw", `layer` its stored index; `layers` the number of layers
+    run (None: a shared stack whose K was not given); `depths[i]` the input depth of layer i.
+    """
+
+    scope: str
+    cell: str
+    topology: str
+    layers: Optional[int]
+    shared: bool
+    units: int
+    output: int
+    depths: Tuple[int, ...]
+    sources: Dict[Tuple[str, int], Dict[str, Tuple[str, ...]]]
+    extras: Tuple[str, ...]
+    status: str
+    reason: str = ""
+    forget_bias: float = 1.0
+
+    @property
+    def directions(self):
+        return 1 if self.topology == FORWARD else 2
+
+    @property
+    def stored_layers(self):
+        return sorted({layer for _, layer in self.sources})
+
+    def cell_sources(self, direction, layer_position):
+        """The variables of the cell run as layer `layer_position` (0-based) in `direction`."""
+        stored = self.stored_layers
+        return self.sources[(direction, stored[0 if self.shared else layer_position])]
+
+    def keras_layer(self):
+        """The Keras layer(s) this stack becomes, as text for the plan."""
+        cell = "LegacyLSTMCell" if self.status == CUSTOM else _KERAS[self.cell]
+        count = "K" if self.layers is None else self.layers
+        if self.topology == BIDIRECTIONAL and (self.layers or 1) > 1:
+            return f"Bidirectional(RNN(StackedRNNCells([{cell} cell] * {count})))"
+        if self.topology != FORWARD:
+            cell = f"Bidirectional({cell})"
+        if self.shared:
+            return f"one {cell} called {count} times"
+        return cell if count == 1 else f"{count} x {cell}"
+
+    def settings(self):
+        """Settings the checkpoint does not store, which the export assumes (TF1's defaults)."""
+        out = ["activation tanh"]
+        if self.cell in (_weights.BASIC_LSTM, _weights.LSTM):
+            out.insert(0, f"forget_bias {self.forget_bias:g}")
+        if self.cell == _weights.LSTM:
+            out.append("no cell_clip / proj_clip")
+        return out
+
+    def to_dict(self):
+        return dict(scope=self.scope, cell=_TF1_CELL[self.cell], layers=self.layers,
+                    shared=self.shared, units=self.units, output=self.output,
+                    input_depth=self.depths[0], directions=self.directions,
+                    topology=self.topology, keras_layer=self.keras_layer(), status=self.status,
+                    reason=self.reason, extras=list(self.extras), assumed=self.settings())
+
+
+@dataclasses.dataclass(frozen=True)
+class Extra:
+    """A layer around the stack: `kind` "embedding" or "dense", its tensors and their shapes."""
+
+    kind: str
+    sources: Tuple[Tuple[str, ...], ...]
+    shapes: Tuple[Tuple[int, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportPlan:
+    """What an export writes: the `stack` exported (of all `stacks`), extras, tensors left out."""
+
+    prefix: str
+    stacks: Tuple[Stack, ...]
+    stack: Optional[Stack]
+    embedding: Optional[Extra]
+    dense: Optional[Extra]
+    not_exported: Tuple[Tuple[str, str], ...]
+
+    def to_dict(self):
+        return dict(
+            checkpoint=self.prefix, stacks=[s.to_dict() for s in self.stacks],
+            exported=None if self.stack is None else self.stack.scope,
+            embedding=None if self.embedding is None else list(self.embedding.sources[0]),
+            dense=None if self.dense is None else [s[0] for s in self.dense.sources],
+            not_exported=[dict(name=n, reason=r) for n, r in self.not_exported])
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def format_table(self):
+        """One row per stack, then the extras and the tensors not exported."""
+        rows = [("stack", "cell", "layers", "units", "depth", "dirs", "shared", "keras",
+                 "status", "assumed")]
+        for s in self.stacks:
+            status = s.status + (f": {s.reason}" if s.reason else "")
+            if self.stack is not None and s is not self.stack:
+                status = "not selected (--stack)"
+            rows.append((s.scope, _TF1_CELL[s.cell], "K?" if s.layers is None else s.layers,
+                         s.units, s.depths[0], s.directions, "yes" if s.shared else "no",
+                         s.keras_layer(), status, ", ".join(s.settings())))
+        lines = format_columns(rows)
+        for extra in (self.embedding, self.dense):
+            if extra is not None:
+                tensors = ", ".join(f"{src[0]} {format_shape(shape)}"
+                                    for src, shape in zip(extra.sources, extra.shapes))
+                lines.append(f"{extra.kind}: {tensors}")
+        slots = [name for name, reason in self.not_exported if reason == _SLOT]
+        if slots:
+            kinds = sorted({name.rsplit("/", 1)[-1] for name in slots})
+            lines.append(f"not exported  {len(slots)} optimizer slots ({', '.join(kinds)})")
+        for name, reason in self.not_exported:
+            if reason != _SLOT:
+                lines.append(f"not exported  {name}  ({reason})")
+        return "\n".join(lines)
+
+
+def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=False,
+                forget_bias=1.0, embedding=None, dense=None, renames=()):
+    """The ExportPlan of a checkpoint, from its specs and the migrator's plan of it.
+
+    Args:
+      ckpt_prefix: the checkpoint's prefix, for messages.
+      specs: its TensorSpecs; plan: `planning.plan_migration` of them with a `layer:K` strategy
+        (so layers of different shapes are still one group, with every layer's sources).
+      stack: a scope prefix choosing one stack when there are several.
+      layers: K for a shared stack (ignored by nothing: a per-layer stack refuses it).
+      custom_cells: export LSTMCells with peepholes / projection with LegacyLSTMCell.
+      forget_bias: folded into LSTM biases.
+      embedding: a tensor name (input or today's) used as an Embedding table before the stack.
+      dense: (kernel, bias or None) names of a Dense layer after the stack.
+      renames: the user renames the plan was made with.
+    Returns:
+      An ExportPlan; `stack` is None when nothing can be exported (see the stacks' reasons).
+    Raises:
+      ExportError: no stack, several and none chosen, or options that do not fit.
+    """
+    shape_of = {s.name: tuple(s.shape) for s in specs}
+    found = _collect(plan, renames)
+    if layers is not None and not any(entry["shared"] for entry in found.values()):
+        per_layer = ", ".join(entry["scope"] for entry in found.values()) or "no stack"
+        raise ExportError(f"{ckpt_prefix}: --layers {layers} is for a shared stack (one stored "
+                          f"layer run K times); {per_layer} stores its layers itself")
+    stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias)
+                   for _, entry in sorted(found.items()))
+    chosen = _choose(ckpt_prefix, stacks, stack)
+    used = {src for s in ([chosen] if chosen else []) for cell in s.sources.values()
+            for srcs in cell.values() for src in srcs}
+    emb = _extra(ckpt_prefix, plan, shape_of, "embedding", [embedding]) if embedding else None
+    den = _extra(ckpt_prefix, plan, shape_of, "dense", [d for d in dense if d]) if dense else None
+    if chosen is not None:
+        _check_extras(ckpt_prefix, chosen, emb, den)
+    for extra in (emb, den):
+        used.update(src for srcs in (extra.sources if extra else ()) for src in srcs)
+    not_exported = []
+    for step in plan.steps:
+        for src in step.sources:
+            if src not in used:
+                not_exported.append((src, _why_not(src, chosen, stacks)))
+    return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)))
+
+
+def _collect(plan, renames):
+    """Cell variables of the plan grouped by stack: {key: entry}."""
+    found = {}
+    for step in plan.steps:
+        comps = step.name.split("/")
+        at = _cell_position(comps)
+        if at is None:
+            continue
+        prefix = comps[:at]
+        direction_at = next((j for j in range(1, len(prefix)) if prefix[j] in _DIRECTIONS
+                             and prefix[j - 1] == names.BIDIRECTIONAL_SCOPE), None)
+        merged = step.action == planning.MERGE
+        if merged:
+            layer_at = _differing_position(step, renames)
+            layer_of = list(step.layers)
+            per_layer = step.layer_sources()
+        else:
+            layer_at = next((j for j in reversed(range(len(prefix)))
+                             if _LAYER_RE.fullmatch(prefix[j])), None)
+            layer_of = [int(_LAYER_RE.fullmatch(prefix[layer_at]).group(1))
+                        if layer_at is not None else 0]
+            per_layer = [step.sources]
+        key_comps = list(prefix)
+        if layer_at is not None and layer_at < at:
+            key_comps[layer_at] = names.layer_scope("*")
+        direction = ""
+        if direction_at is not None:
+            direction = prefix[direction_at]
+            key_comps[direction_at] = "{fw,bw}"
+        key = "/".join(key_comps + [comps[at]])
+        entry = found.setdefault(key, dict(scope=key, cell=comps[at], cells={},
+                                           shared=False, layer_at=layer_at,
+                                           direction_at=direction_at))
+        entry["shared"] = entry["shared"] or (not merged and layer_at is not None)
+        variable = "/".join(comps[at + 1:])
+        for layer, sources in zip(layer_of, per_layer):
+            entry["cells"].setdefault((direction, layer), {})[variable] = tuple(sources)
+    return found
+
+
+def _cell_position(comps):
+    for i, comp in enumerate(comps[:-1]):
+        if comp in names.CELL_VARIABLES and "/".join(comps[i + 1:]) in names.CELL_VARIABLES[comp]:
+            return i
+    return None
+
+
+def _differing_position(step, renames):
+    """The path component holding a MERGE step's layer index (where its layers' names differ)."""
+    name = step.name.split("/")
+    other = planning.migrated_name(step.layer_sources()[1][0], renames).split("/")
+    diffs = [i for i, (a, b) in enumerate(zip(name, other)) if a != b]
+    return diffs[0] if len(diffs) == 1 and len(name) == len(other) else None
+
+
+def _stack(entry, shape_of, layers, custom_cells, forget_bias):
+    cell, cells, scope = entry["cell"], entry["cells"], entry["scope"]
+    directions = sorted({d for d, _ in cells}, key=lambda d: ("", "fw", "bw").index(d))
+    topology = FORWARD
+    if directions != [""]:
+        below = entry["layer_at"] is None or entry["layer_at"] > entry["direction_at"]
+        topology = BIDIRECTIONAL if below else STACKED_BIDIRECTIONAL
+    stored = sorted({layer for _, layer in cells})
+    sizes = {}
+    for key, variables in sorted(cells.items()):
+        shapes = {v: _whole_shape(srcs, shape_of) for v, srcs in variables.items()}
+        where = scope.replace("{fw,bw}", key[0]).replace(names.layer_scope("*"),
+                                                        names.layer_scope(key[1]))
+        sizes[key] = _weights.cell_sizes(cell, shapes, where.rsplit("/", 1)[0] + "/" + cell)
+    depth0, units, output = sizes[min(sizes)]
+    extras = tuple(sorted({v for variables in cells.values() for v in variables
+                           if v in names.LSTM_PEEPHOLES or v == _weights.PROJECTION}))
+    shared = entry["shared"]
+    status, reason = EXACT, ""
+    if cell == _weights.LSTM and extras:
+        status = CUSTOM if custom_cells else REFUSED
+        if not custom_cells:
+            first = next(src for variables in cells.values() for v, srcs in variables.items()
+                         for src in srcs if v in extras)
+            what = "peepholes" if "diag" in first else "a projection"
+            reason = (f"{first}: an LSTMCell with {what} has no Keras layer; --custom-cells "
+                      f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
+    if directions not in ([""], list(_DIRECTIONS)):
+        status, reason = REFUSED, f"only the {directions[-1]} direction is stored"
+    elif len({(u, o) for _, u, o in sizes.values()}) > 1:
+        status, reason = REFUSED, "its cells have different numbers of units"
+    elif len({tuple(layer for d2, layer in cells if d2 == d) for d in directions}) > 1:
+        status, reason = REFUSED, "fw and bw store different layers"
+    elif shared and len(stored) > 1:
+        status, reason = REFUSED, "some layers are merged and others not"
+    elif shared and stored != [0]:
+        status, reason = REFUSED, f"only layer {stored[0]} is stored"
+    elif shared and topology == BIDIRECTIONAL:
+        status, reason = REFUSED, "a shared stack inside one direction is not supported"
+    width = 2 if topology == STACKED_BIDIRECTIONAL else 1
+    depths = [sizes[(directions[0], layer)][0] for layer in stored]
+    for position in range(1, len(stored)):
+        if status != REFUSED and depths[position] != output * width:
+            status, reason = REFUSED, (
+                f"layer {stored[position]} takes input depth {depths[position]} but the layer "
+                f"below gives {output * width}")
+    if shared and status != REFUSED and depth0 != output * width and (layers or 2) > 1:
+        status, reason = REFUSED, (
+            f"a shared layer of input depth {depth0} cannot take its own output of depth "
+            f"{output * width}; export it with --layers 1")
+    count = len(stored) if not shared else layers
+    return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
+                 extras, status, reason, float(forget_bias))
+
+
+def _whole_shape(sources, shape_of):
+    shapes = [shape_of[s] for s in sources]
+    return (sum(s[0] for s in shapes),) + shapes[0][1:]
+
+
+def _choose(prefix, stacks, wanted):
+    if not stacks:
+        raise ExportError(f"{prefix}: holds no RNN cell variables (GRUCell, BasicLSTMCell, "
+                          f"LSTMCell, BasicRNNCell in any naming generation); check with "
+                          f"`legacy-share inspect`, or map the names with --rename")
+    candidates = stacks
+    if wanted:
+        wanted = wanted.strip("/")
+        candidates = [s for s in stacks if s.scope == wanted or s.scope.startswith(wanted + "/")]
+        if not candidates:
+            raise ExportError(f"{prefix}: no stack under --stack {wanted}; the stacks are: "
+                              f"{', '.join(s.scope for s in stacks)}")
+    if len(candidates) > 1:
+        raise ExportError(f"{prefix}: holds {len(candidates)} RNN stacks "
+                          f"({', '.join(s.scope for s in candidates)}); choose one with "
+                          f"--stack SCOPE")
+    return candidates[0]
+
+
+def _extra(prefix, plan, shape_of, kind, wanted):
+    sources, shapes = [], []
+    for name in wanted:
+        step = next((s for s in plan.steps if s.name == name or name in s.sources), None)
+        if step is None:
+            raise ExportError(f"{prefix}: no tensor named {name} for --{kind}; see "
+                              f"`legacy-share inspect {prefix}` for the names")
+        sources.append(step.layer_sources()[0])
+        shapes.append(_whole_shape(step.layer_sources()[0], shape_of))
+    return Extra(kind, tuple(sources), tuple(shapes))
+
+
+def _check_extras(prefix, stack, embedding, dense):
+    if embedding is not None:
+        shape = embedding.shapes[0]
+        if len(shape) != 2 or shape[1] != stack.depths[0]:
+            raise ExportError(
+                f"{prefix}: --embedding {embedding.sources[0][0]} has shape "
+                f"{format_shape(shape)} but {stack.scope} takes input depth {stack.depths[0]}; "
+                f"an embedding table is [vocabulary, {stack.depths[0]}]")
+    if dense is not None:
+        kernel = dense.shapes[0]
+        top = stack.output * stack.directions
+        if len(kernel) != 2 or kernel[0] != top:
+            raise ExportError(f"{prefix}: --dense kernel {dense.sources[0][0]} has shape "
+                              f"{format_shape(kernel)} but {stack.scope} outputs depth {top}; "
+                              f"a Dense kernel is [{top}, units]")
+        if len(dense.shapes) > 1 and dense.shapes[1] != (kernel[1],):
+            raise ExportError(f"{prefix}: --dense bias {dense.sources[1][0]} has shape "
+                              f"{format_shape(dense.shapes[1])}; the kernel "
+                              f"{format_shape(kernel)} needs [{kernel[1]}]")
+
+
+def _why_not(name, chosen, stacks):
+    comps = name.split("/")
+    if len(comps) > 1 and _SLOT_RE.fullmatch(comps[-1]):
+        return _SLOT
+    if re.fullmatch(r"beta\d_power(?:_\d+)*|global_step", comps[-1]):
+        return "training state"
+    if planning.MOVING_AVERAGE_NAME in comps:
+        return "moving average"
+    for stack in stacks:
+        if stack is not chosen and any(name in srcs for cell in stack.sources.values()
+                                       for srcs in cell.values()):
+            return f"another stack: {stack.scope}"
+    return "not part of the model (see --embedding, --dense)"
