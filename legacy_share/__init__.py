@@ -12,11 +12,14 @@ import importlib as _importlib
 
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
+from legacy_share.errors import DifferentGraphError
 from legacy_share.errors import Error
 from legacy_share.errors import ExportError
+from legacy_share.errors import IncompatibleDtypeError
 from legacy_share.errors import IncompatibleShapeError
 from legacy_share.errors import LayersDifferError
 from legacy_share.errors import LegacyKerasError
+from legacy_share.errors import NewVariableError
 from legacy_share.errors import NotCalledError
 from legacy_share.errors import PlanError
 from legacy_share.errors import ProofError
@@ -45,10 +48,12 @@ _LAZY = {
     "VerifyReport": "legacy_share.verifying",
     "verify_checkpoint": "legacy_share.verifying",
     "restore_shared": "legacy_share.restoring",
+    "assign_from_legacy_checkpoint_fn": "legacy_share.slim",
 }
 
 __all__ = [
-    "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError", "CheckpointError",
+    "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError",
+    "IncompatibleDtypeError", "DifferentGraphError", "NewVariableError", "CheckpointError",
     "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError",
     "ExportError", "ProofError", "names",
 ] + list(_LAZY)
