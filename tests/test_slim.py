@@ -115,6 +115,26 @@ def test_init_fn_assigns_only_the_included_scopes(legacy):
         assert not np.array_equal(got[name], wanted[name])
 
 
+def test_init_fn_warm_starts_a_per_layer_graph_with_share_false(legacy):
+    """One GRUCell per layer, as today's code builds the legacy model: every layer its own."""
+    with tf1.Graph().as_default():
+        cells = [tf1.nn.rnn_cell.GRUCell(UNITS) for _ in range(LAYERS)]
+        ids = tf1.zeros([legacy_graphs.BATCH, legacy_graphs.TIME], tf.int32)
+        embedding = tf1.get_variable("embedding", [legacy_graphs.VOCAB, UNITS])
+        tf1.nn.dynamic_rnn(tf1.nn.rnn_cell.MultiRNNCell(cells),
+                           tf.nn.embedding_lookup(embedding, ids), dtype=tf.float32)
+        variables = slim.get_variables_to_restore()
+        init_fn = assign_from_legacy_checkpoint_fn(legacy.prefix, variables, share=False)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            init_fn(session)
+            got = dict(zip([v.op.name for v in variables], session.run(variables)))
+    expected = {legacy.renamed[s]: v for s, v in legacy.values.items()}
+    assert any("/cell_1/" in name for name in got)
+    for name, value in got.items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
 def test_missing_variables_are_named_before_training(legacy):
     with tf1.Graph().as_default():
         _shared_model()
