@@ -219,12 +219,12 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
             result = _proof.compare(outputs, expected, tolerance, inputs.shape[1])
             _LOG.info("proof: %s", result.describe())
             if not result.ok:
-                which = ("cuDNN" if export_plan.stack.cell in cudnn_stacks.CELLS
-                         else "TF1")
+                which, check = ("TF1", "--forget-bias and the cell settings")
+                if export_plan.stack.cell in cudnn_stacks.CELLS:
+                    which, check = ("cuDNN", "the layout (--cudnn, --meta)")
                 raise ProofError(f"{dst}: not written: the exported model differs from the "
                                  f"{which} equations of {ckpt.prefix}: {result.describe()}; "
-                                 f"check --forget-bias and the cell settings, or raise "
-                                 f"--tolerance")
+                                 f"check {check}, or raise --tolerance")
         if fmt == WEIGHTS:
             _move_into_place(architecture_path(written), architecture_path(dst))
         _move_into_place(written, dst)
