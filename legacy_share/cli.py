@@ -105,7 +105,8 @@ def build_parser():
                         help="3: Keras 3 (default); 2: tf_keras")
     export.add_argument("--stack", metavar="SCOPE", help="the stack to export when there are several")
     export.add_argument("--layers", type=_positive, metavar="K",
-                        help="how many times a shared stack runs its one layer (not stored)")
+                        help="how many times a shared stack runs its one layer (not stored); "
+                             "with --cudnn: the cuDNN layers")
     export.add_argument("--custom-cells", action="store_true",
                         help="export LSTMCells with peepholes or projection as LegacyLSTMCell")
     export.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
