@@ -14,9 +14,9 @@ def save_cudnn_checkpoint(folder, layout, canonical=False, slots=False, seed=0,
                           buffer_name=f"{SCOPE}/opaque_kernel", extra=None, meta=False):
     """A checkpoint as TF 1.x CudnnLSTM/GRU/RNN layers saved it -> (prefix, canonicals).
 
-    The buffer is packed by the documented layout (`buffer_name` None: not saved); `canonical` adds the TF 1.4-1.15
-    `cudnn_compatible_*_cell` tensors, `slots` Adam's two slots, `meta` a graph whose
-    CudnnRNNParamsSize node carries the layout (built, never run).
+    The buffer is packed by the documented layout (`buffer_name` None: not saved); `canonical`
+    adds the TF 1.4-1.15 `cudnn_compatible_*_cell` tensors, `slots` Adam's two slots, `meta` a
+    graph whose CudnnRNNParamsSize node carries the layout (built, never run).
     """
     rng = np.random.RandomState(seed)
     buffer = rng.uniform(-0.9, 0.9, layout.size).astype(np.float32)
@@ -28,7 +28,8 @@ def save_cudnn_checkpoint(folder, layout, canonical=False, slots=False, seed=0,
         variables[buffer_name + "/Adam"] = rng.uniform(-1, 1, layout.size).astype(np.float32)
         variables[buffer_name + "/Adam_1"] = rng.uniform(0, 1, layout.size).astype(np.float32)
     if canonical:
-        cell = {"lstm": "cudnn_compatible_lstm_cell", "gru": "cudnn_compatible_gru_cell"}[layout.kind]
+        cell = {"lstm": "cudnn_compatible_lstm_cell",
+                "gru": "cudnn_compatible_gru_cell"}[layout.kind]
         for (layer, direction), canon in canonicals.items():
             if layout.directions == 1:
                 base = f"{SCOPE}/rnn/multi_rnn_cell/cell_{layer}/{cell}"

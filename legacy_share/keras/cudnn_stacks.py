@@ -95,7 +95,7 @@ def _stack(model, shape_of, prefix):
     cell = next(c for c, kind in CELLS.items() if kind == layout.kind)
     return structure.Stack(model.buffer or model.scope, cell, topology, layout.layers, False,
                            layout.units, layout.units, depths, sources, (), structure.EXACT,
-                           f"from the {model.source}", 0.0)
+                           forget_bias=0.0, origin=model.source)
 
 
 def _check_compatible(model, sources, shape_of, prefix):

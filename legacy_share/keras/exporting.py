@@ -83,8 +83,8 @@ def _cudnn_plan(ckpt, options):
     """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
     graph = None
     if options.get("meta") is not None:
-        from legacy_share.verifying import read_meta_graph  # pylint: disable=import-outside-toplevel
-        graph = read_meta_graph(options["meta"])
+        from legacy_share import verifying  # pylint: disable=import-outside-toplevel
+        graph = verifying.read_meta_graph(options["meta"])
     return cudnn_stacks.plan_cudnn(
         ckpt, graph, options.get("cudnn"), options.get("cudnn_buffer"),
         stack=options.get("stack"), layers=options.get("layers"),

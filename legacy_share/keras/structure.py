@@ -56,6 +56,7 @@ class Stack:
     status: str
     reason: str = ""
     forget_bias: float = 1.0
+    origin: str = ""  # a cuDNN stack: where its layout came from
 
     @property
     def directions(self):
@@ -86,7 +87,8 @@ class Stack:
         """Settings the checkpoint does not store, which the export assumes (TF1's defaults)."""
         if self.cell.startswith("cudnn_"):
             activation = "relu" if self.cell == "cudnn_rnn_relu" else "tanh"
-            return [f"activation {activation}", "linear_input mode"]
+            return [f"activation {activation}", "linear_input mode",
+                    f"layout from the {self.origin}"]
         out = ["activation tanh"]
         if self.cell in (_weights.BASIC_LSTM, _weights.LSTM):
             out.insert(0, f"forget_bias {self.forget_bias:g}")
