@@ -41,6 +41,8 @@ class Stack:
     `sources[(direction, layer)][variable]`: the input tensor names (shards in order) of one
     cell, `direction` "" / "fw" / "bw", `layer` its stored index; `layers` the number of layers
     run (None: a shared stack whose K was not given); `depths[i]` the input depth of layer i.
+    A cuDNN model is a Stack too, `cell` one of `cudnn_stacks.CELLS` (its sources are described
+    there).
     """
 
     scope: str
