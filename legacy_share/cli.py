@@ -105,7 +105,8 @@ def build_parser():
                         help="3: Keras 3 (default); 2: tf_keras")
     export.add_argument("--stack", metavar="SCOPE", help="the stack to export when there are several")
     export.add_argument("--layers", type=_positive, metavar="K",
-                        help="how many times a shared stack runs its one layer (not stored)")
+                        help="how many times a shared stack runs its one layer (not stored); "
+                             "with --cudnn: the cuDNN layers")
     export.add_argument("--custom-cells", action="store_true",
                         help="export LSTMCells with peepholes or projection as LegacyLSTMCell")
     export.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
@@ -118,6 +119,9 @@ def build_parser():
     export.add_argument("--json", action="store_true", help="print JSON")
     export.add_argument("--force", action="store_true", help="replace an existing DST")
     _add_naming_options(export)
+    export.add_argument("--meta", metavar="GRAPH.meta",
+                        help="the old graph, for the layout of a cuDNN buffer (parsed, never run)")
+    _add_cudnn_options(export, layers=False)
     return parser
 
 
@@ -251,7 +255,8 @@ def _export(args):
     from legacy_share.keras import exporting  # pylint: disable=import-outside-toplevel
     options = dict(stack=args.stack, layers=args.layers, custom_cells=args.custom_cells,
                    forget_bias=args.forget_bias, embedding=args.embedding, dense=args.dense,
-                   group_patterns=args.group, renames=args.rename, excludes=args.exclude)
+                   group_patterns=args.group, renames=args.rename, excludes=args.exclude,
+                   meta=args.meta, **_cudnn_options(args))
     if args.dry_run:
         exporting.destination_format(args.dst)
         plan = exporting.plan(args.src, **options)
@@ -316,14 +321,18 @@ def _add_naming_options(parser):
                         help="copy matching tensors untouched (repeatable)")
 
 
-def _add_cudnn_options(parser):
-    """--cudnn MODE --layers L --units N --input-size D [--bidirectional], --cudnn-buffer NAME."""
+def _add_cudnn_options(parser, layers=True):
+    """--cudnn MODE --layers L --units N --input-size D [--bidirectional], --cudnn-buffer NAME.
+
+    `layers` False: the parser has its own --layers (export's K), which --cudnn reads as L.
+    """
     group = parser.add_argument_group(
         "cuDNN buffers", "the layout of an opaque tf.contrib.cudnn_rnn buffer, when neither its "
         "canonical tensors nor --meta tell it")
     group.add_argument("--cudnn", choices=("lstm", "gru", "rnn_tanh", "rnn_relu"),
                        help="the cuDNN mode")
-    group.add_argument("--layers", type=_positive, metavar="L", help="with --cudnn: layers")
+    if layers:
+        group.add_argument("--layers", type=_positive, metavar="L", help="with --cudnn: layers")
     group.add_argument("--units", type=_positive, metavar="N", help="with --cudnn: num_units")
     group.add_argument("--input-size", type=_positive, metavar="D",
                        help="with --cudnn: the depth of layer 0's input")
@@ -334,7 +343,8 @@ def _add_cudnn_options(parser):
 
 def _cudnn_options(args):
     """{cudnn: Layout or None, cudnn_buffer: name or None} from the cuDNN flags."""
-    given = [flag for flag, value in (("--layers", args.layers), ("--units", args.units),
+    layers = None if args.command == "export" else args.layers  # export: also a shared K
+    given = [flag for flag, value in (("--layers", layers), ("--units", args.units),
                                       ("--input-size", args.input_size),
                                       ("--bidirectional", args.bidirectional or None))
              if value is not None]

@@ -34,6 +34,7 @@ __all__ = [
     "compatible_lstm_cell_weights",
     "basic_rnn_cell_weights",
     "compatible_gru_cell_weights",
+    "from_compatible",
     "keras_weights",
 ]
 
@@ -236,6 +237,35 @@ def compatible_gru_cell_weights(canonical):
         "candidate/hidden_projection/kernel": canonical.R[2].T,
         "candidate/hidden_projection/bias": canonical.bR[2],
     }
+
+
+def from_compatible(kind, weights, input_size):
+    """Inverse of the `compatible_*_cell_weights`: {suffix: value} -> a Canonical.
+
+    A summed bias comes back as bW with bR zero, which computes the same. LSTM: `kernel`
+    [in + n, 4n] (columns i, j, f, o), `bias` [4n] (forget bias 0); GRU: the six tensors of
+    `compatible_gru_cell_weights`.
+    """
+    d = input_size
+    if kind == "lstm":
+        kernel, bias = np.asarray(weights["kernel"]), np.asarray(weights["bias"])
+        n = bias.shape[0] // 4
+        blocks = [slice(g * n, (g + 1) * n) for g in _LSTM_TF1_ORDER]  # cuDNN gate -> columns
+        return Canonical(tuple(kernel[:d, s].T for s in blocks),
+                         tuple(kernel[d:, s].T for s in blocks),
+                         tuple(bias[s] for s in blocks),
+                         tuple(np.zeros_like(bias[s]) for s in blocks))
+    gates, gates_bias = np.asarray(weights["gates/kernel"]), np.asarray(weights["gates/bias"])
+    n = gates_bias.shape[0] // 2
+    r, u = slice(0, n), slice(n, 2 * n)
+    hidden_bias = np.asarray(weights["candidate/hidden_projection/bias"])
+    return Canonical(
+        (gates[:d, r].T, gates[:d, u].T,
+         np.asarray(weights["candidate/input_projection/kernel"]).T),
+        (gates[d:, r].T, gates[d:, u].T,
+         np.asarray(weights["candidate/hidden_projection/kernel"]).T),
+        (gates_bias[r], gates_bias[u], np.asarray(weights["candidate/input_projection/bias"])),
+        (np.zeros_like(gates_bias[r]), np.zeros_like(gates_bias[u]), hidden_bias))
 
 
 def keras_weights(canonical, kind):

@@ -17,7 +17,7 @@ from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.planning import OPTIMIZER_SLOT_NAMES, TensorSpec
 
 __all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "output_tensors",
-           "check_canonical", "open_cudnn"]
+           "check_canonical", "open_cudnn", "canonical_position"]
 
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
 _BUFFER_LEAVES = ("opaque_kernel", "opaque_params")
@@ -359,7 +359,7 @@ def check_canonical(ckpt, models, tolerance=1e-6):
         canonicals = cudnn.unpack(ckpt.read(model.buffer), model.layout,
                                   name=f"{ckpt.prefix}: {model.buffer}")
         for name in model.canonical:
-            key, suffix = _canonical_position(name)
+            key, suffix = canonical_position(name)
             expected = _compatible_weights(model.layout.kind, canonicals[key]).get(suffix)
             saved = ckpt.read(name)
             if expected is None or expected.shape != saved.shape:
@@ -419,7 +419,8 @@ def _tf1_shape(layout, layer, suffix):
     return (columns,)
 
 
-def _canonical_position(name):
+def canonical_position(name):
+    """A canonical tensor's name -> ((layer, direction index), suffix below the cell scope)."""
     comps = name.split("/")
     cell = max(i for i, c in enumerate(comps) if c in _COMPATIBLE_CELLS)
     layer_at = max(i for i, c in enumerate(comps) if _CELL_RE.fullmatch(c))

@@ -15,14 +15,17 @@ import traceback
 import numpy as np
 
 import legacy_share.keras  # first: registers LegacyLSTMCell, and Keras 3 unless told otherwise
-from legacy_share import _process
+from legacy_share import _process, cudnn
 
 
 def _export(jobs):
     results = {"#probe": _probe(jobs[0]["src"], os.path.dirname(jobs[0]["dst"]))}
     for job in jobs:
         try:
-            report = legacy_share.keras.export(job["src"], job["dst"], **job["options"])
+            options = dict(job["options"])
+            if isinstance(options.get("cudnn"), dict):  # a cudnn.Layout, sent as its fields
+                options["cudnn"] = cudnn.Layout(**options["cudnn"])
+            report = legacy_share.keras.export(job["src"], job["dst"], **options)
             results[job["id"]] = dict(ok=True, max_diff=report.proof.max_diff,
                                       relative=report.proof.relative, path=report.path,
                                       table=report.plan.format_table())

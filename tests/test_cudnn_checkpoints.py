@@ -11,55 +11,8 @@ from legacy_share import cli, cudnn, cudnn_models, planning, writing
 from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.reading import open_checkpoint
 from legacy_share._tf import tf, tf1
+from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import untouched
-
-SCOPE = "cudnn_lstm"
-
-
-def save_cudnn_checkpoint(folder, layout, canonical=False, slots=False, seed=0,
-                          buffer_name=f"{SCOPE}/opaque_kernel", extra=None, meta=False):
-    """A checkpoint as TF 1.x CudnnLSTM/GRU/RNN layers saved it -> (prefix, canonicals).
-
-    The buffer is packed by the documented layout; `canonical` adds the TF 1.4-1.15
-    `cudnn_compatible_*_cell` tensors, `slots` Adam's two slots, `meta` a graph whose
-    CudnnRNNParamsSize node carries the layout (built, never run).
-    """
-    rng = np.random.RandomState(seed)
-    buffer = rng.uniform(-0.9, 0.9, layout.size).astype(np.float32)
-    canonicals = cudnn.unpack(buffer, layout)
-    variables = {buffer_name: buffer, "global_step": np.int64(7)}
-    if slots:
-        variables[buffer_name + "/Adam"] = rng.uniform(-1, 1, layout.size).astype(np.float32)
-        variables[buffer_name + "/Adam_1"] = rng.uniform(0, 1, layout.size).astype(np.float32)
-    if canonical:
-        cell = {"lstm": "cudnn_compatible_lstm_cell", "gru": "cudnn_compatible_gru_cell"}[layout.kind]
-        for (layer, direction), canon in canonicals.items():
-            if layout.directions == 1:
-                base = f"{SCOPE}/rnn/multi_rnn_cell/cell_{layer}/{cell}"
-            else:
-                base = (f"{SCOPE}/stack_bidirectional_rnn/cell_{layer}/bidirectional_rnn/"
-                        f"{'bw' if direction else 'fw'}/{cell}")
-            weights = (dict(zip(("kernel", "bias"), cudnn.compatible_lstm_cell_weights(canon)))
-                       if layout.kind == "lstm" else cudnn.compatible_gru_cell_weights(canon))
-            for suffix, value in weights.items():
-                variables[f"{base}/{suffix}"] = value.astype(np.float32)
-    variables.update(extra or {})
-    with tf1.Graph().as_default():
-        for name, value in variables.items():
-            tf1.get_variable(name, initializer=value)
-        saver = tf1.train.Saver()
-        with tf1.Session() as session:
-            session.run(tf1.global_variables_initializer())
-            prefix = saver.save(session, os.path.join(folder, "model.ckpt"),
-                                write_meta_graph=False)
-        if meta:  # the op has only GPU kernels: built into the exported graph, never run
-            tf.raw_ops.CudnnRNNParamsSize(
-                num_layers=tf.constant(layout.layers), num_units=tf.constant(layout.units),
-                input_size=tf.constant(layout.input_size), T=tf.float32, S=tf.int32,
-                rnn_mode=layout.kind,
-                direction="bidirectional" if layout.directions == 2 else "unidirectional")
-            tf1.train.export_meta_graph(prefix + ".meta")
-    return prefix, canonicals
 
 
 def _find(prefix, **options):

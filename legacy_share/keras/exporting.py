@@ -11,6 +11,7 @@ import numpy as np
 from legacy_share import _process
 from legacy_share import planning
 from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
+from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
@@ -43,7 +44,8 @@ class ExportReport:
 
 
 def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embedding=None,
-         dense=None, group_patterns=(), renames=(), excludes=()):
+         dense=None, group_patterns=(), renames=(), excludes=(), meta=None, cudnn=None,
+         cudnn_buffer=None):
     """The ExportPlan of checkpoint `src` (the dry run: reads the index only).
 
     Args and Raises: as `export` (CheckpointError, PlanError, ExportError).
@@ -52,6 +54,9 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 
 
 def _plan(ckpt, options):
+    cudnn_plan = _cudnn_plan(ckpt, options)
+    if cudnn_plan is not None:
+        return cudnn_plan
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
     groups = planning.find_layer_groups(specs, **naming)
@@ -72,6 +77,18 @@ def _plan(ckpt, options):
         layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
         forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
         dense=dense, renames=naming["renames"])
+
+
+def _cudnn_plan(ckpt, options):
+    """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
+    graph = None
+    if options.get("meta") is not None:
+        from legacy_share import verifying  # pylint: disable=import-outside-toplevel
+        graph = verifying.read_meta_graph(options["meta"])
+    return cudnn_stacks.plan_cudnn(
+        ckpt, graph, options.get("cudnn"), options.get("cudnn_buffer"),
+        stack=options.get("stack"), layers=options.get("layers"),
+        embedding=options.get("embedding"), dense=options.get("dense"))
 
 
 def _ready(export_plan):
@@ -104,7 +121,7 @@ def build_model(src, keras=3, **options):
       src: a checkpoint (prefix, folder, V1 file, .index) in any naming generation.
       keras: 3 (Keras 3) or 2 (tf_keras; tf.keras on TensorFlow < 2.16).
       **options: as `export` (stack, layers, custom_cells, forget_bias, embedding, dense,
-        group_patterns, renames, excludes).
+        group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
     Returns:
       A functional model: inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time]
       with `embedding`) and `lengths` [batch] int32; output [batch, time, units * directions]
@@ -135,7 +152,7 @@ def destination_format(dst):
 
 def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
            embedding=None, dense=None, tolerance=1e-5, force=False, group_patterns=(),
-           renames=(), excludes=(), prove=True):
+           renames=(), excludes=(), prove=True, meta=None, cudnn=None, cudnn_buffer=None):
     """Writes the Keras model of checkpoint `src` to `dst`, after proving its outputs.
 
     The file is written into a temporary folder next to `dst`, reloaded from there, run on
@@ -157,6 +174,9 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       force: replace an existing `dst`.
       group_patterns, renames, excludes: as for `legacy_share.migrate`.
       prove: False skips the proof (the file is still reloaded).
+      meta, cudnn, cudnn_buffer: the layout of a cuDNN buffer when the checkpoint cannot tell
+        it: the old graph's .meta path, a `cudnn.Layout`, the buffer's name (as for
+        `legacy_share.migrate`). A cuDNN model is proven against the cuDNN equations.
     Returns:
       An ExportReport.
     Raises:
@@ -171,7 +191,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
                                    forget_bias=forget_bias, embedding=embedding, dense=dense,
                                    group_patterns=group_patterns, renames=renames,
-                                   excludes=excludes))
+                                   excludes=excludes, meta=meta, cudnn=cudnn,
+                                   cudnn_buffer=cudnn_buffer))
     _ready(export_plan)
     for path in [dst] + ([architecture_path(dst)] if fmt == WEIGHTS else []):
         if os.path.lexists(path) and not force:
@@ -198,9 +219,12 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
             result = _proof.compare(outputs, expected, tolerance, inputs.shape[1])
             _LOG.info("proof: %s", result.describe())
             if not result.ok:
-                raise ProofError(f"{dst}: not written: the exported model differs from the TF1 "
-                                 f"equations of {ckpt.prefix}: {result.describe()}; check "
-                                 f"--forget-bias and the cell settings, or raise --tolerance")
+                which, check = ("TF1", "--forget-bias and the cell settings")
+                if export_plan.stack.cell in cudnn_stacks.CELLS:
+                    which, check = ("cuDNN", "the layout (--cudnn, --meta)")
+                raise ProofError(f"{dst}: not written: the exported model differs from the "
+                                 f"{which} equations of {ckpt.prefix}: {result.describe()}; "
+                                 f"check {check}, or raise --tolerance")
         if fmt == WEIGHTS:
             _move_into_place(architecture_path(written), architecture_path(dst))
         _move_into_place(written, dst)

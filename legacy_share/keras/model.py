@@ -7,6 +7,7 @@ Inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time] with an em
 
 import numpy as np
 
+from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import custom
 from legacy_share.keras import structure
 from legacy_share.keras import weights as _weights
@@ -82,6 +83,8 @@ def _mask(K, inputs, lengths):  # pylint: disable=invalid-name
 
 def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
     def cell_weights(direction, position):
+        if stack.cell in cudnn_stacks.CELLS:
+            return cudnn_stacks.layer_weights(stack, value_of, direction, position)
         variables = stack.cell_sources(direction, position)
         arrays = {v: value_of(srcs) for v, srcs in variables.items()}
         return [w.astype(np.float32) for w in
@@ -115,6 +118,8 @@ def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
 
 def _rnn(K, stack, name):  # pylint: disable=invalid-name
     options = dict(return_sequences=True, zero_output_for_mask=True, name=name)
+    if stack.cell in cudnn_stacks.CELLS:
+        return cudnn_stacks.keras_rnn(K, stack, dict(options, **_NO_INIT))
     if stack.status == structure.CUSTOM:
         return K.layers.RNN(_cell(K, stack, name + "_cell"), **options)
     cls = getattr(K.layers, _LAYER_CLASS[stack.cell])

@@ -1,4 +1,5 @@
-"""The proof of an export: the model's outputs against the TF1 equations in float64 NumPy.
+"""The proof of an export: the model's outputs against the TF1 equations in float64 NumPy
+(for a cuDNN model, the cuDNN equations of `legacy_share.cudnn.run`).
 
 The reference runs on the checkpoint's own TF1 arrays (`legacy_share.reference`), never on
 the Keras weights, so a wrong gate order or a forgotten forget bias shows as a difference.
@@ -9,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from legacy_share import reference
+from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import structure
 from legacy_share.keras import weights as _weights
 
@@ -74,7 +76,9 @@ def reference_outputs(plan, value_of, inputs, lengths):
         return lambda values, lens: reference.run_stack(
             step_list, [zeros() for _ in step_list], values, lens)[0]
 
-    if stack.topology == structure.FORWARD:
+    if stack.cell in cudnn_stacks.CELLS:
+        x = cudnn_stacks.reference_outputs(stack, value_of, x, lengths)
+    elif stack.topology == structure.FORWARD:
         x = run(steps(""))(x, lengths)
     elif stack.topology == structure.BIDIRECTIONAL:
         x = reference.run_bidirectional(run(steps("fw")), run(steps("bw")), x, lengths)

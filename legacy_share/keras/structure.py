@@ -24,9 +24,14 @@ _SLOT = "optimizer slot"
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
 _DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
-          _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN"}
+          _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN",
+          "cudnn_lstm": "LSTM", "cudnn_gru": "GRU(reset_after=True)",
+          "cudnn_rnn_tanh": "SimpleRNN", "cudnn_rnn_relu": "SimpleRNN(relu)"}
+# The cell column of the plan: TF1 cells, or the cuDNN layers (legacy_share.keras.cudnn_stacks).
 _TF1_CELL = {_weights.GRU: "GRUCell", _weights.BASIC_LSTM: "BasicLSTMCell",
-             _weights.LSTM: "LSTMCell", _weights.BASIC_RNN: "BasicRNNCell"}
+             _weights.LSTM: "LSTMCell", _weights.BASIC_RNN: "BasicRNNCell",
+             "cudnn_lstm": "CudnnLSTM", "cudnn_gru": "CudnnGRU",
+             "cudnn_rnn_tanh": "CudnnRNNTanh", "cudnn_rnn_relu": "CudnnRNNRelu"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +41,8 @@ class Stack:
     `sources[(direction, layer)][variable]`: the input tensor names (shards in order) of one
     cell, `direction` "" / "fw" / "bw", `layer` its stored index; `layers` the number of layers
     run (None: a shared stack whose K was not given); `depths[i]` the input depth of layer i.
+    A cuDNN model is a Stack too, `cell` one of `cudnn_stacks.CELLS` (its sources are described
+    there).
     """
 
     scope: str
@@ -51,6 +58,7 @@ class Stack:
     status: str
     reason: str = ""
     forget_bias: float = 1.0
+    origin: str = ""  # a cuDNN stack: where its layout came from
 
     @property
     def directions(self):
@@ -79,6 +87,10 @@ class Stack:
 
     def settings(self):
         """Settings the checkpoint does not store, which the export assumes (TF1's defaults)."""
+        if self.cell.startswith("cudnn_"):
+            activation = "relu" if self.cell == "cudnn_rnn_relu" else "tanh"
+            return [f"activation {activation}", "linear_input mode",
+                    f"layout from the {self.origin}"]
         out = ["activation tanh"]
         if self.cell in (_weights.BASIC_LSTM, _weights.LSTM):
             out.insert(0, f"forget_bias {self.forget_bias:g}")
@@ -180,7 +192,7 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
                           f"layer run K times); {per_layer} stores its layers itself")
     stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias)
                    for _, entry in sorted(found.items()))
-    chosen = _choose(ckpt_prefix, stacks, stack)
+    chosen = choose_stack(ckpt_prefix, stacks, stack)
     used = {src for s in ([chosen] if chosen else []) for cell in s.sources.values()
             for srcs in cell.values() for src in srcs}
     emb = _extra(ckpt_prefix, plan, shape_of, "embedding", [embedding]) if embedding else None
@@ -193,7 +205,7 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
     for step in plan.steps:
         for src in step.sources:
             if src not in used:
-                not_exported.append((src, _why_not(src, chosen, stacks)))
+                not_exported.append((src, why_not(src, chosen, stacks)))
     return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)))
 
 
@@ -312,7 +324,8 @@ def _whole_shape(sources, shape_of):
     return (sum(s[0] for s in shapes),) + shapes[0][1:]
 
 
-def _choose(prefix, stacks, wanted):
+def choose_stack(prefix, stacks, wanted):
+    """The stack to export of `stacks`: the only one, or the one under scope `wanted`."""
     if not stacks:
         raise ExportError(f"{prefix}: holds no RNN cell variables (GRUCell, BasicLSTMCell, "
                           f"LSTMCell, BasicRNNCell in any naming generation); check with "
@@ -364,7 +377,8 @@ def _check_extras(prefix, stack, embedding, dense):
                               f"{format_shape(kernel)} needs [{kernel[1]}]")
 
 
-def _why_not(name, chosen, stacks):
+def why_not(name, chosen, stacks):
+    """Why tensor `name` is not exported with stack `chosen`, in a few words."""
     comps = name.split("/")
     if len(comps) > 1 and _SLOT_RE.fullmatch(comps[-1]):
         return _SLOT

@@ -1,0 +1,169 @@
+"""cuDNN models (legacy_share.cudnn_models) as export stacks: Keras layers, weights, reference.
+
+A cuDNN model becomes a Stack whose `cell` is one of CELLS. Its `sources` name the tensors of
+each (direction, layer): `{"opaque": (buffer,)}`, or the canonical `cudnn_compatible_*_cell`
+tensors by suffix when no buffer was saved. A bidirectional cuDNN stack reads both directions
+of the layer below, so it is STACKED_BIDIRECTIONAL: one Bidirectional layer per layer.
+"""
+
+import numpy as np
+
+from legacy_share import cudnn
+from legacy_share import cudnn_models
+from legacy_share.errors import ExportError, PlanError
+from legacy_share.keras import structure
+
+__all__ = ["CELLS", "plan_cudnn", "layer_weights", "reference_outputs", "keras_rnn"]
+
+# Stack.cell -> cuDNN mode
+CELLS = {"cudnn_lstm": "lstm", "cudnn_gru": "gru", "cudnn_rnn_tanh": "rnn_tanh",
+         "cudnn_rnn_relu": "rnn_relu"}
+_OPAQUE = "opaque"
+_DIRECTIONS = {1: ("",), 2: ("fw", "bw")}
+_COMPATIBLE = {"lstm": ("kernel", "bias"),
+               "gru": ("gates/kernel", "gates/bias", "candidate/input_projection/kernel",
+                       "candidate/input_projection/bias", "candidate/hidden_projection/kernel",
+                       "candidate/hidden_projection/bias")}
+
+
+def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None, layers=None,
+               embedding=None, dense=None):
+    """The ExportPlan of the cuDNN models of `ckpt`, or None when it holds none.
+
+    Args:
+      ckpt: an open Checkpoint.
+      meta_graph: the old graph's MetaGraphDef proto or None; layout: a cudnn.Layout from
+        flags or None; buffer_name: the buffer's name when it does not give itself away.
+      stack: the scope of the model to export when there are several.
+      layers: must be None or the layout's: a cuDNN stack is never shared.
+      embedding, dense: not supported with a cuDNN model (refused when given).
+    Returns:
+      An ExportPlan whose stacks are the cuDNN models, or None.
+    Raises:
+      PlanError: a buffer's layout cannot be told or does not fit (cudnn_models.find_models),
+        or the graph uses skip_input, projections or ROCm.
+      CheckpointError: canonical tensors disagree with their buffer.
+      ExportError: the model cannot be exported as asked.
+    """
+    try:
+        meta_layouts = (cudnn_models.layouts_from_meta(meta_graph)
+                        if meta_graph is not None else ())
+        models = cudnn_models.find_models(ckpt.specs, meta_layouts, layout, buffer_name,
+                                          prefix=ckpt.prefix)
+    except PlanError as exc:
+        if str(exc).startswith(ckpt.prefix):
+            raise
+        raise PlanError(f"{ckpt.prefix}: {exc}", tensor=exc.tensor, file=ckpt.prefix) from exc
+    if not models:
+        return None
+    if layers is not None and layers not in {m.layout.layers for m in models}:
+        raise ExportError(f"{ckpt.prefix}: --layers {layers} does not fit the cuDNN model(s) "
+                          f"({'; '.join(m.layout.describe() for m in models)}); a cuDNN stack "
+                          f"stores its layers itself")
+    for kind, value in (("embedding", embedding), ("dense", dense)):
+        if value:
+            raise ExportError(f"{ckpt.prefix}: --{kind} is not supported with a cuDNN model; "
+                              f"export the stack alone")
+    if not ckpt.missing_files():
+        cudnn_models.check_canonical(ckpt, models)
+    shape_of = {spec.name: tuple(spec.shape) for spec in ckpt.specs}
+    stacks = tuple(_stack(model, shape_of, ckpt.prefix) for model in models)
+    chosen = structure.choose_stack(ckpt.prefix, stacks, stack)
+    used = {src for cell in chosen.sources.values() for srcs in cell.values() for src in srcs}
+    chosen_model = models[stacks.index(chosen)]
+    used.update(chosen_model.canonical)
+    not_exported = tuple(sorted((name, structure.why_not(name, chosen, stacks))
+                                for name in shape_of if name not in used))
+    return structure.ExportPlan(ckpt.prefix, stacks, chosen, None, None, not_exported)
+
+
+def _stack(model, shape_of, prefix):
+    layout = model.layout
+    directions = _DIRECTIONS[layout.directions]
+    sources = {}
+    if model.buffer is not None:
+        for layer in range(layout.layers):
+            for direction in directions:
+                sources[(direction, layer)] = {_OPAQUE: (model.buffer,)}
+    else:
+        for name in model.canonical:
+            (layer, direction), suffix = cudnn_models.canonical_position(name)
+            sources.setdefault((directions[direction], layer), {})[suffix] = (name,)
+        _check_compatible(model, sources, shape_of, prefix)
+    topology = structure.FORWARD if layout.directions == 1 else structure.STACKED_BIDIRECTIONAL
+    depths = tuple(layout.layer_input(layer) for layer in range(layout.layers))
+    cell = next(c for c, kind in CELLS.items() if kind == layout.kind)
+    return structure.Stack(model.buffer or model.scope, cell, topology, layout.layers, False,
+                           layout.units, layout.units, depths, sources, (), structure.EXACT,
+                           forget_bias=0.0, origin=model.source)
+
+
+def _check_compatible(model, sources, shape_of, prefix):
+    """Every canonical tensor of every (layer, direction) is there with its shape."""
+    layout, n = model.layout, model.layout.units
+    for layer in range(layout.layers):
+        d = layout.layer_input(layer)
+        expected = {"kernel": (d + n, 4 * n), "bias": (4 * n,), "gates/kernel": (d + n, 2 * n),
+                    "gates/bias": (2 * n,), "candidate/input_projection/kernel": (d, n),
+                    "candidate/input_projection/bias": (n,),
+                    "candidate/hidden_projection/kernel": (n, n),
+                    "candidate/hidden_projection/bias": (n,)}
+        for direction in _DIRECTIONS[layout.directions]:
+            have = sources.get((direction, layer), {})
+            for suffix in _COMPATIBLE[layout.kind]:
+                where = f"layer {layer}{' ' + direction if direction else ''}"
+                if suffix not in have:
+                    raise ExportError(
+                        f"{prefix}: {model.scope or '(root)'}: the canonical {suffix} of {where} "
+                        f"is missing ({layout.describe()}); the checkpoint is incomplete")
+                shape = shape_of[have[suffix][0]]
+                if shape != expected[suffix]:
+                    raise ExportError(
+                        f"{prefix}: {have[suffix][0]} has shape {list(shape)}, but "
+                        f"{layout.describe()} needs {list(expected[suffix])} for {where}")
+
+
+def layout_of(stack):
+    """The cudnn.Layout of a cuDNN Stack."""
+    return cudnn.Layout(CELLS[stack.cell], stack.layers, stack.units, stack.depths[0],
+                        stack.directions)
+
+
+def canonicals(stack, value_of):
+    """{(layer, direction index): cudnn.Canonical} of a cuDNN Stack, from `value_of(names)`."""
+    layout = layout_of(stack)
+    directions = _DIRECTIONS[layout.directions]
+    first = stack.sources[(directions[0], 0)]
+    if _OPAQUE in first:
+        return cudnn.unpack(value_of(first[_OPAQUE]), layout,
+                            name=f"{stack.scope} ({first[_OPAQUE][0]})")
+    return {(layer, index): cudnn.from_compatible(
+        layout.kind, {suffix: value_of(srcs) for suffix, srcs in
+                      stack.sources[(direction, layer)].items()}, layout.layer_input(layer))
+            for layer in range(layout.layers) for index, direction in enumerate(directions)}
+
+
+def layer_weights(stack, value_of, direction, position):
+    """[kernel, recurrent_kernel, bias] (float32) of the Keras layer of one (direction, layer)."""
+    index = _DIRECTIONS[stack.directions].index(direction)
+    canonical = canonicals(stack, value_of)[(position, index)]
+    return [np.asarray(w, np.float32) for w in cudnn.keras_weights(canonical, CELLS[stack.cell])]
+
+
+def reference_outputs(stack, value_of, inputs, lengths):
+    """The cuDNN equations (cudnn.run, float64) of the stack on `inputs` with `lengths`."""
+    return cudnn.run(canonicals(stack, value_of), layout_of(stack), inputs, lengths)
+
+
+def keras_rnn(K, stack, options):  # pylint: disable=invalid-name
+    """The Keras layer of one cuDNN layer (one direction); `options` are its common options."""
+    kind = CELLS[stack.cell]
+    if kind == "lstm":
+        return K.layers.LSTM(stack.units, activation="tanh", recurrent_activation="sigmoid",
+                             unit_forget_bias=False, **options)
+    if kind == "gru":
+        return K.layers.GRU(stack.units, activation="tanh", recurrent_activation="sigmoid",
+                            reset_after=True, **options)
+    return K.layers.SimpleRNN(stack.units, activation="relu" if kind == "rnn_relu" else "tanh",
+                              **options)
+
