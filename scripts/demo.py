@@ -152,13 +152,9 @@ def run_keras_export(checkpoint, destination, legacy):
     print(done.stdout.rstrip())
     keras_outputs = np.load(ids_path)
     os.remove(ids_path)
-    difference = float(np.max(np.abs(keras_outputs - legacy)))
-    if difference > 1e-5:
-        raise legacy_share.VerificationError(
-            f"the Keras 3 model's outputs differ from the legacy graph's by {difference:.3g}")
-    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
-          f"Keras 3 model (Embedding + 2 x GRU(reset_after=False)) that loads without "
-          f"tf.compat.v1; its outputs equal the legacy graph's (max |diff| {difference:.1e}).")
+    _prove_export(checkpoint, destination, keras_outputs, legacy,
+                  "a Keras 3 model (Embedding + 2 x GRU(reset_after=False)) that loads without "
+                  "tf.compat.v1")
 
 
 def _export_to_tf_keras(checkpoint, destination, legacy):
@@ -171,13 +167,18 @@ def _export_to_tf_keras(checkpoint, destination, legacy):
     ids = _legacy_ids(7)
     model = tf.keras.models.load_model(destination)
     outputs = np.asarray(model([ids, np.full(len(ids), ids.shape[1], np.int32)]))
+    _prove_export(checkpoint, destination, outputs, legacy,
+                  "a tf.keras model (Embedding + 2 x GRU(reset_after=False))")
+
+
+def _prove_export(checkpoint, destination, outputs, legacy, what):
+    """The demo's last line: the reloaded model's `outputs` equal the legacy graph's."""
     difference = float(np.max(np.abs(outputs - legacy)))
     if difference > 1e-5:
         raise legacy_share.VerificationError(
-            f"the tf.keras model's outputs differ from the legacy graph's by {difference:.3g}")
-    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, a "
-          f"tf.keras model (Embedding + 2 x GRU(reset_after=False)); its outputs equal the "
-          f"legacy graph's (max |diff| {difference:.1e}).")
+            f"the exported model's outputs differ from the legacy graph's by {difference:.3g}")
+    print(f"\nPROVEN: {os.path.relpath(checkpoint, ROOT)} (TF 0.x, V1) became {destination}, "
+          f"{what}; its outputs equal the legacy graph's (max |diff| {difference:.1e}).")
 
 
 def _legacy_ids(feed_seed):
