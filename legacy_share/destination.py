@@ -40,7 +40,7 @@ TEMP_MARK = ".legacy-share-"
 _TEMP_RANDOM = 8  # tempfile's random part
 _NAME_MAX = 255
 MAX_BASE = _NAME_MAX - len("." + TEMP_MARK) - _TEMP_RANDOM  # the longest name of the three
-_OUR_TEMP_FILE = re.compile(r"(part-\d{5}|out)(\.index|\.data-\d{5}-of-\d{5})(\.tempstate\d+)?"
+_OUR_TEMP_FILE = re.compile(r"(part-\d{5}|out|old)(\.index|\.data-\d{5}-of-\d{5})(\.tempstate\d+)?"
                             r"|" + STATE_FILE)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -329,10 +329,13 @@ class Output:
             old = destination_files(dst)
             if old:
                 # From here on, a crash must not leave a state file naming a half-replaced
-                # output, nor the old index over new data files: both go first.
+                # output, nor the old index over new data files: both go first. The old files
+                # are moved into the temp folder, not replaced: replacing a large file frees its
+                # blocks inside the rename, which would widen the moment without an index.
                 if state_of(dst) == "only":
                     os.remove(os.path.join(self.folder, STATE_FILE))
-                os.remove(dst + ".index")
+                for path in sorted(old, key=lambda p: not p.endswith(".index")):  # index first
+                    os.replace(path, os.path.join(self.temp, "old" + path[len(dst):]))
             moved = []
             try:
                 for path in data_files(out):
@@ -347,11 +350,7 @@ class Output:
                 raise errors.CheckpointError(
                     f"{dst}: cannot move the output into place ({exc.strerror}); nothing new "
                     f"was left there{gone}. Check free space and permissions.") from exc
-            self.committed = True
-            for path in old:
-                if path not in moved and path != dst + ".index" and not self._is_input(path):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(path)
+            self.committed = True  # the old files go with the temp folder
             _LOG.info("wrote %s (%d data file(s))", dst, len(moved))
             if state is not None:
                 try:

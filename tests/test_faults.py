@@ -220,3 +220,16 @@ def test_bytes_changed_between_writing_and_reading_back_are_found(v2, tmp_path, 
     with pytest.raises(errors.VerificationError, match=r"reads back different bytes"):
         migration.migrate(v2.prefix, str(dst))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_forced_run_replaces_data_files_left_without_an_index(v2, tmp_path, capsys):
+    """What SIGKILL leaves in the moment between the old index and the new one (found by
+    scripts/fault_kill): the next --force run must take it over."""
+    dst = str(tmp_path / "model.ckpt")
+    with open(dst + ".data-00000-of-00001", "wb") as handle:
+        handle.write(b"old data" * 1000)
+    code, _, err = run_main(capsys, "migrate", v2.prefix, dst, "--force")
+    assert code == 0, err
+    assert_is_migration(v2.prefix, dst, "first")
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
