@@ -263,7 +263,8 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
 
     Raises:
       CheckpointError, PlanError, LayersDifferError (strict), DestinationExistsError,
-      VerificationError; after any failure nothing is left at `dst`.
+      VerificationError; after a failure before the index is in place nothing new is left
+      at `dst` (see writing.execute).
     """
     reader, notes = open_for_planning(src, meta, cudnn, cudnn_buffer)
     plan = plan_for(reader, strategy=strategy, group_patterns=group_patterns, renames=renames,
