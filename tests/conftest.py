@@ -21,3 +21,15 @@ def legacy_stack(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def v2(legacy_stack):
+    """A 2-layer GRU with TF 0.x names and Adam slots, V2 format (read-only)."""
+    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
+
+
+@pytest.fixture(scope="session")
+def v1(legacy_stack):
+    """The same model in the V1 format (read-only)."""
+    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V1")

@@ -1,11 +1,10 @@
 """cuDNN checkpoints as TF 1.x saved them, written by TF's own Saver (shared by the tests)."""
 
-import os
-
 import numpy as np
 
 from legacy_share import cudnn
 from legacy_share._tf import tf, tf1
+from tests.file_guard import save_variables
 
 SCOPE = "cudnn_lstm"
 
@@ -41,15 +40,9 @@ def save_cudnn_checkpoint(folder, layout, canonical=False, slots=False, seed=0,
             for suffix, value in weights.items():
                 variables[f"{base}/{suffix}"] = value.astype(np.float32)
     variables.update(extra or {})
-    with tf1.Graph().as_default():
-        for name, value in variables.items():
-            tf1.get_variable(name, initializer=value)
-        saver = tf1.train.Saver()
-        with tf1.Session() as session:
-            session.run(tf1.global_variables_initializer())
-            prefix = saver.save(session, os.path.join(folder, "model.ckpt"),
-                                write_meta_graph=False)
-        if meta:  # the op has only GPU kernels: built into the exported graph, never run
+    prefix = save_variables(folder, variables, write_meta_graph=False)
+    if meta:  # the op has only GPU kernels: built into an exported graph, never run
+        with tf1.Graph().as_default():
             tf.raw_ops.CudnnRNNParamsSize(
                 num_layers=tf.constant(layout.layers), num_units=tf.constant(layout.units),
                 input_size=tf.constant(layout.input_size), T=tf.float32, S=tf.int32,

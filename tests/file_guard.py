@@ -1,5 +1,5 @@
-"""Helpers of the reliability tests: guard the input, run the command line, read its one error
-line, and craft V2 index files byte by byte from real ones."""
+"""Helpers of the tests: save small checkpoints with TF's own Saver, guard the input, run the
+command line, read its one error line, and craft V2 index files byte by byte from real ones."""
 
 import contextlib
 import glob
@@ -14,6 +14,20 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def save_variables(folder, variables, write_meta_graph=True):
+    """Saves {name: value} as variables with a real `Saver` at folder/model.ckpt -> the prefix."""
+    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    os.makedirs(folder, exist_ok=True)
+    with tf1.Graph().as_default():
+        for name, value in variables.items():
+            tf1.get_variable(name, initializer=value)
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            return saver.save(session, os.path.join(folder, "model.ckpt"),
+                              write_meta_graph=write_meta_graph)
 
 
 def snapshot(*roots):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from legacy_share import cli
-from tests.file_guard import snapshot
+from tests.file_guard import save_variables, snapshot
 from legacy_share._tf import tf1
 from legacy_share.reading import open_checkpoint
 
@@ -18,18 +18,6 @@ KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"
 BIAS = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/bias"
 OLD_KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/weights"  # TF 1.0 name
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _save(folder, variables):
-    """Saves {name: value} with Saver under folder/model.ckpt (+ .meta) -> prefix."""
-    with tf1.Graph().as_default():
-        for name, value in variables.items():
-            tf1.get_variable(name, initializer=value)
-        saver = tf1.train.Saver()
-        with tf1.Session() as session:
-            session.run(tf1.global_variables_initializer())
-            prefix = saver.save(session, os.path.join(folder, "model.ckpt"))
-    return prefix
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +30,7 @@ def legacy(tmp_path_factory):
         variables[OLD_KERNEL.format(layer)] = rng.randn(4, 4).astype(np.float32)
         variables[OLD_KERNEL.format(layer) + "/Adam"] = np.zeros((4, 4), np.float32)
         variables[BIAS.format(layer).replace("bias", "biases")] = np.ones(4, np.float32)
-    prefix = _save(folder, variables)
+    prefix = save_variables(folder, variables)
     with tf1.Graph().as_default():  # the graph a shared stack builds, without optimizer
         tf1.get_variable(KERNEL.format(0), shape=(4, 4))
         tf1.get_variable(BIAS.format(0), shape=(4,))
@@ -262,7 +250,7 @@ def embedded(tmp_path_factory):
             variables[name] = rng.randn(*shape).astype(np.float32)
             variables[name + "/Adam"] = rng.randn(*shape).astype(np.float32)
             variables[name.replace("Matrix", "Bias")] = rng.randn(8).astype(np.float32)
-    return _save(folder, variables), variables
+    return save_variables(folder, variables), variables
 
 
 OLD = "RNN/MultiRNNCell/Cell{}/GRUCell/Gates/Linear/Matrix"

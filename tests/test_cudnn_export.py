@@ -16,7 +16,7 @@ from legacy_share import cli, cudnn
 from legacy_share._tf import tf1  # first: pytest's process serves tf_keras
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import untouched
-from tests.test_export import HAS_KERAS3, NO_KERAS3, _worker
+from tests.test_export import HAS_KERAS3, NO_KERAS3, export_and_reload
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
@@ -62,24 +62,7 @@ def exported(tmp_path_factory):
         np.savez(str(root / f"{case}.npz"), inputs=inputs, lengths=LENGTHS)
         jobs.append(dict(id=case, src=prefix, options=_options(prefix, layout, source),
                          dst=str(root / "k3" / f"{case}.keras"), inputs=str(root / f"{case}.npz")))
-    result = dict(expected=expected, jobs={j["id"]: j for j in jobs})
-    if HAS_KERAS3:
-        result["k3_export"] = _worker("export", [dict(j, options=dict(j["options"], keras=3))
-                                                 for j in jobs], work, 3)
-        result["k3"] = _worker("load", [dict(j, path=j["dst"]) for j in jobs
-                                        if result["k3_export"][j["id"]]["ok"]], work, 3)
-    k2_jobs, result["k2_export"] = [], {}
-    for case in KERAS2_CASES:
-        job = result["jobs"][case]
-        path = str(root / "k2" / f"{case}.keras")
-        try:  # pytest's process serves tf_keras: the tf_keras export runs here
-            report = legacy_share.keras.export(job["src"], path, keras=2, **job["options"])
-            result["k2_export"][case] = dict(ok=True, relative=report.proof.relative)
-            k2_jobs.append(dict(job, path=path))
-        except legacy_share.Error as exc:
-            result["k2_export"][case] = dict(ok=False, message=str(exc))
-    result["k2"] = _worker("load", k2_jobs, work, 2)
-    return result
+    return dict(expected=expected, **export_and_reload(jobs, root, work, KERAS2_CASES))
 
 
 def _close(outputs, expected):

@@ -119,19 +119,30 @@ def exported(tmp_path_factory):
                  lengths=np.full(len(ids), ids.shape[1], np.int32))
         jobs.append(dict(id=case, src=stack.prefix, options=dict(embedding="embedding"),
                          dst=str(root / "k3" / f"{case}.keras"), inputs=str(root / f"{case}.npz")))
-    result = dict(expected=expected, jobs={j["id"]: j for j in jobs})
+    return dict(expected=expected, **export_and_reload(
+        jobs, root, work, KERAS2_CASES, suffix=lambda case: FORMATS.get(case, ".keras"),
+        jax=True))
+
+
+def export_and_reload(jobs, root, work, keras2_cases, suffix=lambda case: ".keras", jax=False):
+    """Exports `jobs` in one Keras 3 child, reloads the files in a fresh one (and on JAX when
+    `jax`); exports `keras2_cases` for tf_keras here and reloads them in a tf_keras child.
+
+    -> {"jobs", "k3_export", "k3", "jax", "k2_export", "k2"} (the Keras 3 keys when it exists).
+    """
+    result = dict(jobs={j["id"]: j for j in jobs})
     if HAS_KERAS3:
         result["k3_export"] = _worker("export", [dict(j, options=dict(j["options"], keras=3))
                                                  for j in jobs], work, 3)
         loadable = [dict(j, path=j["dst"]) for j in jobs if result["k3_export"][j["id"]]["ok"]]
         result["k3"] = _worker("load", loadable, work, 3)
-        if HAS_JAX:
+        if jax and HAS_JAX:
             result["jax"] = _worker("load", [j for j in loadable if j["path"].endswith(".keras")],
                                     work, 3, KERAS_BACKEND="jax")
     k2_jobs, result["k2_export"] = [], {}
-    for case in KERAS2_CASES:
+    for case in keras2_cases:
         job = result["jobs"][case]
-        path = str(root / "k2" / (case + FORMATS.get(case, ".keras")))
+        path = str(root / "k2" / (case + suffix(case)))
         try:  # pytest's process serves tf_keras: the tf_keras exports run here
             report = legacy_share.keras.export(job["src"], path, keras=2, **job["options"])
             result["k2_export"][case] = dict(ok=True, relative=report.proof.relative)

@@ -22,11 +22,6 @@ from legacy_share import destination, errors, migration, writing
 from legacy_share._tf import tf1
 
 
-@pytest.fixture(scope="module")
-def v2(legacy_stack):
-    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
-
-
 # ------------------------------------------------------------------- environment faults
 
 

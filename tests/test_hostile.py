@@ -16,34 +16,16 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.file_guard import copy_stack, error_line, run_main, snapshot, untouched
+from tests.file_guard import copy_stack, error_line, run_main, save_variables, snapshot, untouched
 from legacy_share import destination, errors, patterns, values
-from legacy_share._tf import tf1
 
 LAYER = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"
 
 
-@pytest.fixture(scope="module")
-def v2(legacy_stack):
-    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
-
-
-@pytest.fixture(scope="module")
-def v1(legacy_stack):
-    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V1")
-
-
 def save_layers(folder, layers, name=LAYER):
     """A V2 checkpoint (real Saver) with one variable per layer holding `layers[k]` -> prefix."""
-    os.makedirs(folder, exist_ok=True)
-    prefix = os.path.join(folder, "model.ckpt")
-    with tf1.Graph().as_default():
-        for layer, value in enumerate(layers):
-            tf1.get_variable(name.format(layer), initializer=np.asarray(value))
-        with tf1.Session() as session:
-            session.run(tf1.global_variables_initializer())
-            tf1.train.Saver().save(session, prefix, write_meta_graph=False)
-    return prefix
+    return save_variables(folder, {name.format(layer): np.asarray(value)
+                                   for layer, value in enumerate(layers)}, write_meta_graph=False)
 
 
 def assert_refused(capsys, named, pattern, *argv, code=1):

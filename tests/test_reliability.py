@@ -39,16 +39,6 @@ def _flip(data, at):
     return data
 
 
-@pytest.fixture(scope="module")
-def v2(legacy_stack):
-    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V2")
-
-
-@pytest.fixture(scope="module")
-def v1(legacy_stack):
-    return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V1")
-
-
 # ------------------------------------------------------------------- corrupted and wrong inputs
 
 # name -> (make(folder, v2 stack, v1 stack) -> (path given to the CLI, path the error must name),
