@@ -320,7 +320,7 @@ class CudnnCheckpoint:
         if name not in self._virtual:
             return self._ckpt.read(name)
         model, key, suffix, slot = self._virtual[name]
-        canonical = self._canonicals(model, slot or model.buffer)[key]
+        canonical = self.canonicals(model, slot)[key]
         if slot is None:
             weights = _tf1_weights(model.layout.kind, canonical, self.forget_bias)
             return weights[0] if suffix == "kernel" else weights[1]
@@ -329,12 +329,18 @@ class CudnnCheckpoint:
             return _tf1_weights(model.layout.kind, canonical, 0.0)[0]
         return np.concatenate([canonical.bW[g] for g in order])
 
-    def _canonicals(self, model, tensor):
-        if self._cache[0] != tensor:  # one buffer held at a time
-            self._cache = (None, None)
-            self._cache = (tensor, cudnn.unpack(self._ckpt.read(tensor), model.layout,
-                                                name=f"{self.prefix}: {tensor}"))
-        return self._cache[1]
+    def canonicals(self, model, slot=None):
+        """{(layer, direction): Canonical} of `model`'s buffer (or of its optimizer `slot`)."""
+        tensor = slot or model.buffer
+        # One model's buffer and slots held at a time: the writer's sorted names interleave
+        # them (kernel, kernel/Adam, bias, ...) but never two models (scopes sort apart).
+        if self._cache[0] != model.buffer:
+            self._cache = (model.buffer, {})
+        held = self._cache[1]
+        if tensor not in held:
+            held[tensor] = cudnn.unpack(self._ckpt.read(tensor), model.layout,
+                                        name=f"{self.prefix}: {tensor}")
+        return held[tensor]
 
     def check_replaced(self, tolerance=1e-6):
         """Raises CheckpointError where a saved tensor under an unpacked name differs from it."""
@@ -346,18 +352,21 @@ class CudnnCheckpoint:
                                       f"cuDNN buffer, with different values; --exclude one")
 
 
-def check_canonical(ckpt, models, tolerance=1e-6):
+def check_canonical(ckpt, models, tolerance=1e-6, unpacked=None):
     """Raises CheckpointError where a saved canonical tensor disagrees with its buffer.
 
     Args:
       ckpt: the open Checkpoint; models: its Models (find_models).
       tolerance: allowed |difference|, relative to the largest |value| when that exceeds 1.
+      unpacked: model -> its buffer's {(layer, direction): Canonical}, when the caller has
+        them already (a CudnnCheckpoint); by default the buffer is read and unpacked here.
     """
     for model in models:
         if model.buffer is None or not model.canonical:
             continue
-        canonicals = cudnn.unpack(ckpt.read(model.buffer), model.layout,
-                                  name=f"{ckpt.prefix}: {model.buffer}")
+        canonicals = (unpacked(model) if unpacked is not None else
+                      cudnn.unpack(ckpt.read(model.buffer), model.layout,
+                                   name=f"{ckpt.prefix}: {model.buffer}"))
         for name in model.canonical:
             key, suffix = canonical_position(name)
             expected = _compatible_weights(model.layout.kind, canonicals[key]).get(suffix)
@@ -398,7 +407,8 @@ def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
         return ckpt, ()
     view = CudnnCheckpoint(ckpt, models)
     if not ckpt.missing_files():
-        check_canonical(ckpt, models)
+        # The view's unpacked buffer: the writer reads it from there again, not from disk.
+        check_canonical(ckpt, models, unpacked=lambda model: view.canonicals(model))
         view.check_replaced()
     return view, view.notes
 

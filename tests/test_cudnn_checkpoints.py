@@ -263,3 +263,16 @@ def test_cli_refusals_are_one_line_or_usage(capsys, tmp_path, lstm_checkpoint):
     code, _, err = _cli(capsys, "migrate", gru_prefix, dst)
     assert code == 1 and "GRU(reset_after=True)" in _one_error_line(err)
     assert not os.path.exists(dst.parent)
+
+
+def test_cli_migrate_refuses_canonical_tensors_that_disagree_with_the_buffer(capsys, tmp_path):
+    wrong = f"{SCOPE}/rnn/multi_rnn_cell/cell_1/cudnn_compatible_lstm_cell/bias"
+    src = tmp_path / "src"
+    prefix, _ = save_cudnn_checkpoint(str(src), cudnn.Layout("lstm", 2, 3, 4), canonical=True,
+                                      extra={wrong: np.full(12, 0.5, np.float32)})
+    dst = tmp_path / "out" / "model.ckpt"
+    with untouched(str(src)):
+        code, _, err = _cli(capsys, "migrate", prefix, dst, "--no-share")
+    line = _one_error_line(err)
+    assert code == 1 and wrong in line and "hold different weights" in line
+    assert not os.path.exists(dst.parent)
