@@ -395,13 +395,26 @@ def _make_folders(folder):
         try:
             os.mkdir(path)
             created.insert(0, (path, _identity(os.lstat(path))))
+        except FileExistsError as exc:
+            # Another run made it between our look and our mkdir: it is that run's to remove.
+            if os.path.isdir(path) and not os.path.islink(path):
+                continue
+            _remove_made(created)
+            raise errors.CheckpointError(
+                f"{path}: cannot create the output folder ({exc.strerror}); give an output "
+                f"prefix in a folder you can write.") from exc
         except OSError as exc:
-            for made, identity in created:
-                with contextlib.suppress(OSError):
-                    if _identity(os.lstat(made)) == identity:
-                        os.rmdir(made)
+            _remove_made(created)
             raise errors.CheckpointError(
                 f"{path}: cannot create the output folder ({exc.strerror}); give an output "
                 f"prefix in a folder you can write.") from exc
     return created
+
+
+def _remove_made(created):
+    """Removes the folders `_make_folders` made, if they are still the ones it made."""
+    for made, identity in created:
+        with contextlib.suppress(OSError):
+            if _identity(os.lstat(made)) == identity:
+                os.rmdir(made)
 

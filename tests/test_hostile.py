@@ -240,3 +240,18 @@ def test_an_infinite_tolerance_is_a_usage_error(v2, tmp_path, capsys):
     code, _, err = run_main(capsys, "migrate", v2.prefix, tmp_path / "m.ckpt", "--strategy",
                             "strict", "--tolerance", "inf")
     assert code == 2 and "finite number" in err, err
+
+
+def test_an_output_folder_another_run_makes_first_is_used_and_left_to_it(tmp_path, monkeypatch):
+    from legacy_share import destination  # pylint: disable=import-outside-toplevel
+    contested = str(tmp_path / "a")
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args):  # another run makes `contested` between our look and mkdir
+        if path == contested:
+            real_mkdir(path)
+        return real_mkdir(path, *args)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    made = destination._make_folders(str(tmp_path / "a" / "b"))  # pylint: disable=protected-access
+    assert [path for path, _ in made] == [str(tmp_path / "a" / "b")]
