@@ -15,36 +15,20 @@ RNN per word position, the TF1 way) and `batched` mode: the same checkpoint serv
 """
 
 import argparse
-import contextlib
 import os
 import tempfile
 import time
-import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-warnings.filterwarnings("ignore", category=UserWarning)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+from legacy_share import _process
 
+_process.prepare_tensorflow(prog="char_word_encoder")  # TensorFlow's start-up noise hidden
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Hides what native code writes to stderr (TF >= 2.20 logs at import despite the level)."""
-    saved = os.dup(2)
-    with open(os.devnull, "w", encoding="utf-8") as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+# pylint: disable=wrong-import-position
+import numpy as np
 
-
-with _quiet_stderr():
-    import numpy as np  # pylint: disable=wrong-import-position
-
-    from legacy_share._tf import tf, tf1  # pylint: disable=wrong-import-position
-    from legacy_share.cells import SharedGRUCell  # pylint: disable=wrong-import-position
-    from legacy_share.nested import hierarchical_rnn  # pylint: disable=wrong-import-position
+from legacy_share._tf import tf, tf1
+from legacy_share.cells import SharedGRUCell
+from legacy_share.nested import hierarchical_rnn
 
 tf1.logging.set_verbosity(tf1.logging.ERROR)
 

@@ -1,6 +1,7 @@
 """Process set-up before TensorFlow is imported: which Keras it serves, and its start-up noise.
 
-A leaf module: it imports nothing of legacy_share but `errors`, and never TensorFlow.
+A leaf module: it imports nothing of legacy_share but `errors`, and TensorFlow only when
+`import_tensorflow` / `prepare_tensorflow` are called.
 TensorFlow >= 2.16 serves `tf.compat.v1.nn.rnn_cell` (and `tf.keras` = tf_keras) only when
 TF_USE_LEGACY_KERAS=1 is set before it is imported, and Keras 3 only when it is not: one
 process holds one of them, chosen at TensorFlow's import.
@@ -9,13 +10,15 @@ process holds one of them, chosen at TensorFlow's import.
 import logging
 import os
 import sys
+import tempfile
 import warnings
 
 from legacy_share.errors import LegacyKerasError
 
 __all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
            "switch_set_before_tensorflow", "supports_keras3",
-           "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow"]
+           "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
+           "import_tensorflow", "prepare_tensorflow"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
 # Marks (also for child processes, which inherit the environment) that the switch above was set
@@ -159,3 +162,38 @@ def quiet_tensorflow(verbose=False, prog="legacy-share"):
         handler._legacy_share_cli = True  # pylint: disable=protected-access
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def import_tensorflow(quiet=True):
+    """Imports TensorFlow (through `legacy_share._tf`); when `quiet`, drops its C++ start-up lines.
+
+    TensorFlow >= 2.16 logs through absl before absl logging is initialised, which ignores
+    TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 is pointed elsewhere for the import; what was
+    written there is shown if the import fails.
+    """
+    # pylint: disable=import-outside-toplevel,unused-import
+    if not quiet or "tensorflow" in sys.modules:
+        import legacy_share._tf
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import legacy_share._tf
+        except KeyboardInterrupt:
+            raise  # the start-up log would hide the one line that says so
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def prepare_tensorflow(verbose=False, prog="legacy-share"):
+    """`quiet_tensorflow`, then `import_tensorflow`: for scripts that print to a person."""
+    quiet_tensorflow(verbose, prog=prog)
+    import_tensorflow(quiet=not verbose)

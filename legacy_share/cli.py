@@ -8,13 +8,15 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import sys
-import tempfile
 import threading
 
-__all__ = ["main", "build_parser", "prepare_tensorflow"]
+from legacy_share import _process
+from legacy_share import errors
+from legacy_share.plans import Strategy
+
+__all__ = ["main", "build_parser"]
 
 PROG = "legacy-share"
 
@@ -130,19 +132,18 @@ def main(argv=None):
 
     SIGTERM is handled like Ctrl-C (cleanup, one line), with exit code 143 instead of 130.
     """
-    from legacy_share import errors  # pylint: disable=import-outside-toplevel
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     args = None
     try:
         args = build_parser().parse_args(argv)
-        _quiet_tensorflow(args.verbose or args.debug)
+        _process.quiet_tensorflow(args.verbose or args.debug, prog=PROG)
         child = _arrange_keras(args, argv)  # the process export needs, or its exit code elsewhere
         if child is not None:
             return child
         try:
-            _import_tensorflow(quiet=not (args.verbose or args.debug))
+            _process.import_tensorflow(quiet=not (args.verbose or args.debug))
         except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
             return _fail(exc, args.debug)
         try:
@@ -157,7 +158,6 @@ def main(argv=None):
 
 
 def _terminate(signal_number, frame):  # pylint: disable=unused-argument
-    from legacy_share import errors  # pylint: disable=import-outside-toplevel
     raise errors.Interrupted(signal_number)
 
 
@@ -204,10 +204,8 @@ def _migrate(args):
                                      progress=not args.json, **options)
             args.written = args.dst  # an interrupt from here on finds the output complete
     if args.json:
-        document = plan.to_dict()
-        document["dry_run"] = bool(args.dry_run)
-        document["destination"] = None if args.dry_run else args.dst
-        print(json.dumps(document, indent=2, sort_keys=True))
+        print(plan.to_json(dry_run=bool(args.dry_run),
+                           destination=None if args.dry_run else args.dst))
     else:
         print(plan.format_table())
         if args.dry_run:
@@ -221,13 +219,11 @@ def _migrate(args):
 def _json_errors(args, path):
     """With --json, an error is also printed on stdout as {"error", "file", "tensor"}; it is
     re-raised, so `main` prints its one line on stderr and exits 1."""
-    from legacy_share import errors  # pylint: disable=import-outside-toplevel
     try:
         yield
     except (errors.Error, OSError) as exc:
         if getattr(args, "json", False):
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            document = {"error": message,
+            document = {"error": errors.first_line(exc),
                         "file": getattr(exc, "file", None) or getattr(exc, "filename", None) or path,
                         "tensor": getattr(exc, "tensor", None)}
             print(json.dumps(document, sort_keys=True))
@@ -261,8 +257,7 @@ def _export(args):
         exporting.destination_format(args.dst)
         plan = exporting.plan(args.src, **options)
         if args.json:
-            print(json.dumps(dict(plan.to_dict(), dry_run=True, destination=None), indent=2,
-                             sort_keys=True))
+            print(plan.to_json(dry_run=True, destination=None))
         else:
             print(plan.format_table())
             print(f"dry run: nothing written to {args.dst}")
@@ -270,7 +265,7 @@ def _export(args):
     report = exporting.export(args.src, args.dst, keras=args.keras, tolerance=args.tolerance,
                               force=args.force, **options)
     if args.json:
-        print(json.dumps(dict(report.to_dict(), dry_run=False), indent=2, sort_keys=True))
+        print(report.to_json(dry_run=False))
     else:
         print(report.plan.format_table())
         flavour = "Keras 3" if report.flavour == 3 else "tf_keras"
@@ -291,7 +286,6 @@ def _arrange_keras(args, argv):
     """
     if args.command != "export":
         return None
-    from legacy_share import _process, errors  # pylint: disable=import-outside-toplevel
     try:
         _process.arrange_keras(args.keras)
     except errors.LegacyKerasError as exc:
@@ -370,7 +364,7 @@ def _add_group(parser):
 
 
 def _rename(text):
-    from legacy_share import errors, patterns  # pylint: disable=import-outside-toplevel
+    from legacy_share import patterns  # pylint: disable=import-outside-toplevel
     old, sep, new = text.partition("=")
     if not sep or not old:
         raise argparse.ArgumentTypeError(f"expected OLD=NEW, got {text!r}")
@@ -392,9 +386,11 @@ def _tolerance(text):
 
 
 def _strategy(text):
-    if not re.fullmatch(r"first|mean|strict|layer:\d+", text):
-        raise argparse.ArgumentTypeError(f"expected first, layer:K, mean or strict, got {text!r}")
-    return text
+    """The planner's own grammar (`Strategy.parse`), so the CLI and the API accept the same text."""
+    try:
+        return str(Strategy.parse(text))
+    except errors.PlanError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _layer(text):
@@ -417,50 +413,11 @@ def _positive(text):
     return value
 
 
-def prepare_tensorflow(verbose=False):
-    """Silences TensorFlow, then imports it: for scripts that print to a person, as `main` does."""
-    _quiet_tensorflow(verbose)
-    _import_tensorflow(quiet=not verbose)
-
-
-def _quiet_tensorflow(verbose):
-    """Silences TensorFlow's start-up logs and deprecation warnings; must run before TF is imported."""
-    from legacy_share import _process  # pylint: disable=import-outside-toplevel
-    _process.quiet_tensorflow(verbose, prog=PROG)
-
-
-def _import_tensorflow(quiet):
-    """Imports TensorFlow; when `quiet`, its C++ start-up lines are dropped (shown if it fails).
-
-    TensorFlow >= 2.16 logs through absl before absl logging is initialised, which ignores
-    TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 is pointed elsewhere for the import.
-    """
-    if not quiet or "tensorflow" in sys.modules:
-        import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
-        except KeyboardInterrupt:
-            raise  # the start-up log would hide the one line that says so
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _fail(exc, debug):
     if debug:
         import traceback  # pylint: disable=import-outside-toplevel
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = errors.first_line(exc)
     if isinstance(exc, OSError) and exc.filename and exc.filename not in message:
         message = f"{exc.filename}: {message}"
     print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -16,6 +16,7 @@ __all__ = [
     "Interrupted",
     "ExportError",
     "ProofError",
+    "first_line",
 ]
 
 
@@ -99,3 +100,9 @@ class ExportError(Error, ValueError):
 
 class ProofError(Error):
     """An exported model's outputs differ from the TF1 equations beyond the tolerance."""
+
+
+def first_line(exc):
+    """The first line of an exception's message (a TF error's `message`), or its type's name."""
+    message = getattr(exc, "message", None) or str(exc)
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

@@ -5,7 +5,6 @@ The command line (`legacy_share.cli`) is a thin layer over these functions.
 
 import contextlib
 import dataclasses
-import json
 from typing import Optional, Tuple
 
 import numpy as np
@@ -16,6 +15,7 @@ from legacy_share import planning
 from legacy_share import tables
 from legacy_share import values
 from legacy_share.reading import open_checkpoint
+from legacy_share.reports import JsonReport
 from legacy_share.writing import execute
 from legacy_share._tf import tf
 
@@ -64,7 +64,7 @@ class InspectedGroup:
 
 
 @dataclasses.dataclass(frozen=True)
-class Inspection:
+class Inspection(JsonReport):
     """What `inspect_checkpoint` found: every variable, and the layer groups among them."""
 
     checkpoint: str
@@ -93,9 +93,6 @@ class Inspection:
                       for m in self.cudnn],
             "notes": list(self.notes),
         }
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def format_table(self):
         """Groups first (key, layers, shape, dtype, bytes per layer, shareable, max |diff|,

@@ -12,6 +12,7 @@ import re
 from typing import Optional, Tuple
 
 from legacy_share.errors import PlanError
+from legacy_share.reports import JsonReport
 
 __all__ = [
     "COPY",
@@ -107,6 +108,21 @@ class Step:
     layers: Tuple[int, ...] = ()
     shards: int = 1
 
+    def __post_init__(self):
+        # Checked here, where a plan is built (by the planner or from JSON), so that no
+        # malformed step reaches a writer half-way through an output.
+        if self.action not in (COPY, RENAME, MERGE, DUPLICATE):
+            raise PlanError(f"{self.name}: unknown action {self.action!r}; expected "
+                            f"{COPY}, {RENAME}, {MERGE} or {DUPLICATE}.")
+        runs = len(self.layers) if self.action == MERGE else 1
+        if self.shards < 1 or (self.action == MERGE) != bool(self.layers) \
+                or len(self.sources) != runs * self.shards:
+            raise PlanError(
+                f"{self.name}: a {self.action} step with {len(self.sources)} source(s), "
+                f"layers {list(self.layers)} and {self.shards} shard(s) per layer does not add up "
+                f"(a merge needs layers and shards x layers sources; any other step one layer's "
+                f"shards).")
+
     def layer_sources(self):
         """Sources split per layer: a tuple (one per layer, or one) of tuples of `shards` names."""
         k = self.shards
@@ -122,7 +138,7 @@ class Drop:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class Plan(JsonReport):
     """Every output tensor (`steps`, sorted by name) and every dropped input (`dropped`).
 
     `strategy` is None for an unshare plan (it has no MERGE steps). `share_from`: the first
@@ -162,10 +178,6 @@ class Plan:
         share_from = data.get("share_from", 0)
         return cls(steps, dropped, strategy, None if share_from is None else int(share_from),
                    tuple(data.get("notes", ())))
-
-    def to_json(self):
-        """`to_dict` as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text):

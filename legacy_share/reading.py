@@ -14,6 +14,7 @@ import numpy as np
 
 from legacy_share import bundle
 from legacy_share import errors
+from legacy_share.errors import first_line
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import TensorSpec
 
@@ -310,9 +311,3 @@ def _latest_in(folder):
 def data_files(prefix):
     """The V2 data files of `prefix` on disk, sorted."""
     return sorted(glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
-
-
-def first_line(exc):
-    """The first line of an exception's message (a TF error's `message`), or its type's name."""
-    message = getattr(exc, "message", None) or str(exc)
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

@@ -32,8 +32,8 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
       through the variables' initializers).
 
     Raises:
-      VerificationError: graph variables the plan does not provide; IncompatibleShapeError:
-      a variable whose shape or dtype differs; PlanError, LayersDifferError as `migrate`.
+      VerificationError: graph variables the plan does not provide; IncompatibleShapeError /
+      IncompatibleDtypeError: a variable whose shape / dtype differs; PlanError, LayersDifferError as `migrate`.
     """
     ckpt = open_checkpoint(legacy_checkpoint)
     plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
@@ -60,7 +60,7 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
                 f"checkpoint's sizes.")
         graph_dtype = parts[0].dtype.base_dtype.name
         if graph_dtype != steps[name].dtype:
-            raise errors.IncompatibleShapeError(
+            raise errors.IncompatibleDtypeError(
                 f"{ckpt.prefix}: variable {name} is {graph_dtype} in the graph but "
                 f"{steps[name].dtype} in the migrated checkpoint; build the graph with the "
                 f"checkpoint's dtypes.")

@@ -27,14 +27,13 @@ def step_value(step, reader, strategy):
     Returns:
       numpy array of `step.shape` and `step.dtype` (strings: object array of bytes).
     Raises:
-      PlanError: the plan does not fit `strategy`; IncompatibleShapeError, VerificationError:
-      it does not fit the checkpoint; LayersDifferError: strict met layers that differ.
+      PlanError: the plan does not fit `strategy`.
+      IncompatibleShapeError, IncompatibleDtypeError: it does not fit the checkpoint.
+      LayersDifferError: strict met layers that differ.
     """
     if step.action != "merge":
         return _layer_value(step, reader, 0)
     positions = len(step.layers)
-    if positions == 0:
-        raise errors.PlanError(f"{step.name}: merge step without layers; this is a planner bug.")
     kind = strategy.kind
     if kind == "first":
         return _layer_value(step, reader, 0)
@@ -151,11 +150,7 @@ def fingerprint(value):
 
 
 def _layer_value(step, reader, position):
-    layers = step.layer_sources()
-    names = layers[position] if position < len(layers) else ()
-    if len(names) != step.shards:
-        raise errors.PlanError(f"{step.name}: the plan lists {len(step.sources)} sources for "
-                               f"{step.shards} shard(s) per layer; this is a planner bug.")
+    names = step.layer_sources()[position]  # Step checks on construction that it has them
     parts = [reader.read(name) for name in names]
     if len(parts) == 1:
         return _checked(step, parts[0], names)
@@ -175,7 +170,7 @@ def _checked(step, value, names):
             f"{step.name}: the plan expects shape {list(step.shape)} but {' + '.join(names)} "
             f"gives {list(value.shape)}; re-plan from this checkpoint.")
     if got_dtype != step.dtype:
-        raise errors.VerificationError(
+        raise errors.IncompatibleDtypeError(
             f"{step.name}: the plan expects dtype {step.dtype} but {' + '.join(names)} "
             f"holds {got_dtype}; re-plan from this checkpoint.")
     return value

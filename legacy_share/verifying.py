@@ -5,7 +5,6 @@ The graph is never imported nor run: variables come from the `variables` collect
 """
 
 import dataclasses
-import json
 from typing import Optional, Tuple
 
 from google.protobuf import message as protobuf_message
@@ -14,6 +13,7 @@ from google.protobuf import text_format
 from legacy_share import errors
 from legacy_share.planning import TensorSpec
 from legacy_share.reading import open_checkpoint, read_input
+from legacy_share.reports import JsonReport
 from legacy_share._tf import tf, tf1
 
 __all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables",
@@ -35,7 +35,7 @@ class Mismatch:
 
 
 @dataclasses.dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(JsonReport):
     """`missing`: graph variables absent from the checkpoint; `unexpected`: the reverse."""
 
     checkpoint: str
@@ -65,9 +65,6 @@ class VerifyReport:
                             "graph_shape": _shape_list(m.graph_shape),
                             "graph_dtype": m.graph_dtype} for m in self.mismatched],
         }
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def format(self):
         """Human-readable report: one line per problem, then a summary line."""

@@ -15,9 +15,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # pylint: disable=wrong-import-position
 
-from legacy_share.cli import prepare_tensorflow  # pylint: disable=wrong-import-position
+from legacy_share import _process  # pylint: disable=wrong-import-position
 
-prepare_tensorflow()
+_process.prepare_tensorflow(prog="bench_cells")
 
 import numpy as np  # pylint: disable=wrong-import-position
 from legacy_share._tf import rnn_cell, tf, tf1  # pylint: disable=wrong-import-position

@@ -13,6 +13,7 @@ from legacy_share import cli
 from tests.file_guard import save_variables, snapshot
 from legacy_share._tf import tf1
 from legacy_share.reading import open_checkpoint
+from legacy_share.plans import Strategy
 
 KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"
 BIAS = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/bias"
@@ -173,6 +174,15 @@ def test_usage_errors_exit_2(capsys, argv):
         cli.main(argv)
     assert info.value.code == 2
     assert "usage: legacy-share" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, planned", [(" Layer:0 ", "layer:0"), ("LAYER : 1", "layer:1"),
+                                           ("Mean", "mean")])
+def test_strategy_text_the_api_accepts_the_cli_accepts(capsys, legacy, tmp_path, text, planned):
+    prefix, _, _ = legacy
+    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
+                        "--json", "--strategy", text)
+    assert code == 0 and str(Strategy(**json.loads(out)["strategy"])) == planned
 
 
 def _subprocess(*argv, quiet_env=True):

@@ -97,8 +97,8 @@ def worker(source, seed, start, stop, status_path, report_path):
     """
     import contextlib  # pylint: disable=import-outside-toplevel
     import io  # pylint: disable=import-outside-toplevel
-    from legacy_share import cli  # pylint: disable=import-outside-toplevel
-    cli.prepare_tensorflow()
+    from legacy_share import _process, cli  # pylint: disable=import-outside-toplevel
+    _process.prepare_tensorflow()
 
     files = sorted(f for f in os.listdir(source) if f != "checkpoint" and not f.endswith(".meta"))
     blobs = {}

@@ -341,6 +341,31 @@ def test_writer_rejects_a_plan_that_does_not_fit_the_checkpoint(ckpts, tmp_path)
     assert os.listdir(tmp_path) == []
 
 
+def test_writer_names_a_dtype_that_does_not_fit_the_checkpoint(ckpts, tmp_path):
+    prefix, _ = ckpts["v2"]
+    plan = Plan((Step("w", (6, 4), "float64", "copy", (KERNEL.format(0),)),), (), Strategy("first"))
+    with pytest.raises(errors.IncompatibleDtypeError,
+                       match=r"w: the plan expects dtype float64 but .*cell_0.* holds float32"):
+        writing.execute(plan, open_checkpoint(prefix), str(tmp_path / "model.ckpt"))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("step", [
+    dict(action="merge", sources=("a", "b"), layers=()),
+    dict(action="merge", sources=("a", "b", "c"), layers=(0, 1)),
+    dict(action="copy", sources=("a", "b"), layers=()),
+    dict(action="copy", sources=("a",), layers=(0,)),
+    dict(action="rename", sources=("a",), layers=(), shards=0),
+    dict(action="sum", sources=("a",), layers=()),
+])
+def test_a_step_that_does_not_add_up_is_refused_where_it_is_built(step):
+    with pytest.raises(errors.PlanError, match=r"^w: "):
+        Step("w", (2,), "float32", **step)
+    document = dict(steps=[dict(name="w", shape=[2], dtype="float32", **step)])
+    with pytest.raises(errors.PlanError, match=r"^w: "):
+        Plan.from_dict(document)
+
+
 def test_read_back_that_differs_from_what_was_written_is_a_verification_error(ckpts, tmp_path):
     prefix, _ = ckpts["v2"]
     plan = Plan((Step("a", (), "int64", "copy", ("global_step",)),), (), Strategy("first"))
@@ -521,7 +546,7 @@ def test_restore_shared_names_dtype_mismatches(ckpts):
     with tf1.Graph().as_default():
         tf1.get_variable("global_step", shape=(), dtype=tf.int32)
         with tf1.Session() as session:
-            with pytest.raises(errors.IncompatibleShapeError,
+            with pytest.raises(errors.IncompatibleDtypeError,
                                match=r"variable global_step is int32 in the graph but int64"):
                 restore_shared(session, prefix, var_list=tf1.global_variables())
 

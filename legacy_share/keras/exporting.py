@@ -15,6 +15,7 @@ from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
+from legacy_share.reports import JsonReport
 from legacy_share.reading import open_checkpoint
 
 __all__ = ["ExportReport", "plan", "build_model", "export", "destination_format",
@@ -25,7 +26,7 @@ KERAS, WEIGHTS, SAVED_MODEL = "keras", "weights.h5", "saved_model"
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportReport:
+class ExportReport(JsonReport):
     """What `export` wrote: `path`, its `format`, the Keras `flavour`, the plan and the proof."""
 
     path: str

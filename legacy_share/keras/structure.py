@@ -5,15 +5,15 @@ naming generation the migrator reads is read here too, with no second renaming t
 """
 
 import dataclasses
-import json
 import re
 from typing import Dict, Optional, Tuple
 
 from legacy_share import names
 from legacy_share import planning
 from legacy_share.errors import ExportError
+from legacy_share.reports import JsonReport
 from legacy_share.keras import weights as _weights
-from legacy_share.planning import format_columns, format_shape
+from legacy_share.tables import format_columns, format_shape
 
 __all__ = ["Stack", "Extra", "ExportPlan", "plan_export"]
 
@@ -116,7 +116,7 @@ class Extra:
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportPlan:
+class ExportPlan(JsonReport):
     """What an export writes: the `stack` exported (of all `stacks`), extras, tensors left out."""
 
     prefix: str
@@ -133,9 +133,6 @@ class ExportPlan:
             embedding=None if self.embedding is None else list(self.embedding.sources[0]),
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
             not_exported=[dict(name=n, reason=r) for n, r in self.not_exported])
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def format_table(self):
         """One row per stack, then the extras and the tensors not exported."""
