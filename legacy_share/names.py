@@ -78,7 +78,7 @@ LEGACY_MULTI_RNN_CELL_SCOPE = "MultiRNNCell"  # -> MULTI_RNN_CELL_SCOPE
 LEGACY_LAYER_SCOPE_FORMAT = "Cell{}"          # below MultiRNNCell only -> LAYER_SCOPE_FORMAT
 
 # Legacy cell scope -> today's cell scope. The contrib block cells compute a core cell's
-# equations (../shared/KERAS.md, "Cells that no longer exist"), so they take its names:
+# equations (docs/keras.md, "Contrib block cells"), so they take its names:
 # GRUBlockCell (TF <= 1.4) -> GRUCell; LSTMBlockCell (TF 0.11 - 0.12) and LSTMBlockFusedCell
 # (`lstm_block_wrapper` TF <= 1.4, `lstm_fused_cell` TF >= 1.6) -> LSTMCell.
 LEGACY_CELL_SCOPES = {

@@ -11,12 +11,12 @@ import dataclasses
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
+from legacy_share.tables import format_shape
 # The plan's vocabulary is re-exported: the writer, the readers and tests import it from here.
 from legacy_share.grouping import (LayerGroup, Rules, find_layer_groups, group, layer_index,
                                    migrated_name, migrated_tensors, normalize_specs)
 from legacy_share.plans import (COPY, DUPLICATE, FLOAT_DTYPES, MERGE, RENAME, Drop, Plan, Step,
                                 Strategy, TensorSpec)
-from legacy_share.tables import format_columns, format_shape  # pylint: disable=unused-import
 
 __all__ = [
     "TensorSpec",

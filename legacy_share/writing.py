@@ -15,9 +15,9 @@ import numpy as np
 from legacy_share import errors
 from legacy_share.destination import (Output, deferred_signals, destination_files, output_prefix,
                                       state_of)
-from legacy_share.reading import first_line, open_checkpoint, run_ops
+from legacy_share.errors import first_line
+from legacy_share.reading import open_checkpoint, run_ops
 from legacy_share.values import fingerprint, step_value
-from legacy_share.values import checksum  # pylint: disable=unused-import  # its old place
 from legacy_share._tf import tf
 
 __all__ = ["execute", "destination_files"]
@@ -107,20 +107,39 @@ def _progress(steps, progress):
 
 
 def _write(plan, reader, tmp, out, progress):
-    """Saves every step in ~BATCH_BYTES shards under `tmp`, merges them into `out` -> {name: fingerprint}.
-
-    A worker thread saves one batch (SaveV2 runs without the GIL) while the next one is read
-    and fingerprinted, so at most two batches and the tensor being read are held.
-    """
+    """Computes every step's value and saves them as `out` (see `save_batched`) -> {name: fingerprint}."""
     written = {}
+
+    def values():
+        for step in _progress(plan.steps, progress):
+            value = step_value(step, reader, plan.strategy)
+            written[step.name] = fingerprint(value)
+            yield step.name, step.dtype, value
+
+    save_batched(values(), tmp, out)
+    return written
+
+
+def save_batched(items, tmp, out, batch_bytes=None):
+    """Saves (name, TF dtype name, numpy value) items as the V2 checkpoint `out`, names sorted.
+
+    Items are taken one at a time and saved in shards of about `batch_bytes` (default
+    BATCH_BYTES) under the folder
+    `tmp` (which the caller removes), then merged into `out`. A worker thread saves one batch
+    (SaveV2 runs without the GIL) while the next is gathered, so at most two batches and the
+    item being made are held, whatever the checkpoint's size.
+    Raises:
+      CheckpointError: a shard or the merge cannot be written (e.g. the disk is full).
+    """
+    limit = BATCH_BYTES if batch_bytes is None else batch_bytes
     shards = []
     batch = []
     batch_bytes = 0
 
     def save_batch(prefix, batch):
-        names = [step.name for step, _ in batch]
-        values = [value for _, value in batch]
-        dtypes = [tf.as_dtype(step.dtype) for step, _ in batch]
+        names = [name for name, _, _ in batch]
+        dtypes = [tf.as_dtype(dtype) for _, dtype, _ in batch]
+        values = [value for _, _, value in batch]
 
         def save():
             tensors = [_tensor(value, dtype) for value, dtype in zip(values, dtypes)]
@@ -140,19 +159,18 @@ def _write(plan, reader, tmp, out, progress):
             with deferred_signals():  # interrupted in submit, its thread would run unknown to us
                 pending = saver.submit(save_batch, shards[-1], batch)
 
-        for step in _progress(plan.steps, progress):
-            value = step_value(step, reader, plan.strategy)
-            written[step.name] = fingerprint(value)
+        for name, dtype, value in items:
             size = value.nbytes if value.dtype != object else sum(len(v) for v in value.flat)
-            if batch and batch_bytes + size > BATCH_BYTES:
+            if batch and batch_bytes + size > limit:
                 flush()
                 batch, batch_bytes = [], 0
-            batch.append((step, value))
+            batch.append((name, dtype, value))
             batch_bytes += size
         if batch:
             flush()
             batch = []
-        pending.result()
+        if pending is not None:
+            pending.result()
     finally:
         # An interrupt must not leave SaveV2 running: it would write (and make again) the temp
         # folder after the cleanup removed it.
@@ -166,7 +184,6 @@ def _write(plan, reader, tmp, out, progress):
                                              delete_old_dirs=False)
 
     _run_io(merge, f"cannot merge the shards in {tmp}")
-    return written
 
 
 def _tensor(value, dtype):

@@ -5,7 +5,7 @@ its own process, alternating, medians:
   a: `legacy-share export SRC DST.keras` (Keras 3; reads through the plan, writes, reloads the
      file and proves it against the float64 NumPy equations)
   b: by hand: `tf.train.load_checkpoint`, a Keras 3 model of GRU(reset_after=False) layers,
-     `set_weights` with the KERAS.md mapping, `model.save` (no check)
+     `set_weights` with the docs/keras.md mapping, `model.save` (no check)
   c: import TensorFlow and Keras 3 only (the floor)
 """
 

@@ -54,7 +54,7 @@ def import_tf():
 
 
 def generate(prefix, layers, units):
-    from legacy_share.legacy_graphs import save_big_gru_checkpoint  # pylint: disable=import-outside-toplevel
+    from legacy_share.testing.legacy_graphs import save_big_gru_checkpoint  # pylint: disable=import-outside-toplevel
     save_big_gru_checkpoint(prefix, layers=int(layers), num_units=int(units), verbose=False)
 
 

@@ -21,15 +21,16 @@ BUNDLED = os.path.join(ROOT, "examples", "legacy_checkpoint")
 BUNDLED_CONFIG = {"cell": "gru", "layers": 2, "num_units": 16}  # scripts/make_demo_checkpoint.py
 GRU_KERNEL = "rnn/multi_rnn_cell/cell_0/gru_cell/gates/kernel"
 
-from legacy_share import cli  # noqa: E402  (silences TensorFlow before it is imported)
+from legacy_share import _process  # noqa: E402  (silences TensorFlow before it is imported)
 
-cli.prepare_tensorflow()
+_process.prepare_tensorflow(prog="demo")
 
 import numpy as np  # noqa: E402
 
 import legacy_share  # noqa: E402
 from legacy_share import _process  # noqa: E402
-from legacy_share import legacy_graphs, migration, verifying  # noqa: E402
+from legacy_share import migration, verifying  # noqa: E402
+from legacy_share.testing import legacy_graphs  # noqa: E402
 from legacy_share._tf import tf, tf1  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 
-from legacy_share import legacy_graphs
+from legacy_share.testing import legacy_graphs
 from legacy_share._tf import tf1
 
 DEMO_CONFIG = {"cell": "gru", "layers": 2, "num_units": 16, "generation": "tf0",

@@ -9,7 +9,7 @@ def legacy_stack(tmp_path_factory):
 
     Treat the result as read-only: other tests reuse the same files.
     """
-    from legacy_share import legacy_graphs  # pylint: disable=import-outside-toplevel
+    from legacy_share.testing import legacy_graphs  # pylint: disable=import-outside-toplevel
 
     cache = {}
 

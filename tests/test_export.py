@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share import _process, legacy_graphs
+from legacy_share import _process
+from legacy_share.testing import legacy_graphs
 from legacy_share._tf import tf, tf1  # first: pytest's process serves tf_keras (the TF1 cells)
 from tests import export_cases
 import legacy_share.keras  # pylint: disable=wrong-import-order  (after TensorFlow: keeps tf_keras)

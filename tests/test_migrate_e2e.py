@@ -2,7 +2,7 @@
 layer, restored into graphs built with legacy_share's shared cells, and checked value by value
 and against a NumPy re-implementation of the stacked equations.
 
-Checkpoints come from `legacy_share.legacy_graphs` (real graphs, real Savers), each generated
+Checkpoints come from `legacy_share.testing.legacy_graphs` (real graphs, real Savers), each generated
 once per session through the `legacy_stack` fixture of conftest.py.
 """
 
@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from legacy_share import legacy_graphs
+from legacy_share.testing import legacy_graphs
 from legacy_share._tf import tf, tf1
 from legacy_share.errors import (DestinationExistsError, LayersDifferError, PlanError)
 from legacy_share.migration import migrate, plan_checkpoint, unshare

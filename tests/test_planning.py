@@ -740,7 +740,7 @@ WRAPPER_AND_SEQ2SEQ_NAMES = [
     ("RNN/AttentionCellWrapper/LSTMCell/W_0", "rnn/attention_cell_wrapper/lstm_cell/kernel"),
 ]
 
-# contrib/rnn/python/ops/lstm_ops.py, every generation -> LSTMCell's names (KERAS.md).
+# contrib/rnn/python/ops/lstm_ops.py, every generation -> LSTMCell's names (docs/keras.md).
 LSTM_BLOCK_NAMES = [
     ("RNN/LSTMBlockCell/W", "rnn/lstm_cell/kernel"),              # TF 0.11 - 0.12
     ("RNN/LSTMBlockCell/b", "rnn/lstm_cell/bias"),

@@ -7,7 +7,7 @@
 Importing this module takes back the TF_USE_LEGACY_KERAS=1 that `import legacy_share` set
 (never one the user set) while TensorFlow is not imported yet, so TensorFlow serves Keras 3;
 it also registers LegacyLSTMCell with Keras 3 when Keras 3 is what this process serves, so
-exported files holding it load. Mappings: ../shared/KERAS.md and the README.
+exported files holding it load. Mappings: docs/keras.md and the README.
 """
 
 import sys as _sys

@@ -1,4 +1,4 @@
-"""TF1 cell weights -> the weight lists of Keras layers (pure NumPy; see ../shared/KERAS.md).
+"""TF1 cell weights -> the weight lists of Keras layers (pure NumPy; see docs/keras.md).
 
 A TF1 kernel acts on `concat([x, h])`: rows `[:d]` are the input part, rows `[d:]` the
 recurrent part. GRU gate columns are `[r | u]` (Keras `[z | r | h]`, Keras z = TF1 u); LSTM
@@ -9,7 +9,7 @@ import numpy as np
 
 from legacy_share import names
 from legacy_share.errors import ExportError
-from legacy_share.planning import format_shape
+from legacy_share.tables import format_shape
 
 __all__ = ["CELLS", "layer_weights", "cell_sizes"]
 

@@ -15,7 +15,7 @@ encoder's final state). Layer 0's input depth is the embedding width, which may 
 `num_units`: then layer 0 cannot share its kernels with the layers above.
 
 The old generations' cells (and the contrib block cells' names) are in
-`legacy_share.old_cells`; see docs/naming.md for the names and shapes.
+`legacy_share.testing.old_cells`; see docs/naming.md for the names and shapes.
 """
 
 import dataclasses
@@ -25,11 +25,12 @@ import shutil
 
 import numpy as np
 
-from legacy_share import old_cells
+from legacy_share import writing
+from legacy_share.testing import old_cells
 from legacy_share._tf import rnn_cell, tf, tf1
 from legacy_share.cells import SharedGRUCell
 from legacy_share.errors import Error
-from legacy_share.old_cells import CELLS, FORGET_BIAS, GENERATIONS  # re-exported
+from legacy_share.testing.old_cells import CELLS, GENERATIONS  # re-exported
 
 __all__ = [
     "GENERATIONS",
@@ -405,9 +406,8 @@ def save_big_gru_checkpoint(prefix, layers=4, num_units=2048, with_adam=True, ge
 
     Names, shapes and dtypes are those of a real `generation` stack trained with Adam (slots,
     `global_step`, `beta1_power`, `beta2_power`); values are random. Tensors are generated one
-    at a time and written in shards of about `batch_bytes` with `tf.raw_ops.SaveV2`, then merged
-    with `tf.raw_ops.MergeV2Checkpoints`, so memory stays within a few `batch_bytes` (measured:
-    about +270 MiB for the default 64 MiB) whatever the checkpoint's size.
+    at a time and saved by the migrator's own batched writer (`writing.save_batched`, shards of
+    about `batch_bytes`), so memory stays within a few `batch_bytes` whatever the size.
     Size: layers * 6 * num_units**2 floats, times 3 with Adam (4 layers of 2048: about 1.2 GB).
     Needs eager execution (the default in TF 2).
     """
@@ -419,24 +419,13 @@ def save_big_gru_checkpoint(prefix, layers=4, num_units=2048, with_adam=True, ge
         if not tf.executing_eagerly():
             raise Error("save_big_gru_checkpoint needs eager execution: call it outside "
                         "tf1.disable_eager_execution() or in a fresh process.")
+        rng = np.random.default_rng(seed)
+        items = ((name, np.dtype(dtype).name, _big_value(rng, name, shape, dtype))
+                 for name, shape, dtype in specs)
         temp = prefix + "_temp_big"
         os.makedirs(temp, exist_ok=True)
-        rng = np.random.default_rng(seed)
-        parts, batch, pending = [], [], 0
         try:
-            for name, shape, dtype in specs:
-                size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-                if batch and pending + size > batch_bytes:
-                    parts.append(_save_shard(temp, len(parts), batch))
-                    batch, pending = [], 0
-                batch.append((name, _big_value(rng, name, shape, dtype)))
-                pending += size
-            if batch:
-                parts.append(_save_shard(temp, len(parts), batch))
-            batch = []
-            tf.raw_ops.MergeV2Checkpoints(
-                checkpoint_prefixes=tf.constant(parts), destination_prefix=tf.constant(prefix),
-                delete_old_dirs=True)
+            writing.save_batched(items, temp, prefix, batch_bytes=batch_bytes)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
     return BigCheckpoint(prefix=prefix, specs=specs, nbytes=nbytes)
@@ -452,12 +441,3 @@ def _big_value(rng, name, shape, dtype):
     if name.endswith("Adam_1"):
         np.square(value, out=value)
     return value
-
-
-def _save_shard(directory, index, batch):
-    part = os.path.join(directory, f"part-{index:05d}")
-    tf.raw_ops.SaveV2(
-        prefix=tf.constant(part), tensor_names=tf.constant([n for n, _ in batch]),
-        shape_and_slices=tf.constant([""] * len(batch)),
-        tensors=[tf.constant(v) for _, v in batch])
-    return part

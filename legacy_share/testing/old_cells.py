@@ -5,7 +5,7 @@ contrib block cells `"block-tf0"` (TF 0.11 - 0.12 LSTMBlockCell, GRUBlockCell) a
 `"block-tf1.4"` (GRUBlockCell in TF 1.x scopes). The old cells are small objects that follow
 the TF 0.12 `RNNCell` protocol (a plain object whose `__call__` opens its scope and calls
 `tf1.get_variable`) and compute the same equations as today's cells; see docs/naming.md
-and ../shared/KERAS.md for the names and shapes. Used by `legacy_share.legacy_graphs`.
+and docs/keras.md for the names and shapes. Used by `legacy_share.testing.legacy_graphs`.
 """
 
 import contextlib
@@ -88,7 +88,7 @@ TABLES = {
         cells=_TODAY_PIECES),
 }
 TABLES["shared"] = TABLES["today"]
-# The contrib block cells (../shared/KERAS.md, "Cells that no longer exist"): TF 0.11 - 0.12
+# The contrib block cells (docs/keras.md, "Contrib block cells"): TF 0.11 - 0.12
 # `LSTMBlockCell/{W, b, wci, wcf, wco}` and `GRUBlockCell/{w_ru, b_ru, w_c, b_c}` in TF 0.x
 # scopes; TF 1.4 `GRUBlockCell` in today's scopes (its LSTMBlockCell already had today's names).
 _BLOCK_CELLS = {
