@@ -26,6 +26,6 @@ setup(
         "regex>=2022.1.18",
     ],
     # jax: tests load exported .keras files on Keras 3's JAX backend (skipped without it).
-    extras_require={"test": ["pytest", "hypothesis", "jax[cpu]"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis", "jax[cpu]"]},
     entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
 )

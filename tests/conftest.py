@@ -1,6 +1,13 @@
 """Shared pytest fixtures: real legacy checkpoints, each generated once per session."""
 
+import signal
+
 import pytest
+
+# A shell starts a background job with SIGINT ignored, and children inherit that: the Ctrl-C
+# tests (in this process and in the children they start) need it delivered.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

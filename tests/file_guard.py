@@ -4,6 +4,7 @@ command line, read its one error line, and craft V2 index files byte by byte fro
 import contextlib
 import glob
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -128,6 +129,32 @@ class Run:
         self._reader.join()
         self.process.stderr.close()
         return code, self._err[0].decode("utf-8", "replace"), peak
+
+
+def run_batch(argvs, folder, timeout=900):
+    """`legacy-share ARGV` for each of `argvs`, one after another in ONE fresh process (one
+    TensorFlow import for all; see tests/cli_batch_worker.py) -> [(code, stderr, MiB the peak
+    RSS rose during the case)].
+
+    For properties that need a process of their own but not one per case: nothing printed
+    beyond the one line, exit codes, memory. A case that kills the process gets the process's
+    exit code and last words; the cases after it run in a fresh process.
+    """
+    worker = os.path.join(REPO, "tests", "cli_batch_worker.py")
+    done = []
+    while len(done) < len(argvs):
+        cases = os.path.join(folder, f"cli-batch-{len(done)}.json")
+        results = cases[:-5] + ".jsonl"
+        with open(cases, "w", encoding="utf-8") as f:
+            json.dump([[str(a) for a in argv] for argv in argvs[len(done):]], f)
+        ended = subprocess.run([sys.executable, worker, cases, results], env=_env(),
+                               capture_output=True, text=True, timeout=timeout, check=False)
+        with open(results, "a+", encoding="utf-8") as f:
+            f.seek(0)
+            done += [(r["code"], r["stderr"], r["growth_mib"]) for r in map(json.loads, f)]
+        if ended.returncode and len(done) < len(argvs):
+            done.append((ended.returncode, ended.stderr, 0.0))  # the case it died in
+    return done
 
 
 def _high_water_mib(pid):

@@ -80,14 +80,15 @@ def test_disk_full_at_any_stage_raises_and_leaves_nothing(v2, tmp_path, monkeypa
             print(f"{size_kib} KiB: enough")
 
 
-def test_read_only_destination_is_a_clean_error(v2, tmp_path):
+def test_read_only_destination_is_a_clean_error(capsys, v2, tmp_path):
     with tmpfs(str(tmp_path / "ro"), "ro,size=1m") as mount:
         with untouched(os.path.dirname(v2.prefix)):
-            direct = cli("migrate", v2.prefix, os.path.join(mount, "model.ckpt"))
-            nested = cli("migrate", v2.prefix, os.path.join(mount, "sub", "model.ckpt"))
-        for result in (direct, nested):
-            assert result.returncode == 1
-            line = error_line(result.stderr)
+            direct = run_main(capsys, "migrate", v2.prefix, os.path.join(mount, "model.ckpt"))
+            nested = run_main(capsys, "migrate", v2.prefix,
+                              os.path.join(mount, "sub", "model.ckpt"))
+        for code, _, err in (direct, nested):
+            assert code == 1
+            line = error_line(err)
             assert mount in line and "Read-only file system" in line, line
         assert os.listdir(mount) == []
 
@@ -95,21 +96,36 @@ def test_read_only_destination_is_a_clean_error(v2, tmp_path):
 # ------------------------------------------------------------------- signals
 
 
-@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_a_signal_at_three_moments_leaves_nothing_or_a_complete_checkpoint(tmp_path, number):
-    """A small run of scripts/fault_kill: 3 moments over a ~25 MB migration. After SIGINT and
-    SIGTERM the run itself must have removed its temp folder and lock (exit 130 / 143)."""
+SIGNALS = (signal.SIGKILL, signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def signalled(tmp_path_factory):
+    """A small run of scripts/fault_kill: each signal at 3 moments over one ~25 MB migration
+    (one input and one pair of reference runs for all) -> (rows, violations)."""
     fault_kill = load_fault_kill()
     start = time.monotonic()
-    rows, violations = fault_kill.fault_kill(str(tmp_path), 25, 3, recover_each=False,
-                                             log=lambda line: None, signals=(number,))
+    rows, violations = fault_kill.fault_kill(str(tmp_path_factory.mktemp("signals")), 25, 3,
+                                             recover_each=False, log=lambda line: None,
+                                             signals=SIGNALS)
     print("\n" + fault_kill.HEADER)
     for row in rows:
         print(fault_kill.format_row(row))
     print(f"{time.monotonic() - start:.0f} s")
-    assert not violations, violations
-    assert sum(row["happened"] == "signalled" for row in rows) >= 2
+    return rows, violations
+
+
+@pytest.mark.parametrize("number", SIGNALS)
+def test_a_signal_at_three_moments_leaves_nothing_or_a_complete_checkpoint(signalled, number):
+    """After SIGINT and SIGTERM the run itself must have removed its temp folder and lock (exit
+    130 / 143); after any signal the next run must clean up and succeed."""
+    rows, violations = signalled
+    name = signal.Signals(number).name
+    assert not [v for v in violations if f"({name})" in v], violations
+    mine = [row for row in rows if row["signal"] == name[3:]]
+    assert len(mine) == 3 and sum(row["happened"] == "signalled" for row in mine) >= 2, mine
     assert rows[-1]["cleaned"] == "yes"
+    assert not [v for v in violations if "(SIG" not in v], violations
 
 
 def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_exit_130(v2):
@@ -150,7 +166,7 @@ def _limited(limit, argv, batch_bytes=None):
     """`cli.main(ARGV)` in a child whose files may not grow past `limit` bytes (RLIMIT_FSIZE:
     writes beyond fail with EFBIG, as on a full disk) -> Run."""
     code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
-            f"from legacy_share import cli\ncli.prepare_tensorflow()\n"
+            f"from legacy_share import _process, cli\n_process.prepare_tensorflow()\n"
             f"from legacy_share import writing\n"
             + (f"writing.BATCH_BYTES = {batch_bytes}\n" if batch_bytes else "")
             + f"sys.exit(cli.main({[str(a) for a in argv]!r}))")

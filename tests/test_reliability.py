@@ -1,9 +1,10 @@
 """Reliability: the migrator never hurts its input, and every failure is clean.
 
 Each test that migrates wraps the run in `untouched(...)`, which compares the bytes, sizes and
-modification times of every input file before and after. Command-line tests run
-`python -m legacy_share` as a subprocess and expect exit code 1 with one line
-"legacy-share: error: <path>: ...", no traceback, and nothing at the destination.
+modification times of every input file before and after. Command-line tests expect exit code 1
+with one line "legacy-share: error: <path>: ...", no traceback, and nothing at the destination.
+They run `cli.main` in this process, or in a fresh one where the property needs a process of its
+own: peak memory, a crash or a hang of TensorFlow, concurrent runs (the bad inputs share one).
 """
 
 import glob
@@ -15,16 +16,16 @@ import stat
 import numpy as np
 import pytest
 
-from tests.file_guard import (Run, assert_is_migration, change_index, cli, cli_async, copy_stack,
-                              error_line, expected_checksums, load_fault_kill, snapshot,
-                              tensor_checksums, untouched)
+from tests.file_guard import (assert_is_migration, change_index, cli, cli_async, copy_stack,
+                              error_line, expected_checksums, load_fault_kill, run_batch, run_main,
+                              snapshot, tensor_checksums, untouched)
 from legacy_share import destination, errors, migration
 from legacy_share._tf import tf, tf1
 from legacy_share.reading import open_checkpoint
 
 PREFIX = "model.ckpt-3"  # what save_legacy_stack writes
 DATA = PREFIX + ".data-00000-of-00001"
-MEMORY_MIB = 1200  # peak RSS a run on a small checkpoint stays under (TensorFlow alone: ~600)
+MEMORY_MIB = 600  # how far a run on a small checkpoint may raise the RSS of a process holding TF
 
 
 def _rewrite(path, change):
@@ -222,8 +223,8 @@ def _long_name_checkpoint(folder):
 
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory, v2, v1):
-    """Runs every case of CASES (`legacy-share migrate GIVEN OUT`, or the argv it gives) in a
-    subprocess, 4 at a time -> {case: (named, code, stderr, out, input untouched, peak MiB)}."""
+    """Runs every case of CASES (`legacy-share migrate GIVEN OUT`, or the argv it gives) in one
+    fresh process -> {case: (named, code, stderr, out, input untouched, MiB the RSS rose)}."""
     root = str(tmp_path_factory.mktemp("bad inputs"))
     cases = []
     for index, (case, (make, _)) in enumerate(CASES.items()):
@@ -232,45 +233,43 @@ def bad_input_runs(tmp_path_factory, v2, v1):
         out = os.path.join(folder, "out", "model.ckpt")
         argv = given if isinstance(given, list) else ["migrate", given, out]
         cases.append((case, argv, named, os.path.join(folder, "in"), out))
-    runs = {}
-    for start in range(0, len(cases), 4):
-        batch = [(c, snapshot(c[3]), Run(*c[1])) for c in cases[start:start + 4]]
-        for (case, _, named, folder, out), before, run in batch:
-            code, stderr, peak = run.finish(timeout=120)
-            runs[case] = (named, code, stderr, out, before == snapshot(folder), peak)
-    return runs
+    before = [snapshot(folder) for _, _, _, folder, _ in cases]
+    done = run_batch([argv for _, argv, _, _, _ in cases], root)
+    return {case: (named, code, stderr, out, old == snapshot(folder), peak)
+            for (case, _, named, folder, out), old, (code, stderr, peak)
+            in zip(cases, before, done)}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_naming_the_file_exit_1_nothing_written(bad_input_runs, case):
-    named, code, stderr, out, input_untouched, peak = bad_input_runs[case]
+    named, code, stderr, out, input_untouched, growth = bad_input_runs[case]
     assert code == 1, stderr
     line = error_line(stderr)
     assert named in line, line
     assert re.search(CASES[case][1], line), line
     assert not os.path.exists(os.path.dirname(out)), os.listdir(os.path.dirname(out))
     assert input_untouched
-    assert peak < MEMORY_MIB, f"{peak:.0f} MiB"
+    assert growth < MEMORY_MIB, f"{growth:.0f} MiB"
 
 
-def test_paths_with_spaces_and_non_ascii_letters_migrate(v2, tmp_path):
+def test_paths_with_spaces_and_non_ascii_letters_migrate(capsys, v2, tmp_path):
     src = copy_stack(v2, str(tmp_path / "Modell für Ärzte" / "run 1"))
     dst = str(tmp_path / "neue Ausgabe ü" / "geteilt model.ckpt")
     with untouched(os.path.dirname(src)):
-        result = cli("migrate", src, dst, "--strategy", "mean")
-    assert result.returncode == 0, result.stderr
+        code, _, err = run_main(capsys, "migrate", src, dst, "--strategy", "mean")
+    assert code == 0, err
     assert open_checkpoint(os.path.dirname(dst)).prefix == dst  # the state file names it
     assert sorted(os.listdir(os.path.dirname(dst))) == [
         "checkpoint", "geteilt model.ckpt.data-00000-of-00001", "geteilt model.ckpt.index"]
 
 
-def test_output_next_to_the_input_leaves_every_input_file_alone(v2, tmp_path):
+def test_output_next_to_the_input_leaves_every_input_file_alone(capsys, v2, tmp_path):
     """Not even the folder's `checkpoint` state file (it names the input) is rewritten."""
     src = copy_stack(v2, str(tmp_path / "run"))
     folder = os.path.dirname(src)
     before = snapshot(folder)
-    result = cli("migrate", folder, os.path.join(folder, "shared.ckpt"))
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_main(capsys, "migrate", folder, os.path.join(folder, "shared.ckpt"))
+    assert code == 0, err
     after = snapshot(folder)
     assert {p: after[p] for p in before} == before
     assert sorted(os.path.basename(p) for p in set(after) - set(before)) == [
@@ -278,26 +277,26 @@ def test_output_next_to_the_input_leaves_every_input_file_alone(v2, tmp_path):
     assert os.path.basename(tf.train.latest_checkpoint(folder)) == os.path.basename(src)
 
 
-def test_force_never_rewrites_a_state_file_that_lists_other_checkpoints(v2, tmp_path):
+def test_force_never_rewrites_a_state_file_that_lists_other_checkpoints(capsys, v2, tmp_path):
     src = copy_stack(v2, str(tmp_path / "run"))
     folder = os.path.dirname(src)
     dst = os.path.join(folder, "shared.ckpt")
-    assert cli("migrate", src, dst).returncode == 0
+    assert run_main(capsys, "migrate", src, dst)[0] == 0
     state = os.path.join(folder, "checkpoint")
     with open(state, "w", encoding="utf-8") as handle:  # as a training run that kept going
         handle.write(f'model_checkpoint_path: "{os.path.basename(src)}"\n'
                      f'all_model_checkpoint_paths: "shared.ckpt"\n'
                      f'all_model_checkpoint_paths: "{os.path.basename(src)}"\n')
     before = snapshot(folder)
-    result = cli("migrate", src, dst, "--force")
-    assert result.returncode == 1
-    assert "lists it together with other checkpoints" in error_line(result.stderr)
+    code, _, err = run_main(capsys, "migrate", src, dst, "--force")
+    assert code == 1
+    assert "lists it together with other checkpoints" in error_line(err)
     assert snapshot(folder) == before
 
 
-def test_the_state_file_is_readable_like_savers(v2, tmp_path):
+def test_the_state_file_is_readable_like_savers(capsys, v2, tmp_path):
     dst = str(tmp_path / "out" / "model.ckpt")
-    assert cli("migrate", v2.prefix, dst).returncode == 0
+    assert run_main(capsys, "migrate", v2.prefix, dst)[0] == 0
     mode = stat.S_IMODE(os.stat(tmp_path / "out" / "checkpoint").st_mode)
     umask = os.umask(0)
     os.umask(umask)
