@@ -128,9 +128,15 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs `legacy-share` with `argv` (default sys.argv[1:]) -> exit code.
+    """Runs `legacy-share`.
 
     SIGTERM is handled like Ctrl-C (cleanup, one line), with exit code 143 instead of 130.
+
+    Args:
+      argv: the arguments after the program name (default sys.argv[1:]).
+    Returns:
+      The exit code: 0 ok, 1 an error or a failed check (one line on stderr), 2 usage,
+      130 / 143 interrupted. Usage errors raise SystemExit(2) from argparse.
     """
     previous = None
     if threading.current_thread() is threading.main_thread():

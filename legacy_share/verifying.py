@@ -86,7 +86,19 @@ class VerifyReport(JsonReport):
 
 
 def verify_checkpoint(ckpt, meta_graph_path):
-    """Compares the tensors of checkpoint `ckpt` with the variables of `meta_graph_path` -> VerifyReport."""
+    """Compares the tensors of a checkpoint with the variables a graph will restore.
+
+    The `.meta` is parsed, never imported nor run: a hostile graph's ops do not execute.
+
+    Args:
+      ckpt: a checkpoint (prefix, folder, V1 file or .index), e.g. the output of `migrate`.
+      meta_graph_path: the MetaGraphDef (`.meta`) of the graph that will restore it.
+    Returns:
+      A VerifyReport: tensors missing from the checkpoint, tensors the graph has no variable
+      for, and shape / dtype mismatches (`ok` when there are none).
+    Raises:
+      CheckpointError: either file cannot be read or is not what it claims to be.
+    """
     checkpoint = open_checkpoint(ckpt)
     graph = {spec.name: spec for spec in read_meta_graph_variables(meta_graph_path)}
     stored = {spec.name: spec for spec in checkpoint.specs}

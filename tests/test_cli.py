@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from legacy_share import cli
-from tests.file_guard import save_variables, snapshot
+from tests.file_guard import error_line, run_main, save_variables, snapshot
 from legacy_share._tf import tf1
 from legacy_share.reading import open_checkpoint
 from legacy_share.plans import Strategy
@@ -44,25 +44,12 @@ def legacy(tmp_path_factory):
     assert snapshot(*inputs) == before, "a command changed its input checkpoint"
 
 
-def _run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _error_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("legacy-share: error: "), err
-    return lines[0]
-
-
 def test_inspect_prints_groups_and_json(capsys, legacy):
     prefix, _, _ = legacy
-    code, out, _ = _run(capsys, "inspect", prefix)
+    code, out, _ = run_main(capsys, "inspect", prefix)
     assert code == 0
     assert KERNEL.format(0) in out and "0,1" in out and "global_step" in out
-    code, out, _ = _run(capsys, "inspect", prefix + ".index", "--json")
+    code, out, _ = run_main(capsys, "inspect", prefix + ".index", "--json")
     document = json.loads(out)
     assert code == 0 and document["checkpoint"] == prefix
     keys = {g["key"] for g in document["groups"]}
@@ -71,7 +58,7 @@ def test_inspect_prints_groups_and_json(capsys, legacy):
 
 def test_inspect_takes_the_same_naming_options_as_migrate(capsys, legacy):
     prefix, _, _ = legacy
-    code, out, _ = _run(capsys, "inspect", prefix, "--json", "--exclude", "/Adam$",
+    code, out, _ = run_main(capsys, "inspect", prefix, "--json", "--exclude", "/Adam$",
                         "--rename", "multi_rnn_cell=stack")
     keys = {g["key"] for g in json.loads(out)["groups"]}
     assert code == 0
@@ -81,7 +68,7 @@ def test_inspect_takes_the_same_naming_options_as_migrate(capsys, legacy):
 def test_migrate_dry_run_json_writes_nothing(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     dst = str(tmp_path / "out" / "model.ckpt")
-    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run", "--json",
+    code, out, _ = run_main(capsys, "migrate", prefix, dst, "--dry-run", "--json",
                         "--drop-optimizer-state")
     assert code == 0
     document = json.loads(out)
@@ -91,21 +78,21 @@ def test_migrate_dry_run_json_writes_nothing(capsys, legacy, tmp_path):
     assert {d["name"] for d in document["dropped"]} == {
         "beta1_power", OLD_KERNEL.format(0) + "/Adam", OLD_KERNEL.format(1) + "/Adam"}
     assert os.listdir(tmp_path) == []
-    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run")
+    code, out, _ = run_main(capsys, "migrate", prefix, dst, "--dry-run")
     assert code == 0 and "dry run: nothing written" in out and os.listdir(tmp_path) == []
 
 
 def test_migrate_then_verify_against_the_shared_graph(capsys, legacy, tmp_path):
     prefix, variables, meta = legacy
     dst = str(tmp_path / "model.ckpt")
-    code, out, _ = _run(capsys, "migrate", prefix, dst, "--strategy", "layer:1",
+    code, out, _ = run_main(capsys, "migrate", prefix, dst, "--strategy", "layer:1",
                         "--drop-optimizer-state")
     assert code == 0 and f"wrote {dst}" in out
     got = open_checkpoint(dst)
     assert np.array_equal(got.read(KERNEL.format(0)), variables[OLD_KERNEL.format(1)])
-    code, out, _ = _run(capsys, "verify", dst, "--meta", meta)
+    code, out, _ = run_main(capsys, "verify", dst, "--meta", meta)
     assert code == 0 and out.startswith("OK: 3 variable(s) match")
-    code, out, _ = _run(capsys, "verify", prefix, "--meta", meta, "--json")
+    code, out, _ = run_main(capsys, "verify", prefix, "--meta", meta, "--json")
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
     assert KERNEL.format(0) in {s["name"] for s in report["missing"]}
@@ -113,7 +100,7 @@ def test_migrate_then_verify_against_the_shared_graph(capsys, legacy, tmp_path):
 
 def test_rename_exclude_and_group_options_reach_the_planner(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
-    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
+    code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
                         "--json", "--rename", "global_step=step", "--exclude", "Adam$",
                         "--group", r"cell_(\d+)")
     assert code == 0
@@ -125,18 +112,18 @@ def test_rename_exclude_and_group_options_reach_the_planner(capsys, legacy, tmp_
 def test_existing_destination_fails_with_one_line_and_force_replaces(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     dst = str(tmp_path / "model.ckpt")
-    assert _run(capsys, "migrate", prefix, dst)[0] == 0
-    code, _, err = _run(capsys, "migrate", prefix, dst)
+    assert run_main(capsys, "migrate", prefix, dst)[0] == 0
+    code, _, err = run_main(capsys, "migrate", prefix, dst)
     assert code == 1
-    assert "a checkpoint exists there" in _error_line(err) and "--force" in err
-    assert _run(capsys, "migrate", prefix, dst, "--force", "--strategy", "mean")[0] == 0
+    assert "a checkpoint exists there" in error_line(err) and "--force" in err
+    assert run_main(capsys, "migrate", prefix, dst, "--force", "--strategy", "mean")[0] == 0
 
 
 def test_strict_failure_is_exit_1_and_writes_nothing(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     dst = str(tmp_path / "out" / "model.ckpt")
-    code, _, err = _run(capsys, "migrate", prefix, dst, "--strategy", "strict")
-    line = _error_line(err)
+    code, _, err = run_main(capsys, "migrate", prefix, dst, "--strategy", "strict")
+    line = error_line(err)
     assert code == 1
     assert f"error: {prefix}: " in line and "layer 0 (" in line and "cell_1" in line
     assert ") differ (max abs difference" in line
@@ -144,10 +131,10 @@ def test_strict_failure_is_exit_1_and_writes_nothing(capsys, legacy, tmp_path):
 
 
 def test_missing_checkpoint_is_one_line_and_debug_shows_the_traceback(capsys, tmp_path):
-    code, _, err = _run(capsys, "inspect", str(tmp_path / "nope"))
+    code, _, err = run_main(capsys, "inspect", str(tmp_path / "nope"))
     assert code == 1
-    assert "nope: no checkpoint there" in _error_line(err)
-    code, _, err = _run(capsys, "--debug", "inspect", str(tmp_path / "nope"))
+    assert "nope: no checkpoint there" in error_line(err)
+    code, _, err = run_main(capsys, "--debug", "inspect", str(tmp_path / "nope"))
     assert code == 1 and "Traceback (most recent call last)" in err
     assert err.rstrip().splitlines()[-1].startswith("legacy-share: error: ")
 
@@ -155,9 +142,9 @@ def test_missing_checkpoint_is_one_line_and_debug_shows_the_traceback(capsys, tm
 def test_unshare_writes_every_layer(capsys, legacy, tmp_path):
     prefix, variables, _ = legacy
     shared = str(tmp_path / "shared.ckpt")
-    assert _run(capsys, "migrate", prefix, shared, "--drop-optimizer-state")[0] == 0
+    assert run_main(capsys, "migrate", prefix, shared, "--drop-optimizer-state")[0] == 0
     out = str(tmp_path / "unshared.ckpt")
-    code, text, _ = _run(capsys, "unshare", shared, out, "--layers", "3")
+    code, text, _ = run_main(capsys, "unshare", shared, out, "--layers", "3")
     assert code == 0 and f"wrote {out}" in text
     got = open_checkpoint(out)
     for layer in range(3):
@@ -180,7 +167,7 @@ def test_usage_errors_exit_2(capsys, argv):
                                            ("Mean", "mean")])
 def test_strategy_text_the_api_accepts_the_cli_accepts(capsys, legacy, tmp_path, text, planned):
     prefix, _, _ = legacy
-    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
+    code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
                         "--json", "--strategy", text)
     assert code == 0 and str(Strategy(**json.loads(out)["strategy"])) == planned
 
@@ -213,7 +200,7 @@ def test_importing_the_cli_does_not_import_tensorflow():
 def test_errors_print_only_one_line_without_tensorflow_noise(tmp_path):
     result = _subprocess("inspect", str(tmp_path / "nope"))
     assert result.returncode == 1
-    _error_line(result.stderr)
+    error_line(result.stderr)
 
 
 def test_console_script_is_installed():
@@ -227,15 +214,15 @@ def test_console_script_is_installed():
 
 def test_plan_errors_name_the_checkpoint(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
-    code, _, err = _run(capsys, "migrate", prefix, str(tmp_path / "o" / "m.ckpt"),
+    code, _, err = run_main(capsys, "migrate", prefix, str(tmp_path / "o" / "m.ckpt"),
                         "--strategy", "layer:5")
-    line = _error_line(err)
+    line = error_line(err)
     assert code == 1 and line.startswith(f"legacy-share: error: {prefix}: strategy layer:5 needs")
     assert not os.path.exists(tmp_path / "o")
 
 
 def test_global_flags_also_work_after_the_subcommand(capsys, tmp_path):
-    code, _, err = _run(capsys, "inspect", str(tmp_path / "nope"), "--debug")
+    code, _, err = run_main(capsys, "inspect", str(tmp_path / "nope"), "--debug")
     assert code == 1 and "Traceback" in err
 
 
@@ -270,34 +257,34 @@ def test_migrate_refuses_every_stack_in_one_line_and_json_names_file_and_tensor(
         capsys, embedded, tmp_path):
     prefix, _ = embedded
     dst = str(tmp_path / "o" / "m.ckpt")
-    code, out, err = _run(capsys, "migrate", prefix, dst)
-    line = _error_line(err)
+    code, out, err = run_main(capsys, "migrate", prefix, dst)
+    line = error_line(err)
     assert code == 1 and out == "" and "cannot share the layers of 2 stacks" in line
     assert "--share-from 1" in line and "--no-share" in line and "/Adam" not in line
     assert "[6, 8]" in line and "[8, 8]" in line and "[7, 8]" in line
-    code, out, err = _run(capsys, "migrate", prefix, dst, "--json")
+    code, out, err = run_main(capsys, "migrate", prefix, dst, "--json")
     document = json.loads(out)
     assert code == 1 and set(document) == {"error", "file", "tensor"}
     assert document["file"] == prefix
     assert document["tensor"] == "decoder/" + OLD.format(0)
-    assert _error_line(err).endswith(document["error"])
+    assert error_line(err).endswith(document["error"])
     assert not os.path.exists(tmp_path / "o")
 
 
 def test_json_error_of_a_missing_checkpoint(capsys, tmp_path):
     missing = str(tmp_path / "nope")
-    code, out, err = _run(capsys, "inspect", missing, "--json")
+    code, out, err = run_main(capsys, "inspect", missing, "--json")
     document = json.loads(out)
     assert code == 1 and document["file"].startswith(missing) and document["tensor"] is None
     assert "no checkpoint there" in document["error"]
-    _error_line(err)
+    error_line(err)
 
 
 @pytest.mark.parametrize("flags,merged", [(["--no-share"], 0), (["--share-from", "1"], 3)])
 def test_no_share_and_share_from_write_what_they_say(capsys, embedded, tmp_path, flags, merged):
     prefix, variables = embedded
     dst = str(tmp_path / "m.ckpt")
-    code, out, _ = _run(capsys, "migrate", prefix, dst, *flags)
+    code, out, _ = run_main(capsys, "migrate", prefix, dst, *flags)
     assert code == 0 and f"wrote {dst}" in out
     got = open_checkpoint(dst)
     names = {spec.name for spec in got.specs}
@@ -306,27 +293,27 @@ def test_no_share_and_share_from_write_what_they_say(capsys, embedded, tmp_path,
     assert np.array_equal(got.read(KERNEL.format(1)), variables[OLD.format(1)])
     assert (KERNEL.format(2) in names) == (not merged)
     assert np.array_equal(got.read(KERNEL.format(1) + "/Adam"), variables[OLD.format(1) + "/Adam"])
-    code, out, _ = _run(capsys, "migrate", prefix, dst, "--dry-run", "--json", *flags)
+    code, out, _ = run_main(capsys, "migrate", prefix, dst, "--dry-run", "--json", *flags)
     assert code == 0 and json.loads(out)["share_from"] == (None if merged == 0 else 1)
 
 
 def test_unshare_share_from_inverts_it(capsys, embedded, tmp_path):
     prefix, variables = embedded
     shared = str(tmp_path / "s.ckpt")
-    assert _run(capsys, "migrate", prefix, shared, "--share-from", "1", "--strategy", "layer:2")[0] == 0
+    assert run_main(capsys, "migrate", prefix, shared, "--share-from", "1", "--strategy", "layer:2")[0] == 0
     out = str(tmp_path / "u.ckpt")
-    code, _, _ = _run(capsys, "unshare", shared, out, "--layers", "3", "--share-from", "1")
+    code, _, _ = run_main(capsys, "unshare", shared, out, "--layers", "3", "--share-from", "1")
     got = open_checkpoint(out)
     assert code == 0
     for layer, source in ((0, 0), (1, 2), (2, 2)):
         assert np.array_equal(got.read(KERNEL.format(layer)), variables[OLD.format(source)])
-    code, _, err = _run(capsys, "unshare", out, str(tmp_path / "x"), "--layers", "3")
-    assert code == 1 and "already per-layer" in _error_line(err)
+    code, _, err = run_main(capsys, "unshare", out, str(tmp_path / "x"), "--layers", "3")
+    assert code == 1 and "already per-layer" in error_line(err)
 
 
 def test_inspect_shows_each_layers_bytes_and_the_route(capsys, embedded):
     prefix, _ = embedded
-    code, out, _ = _run(capsys, "inspect", prefix)
+    code, out, _ = run_main(capsys, "inspect", prefix)
     assert code == 0
     header = out.splitlines()[0]
     assert header.split()[-1] == "ROUTE"
@@ -335,11 +322,11 @@ def test_inspect_shows_each_layers_bytes_and_the_route(capsys, embedded):
     assert kernel.rstrip().endswith("refused; --share-from 1 or --no-share")
     bias = next(line for line in out.splitlines() if line.startswith(BIAS.format(0) + " "))
     assert bias.rstrip().endswith("merged (default)")
-    code, out, _ = _run(capsys, "inspect", prefix, "--json")
+    code, out, _ = run_main(capsys, "inspect", prefix, "--json")
     groups = {g["key"]: g for g in json.loads(out)["groups"]}
     assert groups[KERNEL.format(0)]["bytes"] == [192, 256, 256]
     assert groups[KERNEL.format(0)]["route"].startswith("refused")
-    code, out, _ = _run(capsys, "inspect", prefix, "--json", "--no-share")
+    code, out, _ = run_main(capsys, "inspect", prefix, "--json", "--no-share")
     routes = {g["key"]: g["route"] for g in json.loads(out)["groups"]}
     assert routes[KERNEL.format(0)] == "kept per layer (--no-share)"
     assert routes[BIAS.format(0)] == "kept per layer (--no-share); merged by default"
@@ -368,7 +355,7 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
                                       wci=tf1.zeros([4]), wcf=tf1.zeros([4]), wco=tf1.zeros([4]),
                                       b=bias, forget_bias=0.5, cell_clip=3.0, use_peephole=False)
         tf1.train.export_meta_graph(meta)
-    code, out, _ = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+    code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
                         "--dry-run", "--meta", meta)
     note = next(line for line in out.splitlines() if line.startswith("note: "))
     assert code == 0 and meta in note and "LSTMBlockCell op in rnn/LSTMBlockCell" in note
@@ -376,7 +363,7 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
     assert "LSTMCell(n, cell_clip=3.0, forget_bias=0.5)" in note
     bad = tmp_path / "bad.meta"
     bad.write_bytes(b"\xff\x00 not a proto")
-    code, out, err = _run(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
+    code, out, err = run_main(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
                           "--dry-run", "--json", "--meta", str(bad))
-    assert code == 1 and "not a MetaGraphDef" in _error_line(err)
+    assert code == 1 and "not a MetaGraphDef" in error_line(err)
     assert json.loads(out)["file"] == str(bad)

@@ -12,7 +12,7 @@ from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.reading import open_checkpoint
 from legacy_share._tf import tf, tf1
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
-from tests.file_guard import untouched
+from tests.file_guard import error_line, run_main, untouched
 
 
 def _find(prefix, **options):
@@ -182,18 +182,6 @@ def test_kernel_slots_follow_the_kernel_and_bias_slots_take_the_input_bias(tmp_p
 # ------------------------------------------------------------------ the command line
 
 
-def _cli(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_error_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("legacy-share: error: "), err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def lstm_checkpoint(tmp_path_factory):
     """A 2-layer cuDNN LSTM (input size 6 != 4 units) with Adam slots, buffer only."""
@@ -208,15 +196,15 @@ FLAGS = ["--cudnn", "lstm", "--layers", "2", "--units", "4", "--input-size", "6"
 
 def test_cli_inspect_lists_the_model_or_says_how_to_tell_its_layout(capsys, lstm_checkpoint):
     prefix, layout, _ = lstm_checkpoint
-    code, out, _ = _cli(capsys, "inspect", prefix)
+    code, out, _ = run_main(capsys, "inspect", prefix)
     assert code == 0 and "note: " in out and "--cudnn lstm|gru|rnn_tanh|rnn_relu" in out
-    code, out, _ = _cli(capsys, "inspect", prefix, "--meta", prefix + ".meta")
+    code, out, _ = run_main(capsys, "inspect", prefix, "--meta", prefix + ".meta")
     lines = out.splitlines()
     row = lines[next(i for i, line in enumerate(lines) if line.startswith("CUDNN BUFFER")) + 1]
     assert row.startswith(f"{SCOPE}/opaque_kernel ")
     assert row.split()[1:6] == ["lstm", "2", "4", "6", "1"] and "--meta" in row
     assert "--no-share" in row
-    code, out, _ = _cli(capsys, "inspect", prefix, "--json", *FLAGS)
+    code, out, _ = run_main(capsys, "inspect", prefix, "--json", *FLAGS)
     (model,) = json.loads(out)["cudnn"]
     assert model["layout_from"] == "flags" and model["input_size"] == 6
     assert model["slots"] == [f"{SCOPE}/opaque_kernel/Adam", f"{SCOPE}/opaque_kernel/Adam_1"]
@@ -227,7 +215,7 @@ def test_cli_migrate_unpacks_and_a_tf1_graph_computes_the_cudnn_lstm(capsys, tmp
     prefix, layout, canonicals = lstm_checkpoint
     dst = tmp_path / "out" / "model.ckpt"
     with untouched(prefix):
-        code, out, err = _cli(capsys, "migrate", prefix, dst, "--no-share", *FLAGS)
+        code, out, err = run_main(capsys, "migrate", prefix, dst, "--no-share", *FLAGS)
     assert code == 0, err
     assert any(line.startswith(f"note: {SCOPE}/opaque_kernel: cuDNN lstm") for line in
                out.splitlines())
@@ -236,7 +224,7 @@ def test_cli_migrate_unpacks_and_a_tf1_graph_computes_the_cudnn_lstm(capsys, tmp
     np.testing.assert_allclose(_tf1_stack_outputs(str(dst), layout, inputs, lengths),
                                cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
     dropped = tmp_path / "dropped" / "model.ckpt"
-    code, _, err = _cli(capsys, "migrate", prefix, dropped, "--no-share", "--meta",
+    code, _, err = run_main(capsys, "migrate", prefix, dropped, "--no-share", "--meta",
                         prefix + ".meta", "--drop-optimizer-state")
     assert code == 0, err
     assert not [s.name for s in open_checkpoint(str(dropped)).specs if "Adam" in s.name]
@@ -245,12 +233,12 @@ def test_cli_migrate_unpacks_and_a_tf1_graph_computes_the_cudnn_lstm(capsys, tmp
 def test_cli_refusals_are_one_line_or_usage(capsys, tmp_path, lstm_checkpoint):
     prefix, _, _ = lstm_checkpoint
     dst = tmp_path / "never" / "model.ckpt"
-    code, _, err = _cli(capsys, "migrate", prefix, dst, "--no-share")
-    assert code == 1 and "--meta GRAPH.meta" in _one_error_line(err)
+    code, _, err = run_main(capsys, "migrate", prefix, dst, "--no-share")
+    assert code == 1 and "--meta GRAPH.meta" in error_line(err)
     wrong = list(FLAGS)
     wrong[-1] = "7"
-    code, _, err = _cli(capsys, "migrate", prefix, dst, "--no-share", *wrong)
-    assert code == 1 and "would fit input size 6" in _one_error_line(err)
+    code, _, err = run_main(capsys, "migrate", prefix, dst, "--no-share", *wrong)
+    assert code == 1 and "would fit input size 6" in error_line(err)
     with pytest.raises(SystemExit) as info:
         cli.main(["migrate", str(prefix), str(dst), "--units", "4"])
     assert info.value.code == 2 and "give --cudnn MODE" in capsys.readouterr().err
@@ -260,8 +248,8 @@ def test_cli_refusals_are_one_line_or_usage(capsys, tmp_path, lstm_checkpoint):
     gru = tmp_path / "gru"
     gru.mkdir()
     gru_prefix, _ = save_cudnn_checkpoint(str(gru), cudnn.Layout("gru", 1, 3, 3), canonical=True)
-    code, _, err = _cli(capsys, "migrate", gru_prefix, dst)
-    assert code == 1 and "GRU(reset_after=True)" in _one_error_line(err)
+    code, _, err = run_main(capsys, "migrate", gru_prefix, dst)
+    assert code == 1 and "GRU(reset_after=True)" in error_line(err)
     assert not os.path.exists(dst.parent)
 
 
@@ -272,7 +260,7 @@ def test_cli_migrate_refuses_canonical_tensors_that_disagree_with_the_buffer(cap
                                       extra={wrong: np.full(12, 0.5, np.float32)})
     dst = tmp_path / "out" / "model.ckpt"
     with untouched(str(src)):
-        code, _, err = _cli(capsys, "migrate", prefix, dst, "--no-share")
-    line = _one_error_line(err)
+        code, _, err = run_main(capsys, "migrate", prefix, dst, "--no-share")
+    line = error_line(err)
     assert code == 1 and wrong in line and "hold different weights" in line
     assert not os.path.exists(dst.parent)

@@ -12,10 +12,10 @@ import os
 import numpy as np
 import pytest
 
-from legacy_share import cli, cudnn
+from legacy_share import cudnn
 from legacy_share._tf import tf1  # first: pytest's process serves tf_keras
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
-from tests.file_guard import untouched
+from tests.file_guard import error_line, run_main, untouched
 from tests.test_export import HAS_KERAS3, NO_KERAS3, export_and_reload
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
@@ -127,18 +127,11 @@ def test_build_model_gives_the_same_model_in_this_process(tmp_path):
 # ---------------------------------------------------------------------------------- the CLI
 
 
-def _cli(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _one_line(code, err, *parts):
     assert code == 1, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+    line = error_line(err)
     for part in parts:
-        assert part in lines[0], lines[0]
+        assert part in line, line
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +171,7 @@ FLAGS = ("--cudnn", "lstm", "--layers", 2, "--units", 4, "--input-size", 6)
 
 
 def test_cli_dry_run_shows_the_cudnn_row(capsys, tmp_path, buffers):
-    code, out, err = _cli(capsys, "export", buffers["lstm"], tmp_path / "m.keras", "--dry-run",
+    code, out, err = run_main(capsys, "export", buffers["lstm"], tmp_path / "m.keras", "--dry-run",
                           "--keras", 2, *FLAGS)
     assert code == 0, err
     row = next(line for line in out.splitlines() if line.startswith(BUFFER)).split()
@@ -203,7 +196,7 @@ def test_cli_refusals_are_one_line(capsys, tmp_path, buffers, name, args, parts)
     args = tuple(buffers["skip_meta"] if a == "skip_meta" else a for a in args)
     dst = tmp_path / "out" / "m.keras"
     with untouched(buffers[name]):
-        code, _, err = _cli(capsys, "export", buffers[name], dst, "--keras", 2, *args)
+        code, _, err = run_main(capsys, "export", buffers[name], dst, "--keras", 2, *args)
     _one_line(code, err, *parts)
     assert not os.path.exists(tmp_path / "out")
 

@@ -1,19 +1,14 @@
 """The README's main job: the bundled legacy checkpoint and scripts/demo.py end to end."""
 
-import hashlib
 import os
 import subprocess
 import sys
 
 from legacy_share._tf import tf
+from tests.file_guard import snapshot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED = os.path.join(REPO, "examples", "legacy_checkpoint")
-
-
-def _hashes(folder):
-    return {name: hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
-            for name in sorted(os.listdir(folder))}
 
 
 def test_bundled_checkpoint_is_a_v1_file_with_tf0_names():
@@ -29,7 +24,7 @@ def test_bundled_checkpoint_is_a_v1_file_with_tf0_names():
 
 
 def test_demo_proves_the_migration_and_leaves_the_bundle_untouched(tmp_path):
-    before = _hashes(BUNDLED)
+    before = snapshot(BUNDLED)
     out = tmp_path / "out" / "shared.ckpt"
     env = dict(os.environ, PYTHONPATH=REPO)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
@@ -46,4 +41,4 @@ def test_demo_proves_the_migration_and_leaves_the_bundle_untouched(tmp_path):
     assert "max |shared - legacy| = " in result.stdout  # the demo fails above 1e-5
     assert result.stderr == ""
     assert os.path.exists(str(out) + ".index")
-    assert _hashes(BUNDLED) == before
+    assert snapshot(BUNDLED) == before

@@ -1,7 +1,6 @@
 """Reading, writing, verifying and restoring real checkpoints written by tf.compat.v1.train.Saver."""
 
 import glob
-import hashlib
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ from legacy_share.planning import Plan, Step, Strategy
 from legacy_share.reading import open_checkpoint
 from legacy_share.restoring import restore_shared
 from legacy_share.verifying import read_meta_graph_variables, verify_checkpoint
+from tests.file_guard import snapshot
 
 GRU = "rnn/multi_rnn_cell/cell_{}/gru_cell"
 KERNEL = GRU + "/gates/kernel"
@@ -81,14 +81,6 @@ def ckpts(tmp_path_factory):
         folder = tmp_path_factory.mktemp(key)
         out[key] = _save(str(folder), version, sharded)
     return out
-
-
-def _hashes(paths):
-    result = {}
-    for path in paths:
-        with open(path, "rb") as handle:
-            result[path] = hashlib.sha256(handle.read()).hexdigest()
-    return result
 
 
 def _input_files(prefix):
@@ -219,10 +211,10 @@ def _write(path, data):
 def test_migrate_writes_merged_layers_and_carries_the_rest_bit_for_bit(ckpts, tmp_path, key,
                                                                         strategy):
     prefix, values = ckpts[key]
-    before = _hashes(_input_files(prefix))
+    before = snapshot(*_input_files(prefix))
     dst = str(tmp_path / "out" / "model.ckpt")
     plan = migration.migrate(prefix, dst, strategy=strategy)
-    assert _hashes(_input_files(prefix)) == before
+    assert snapshot(*_input_files(prefix)) == before
     assert sorted(os.listdir(tmp_path / "out")) == [
         "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
     assert tf.train.latest_checkpoint(str(tmp_path / "out")) == dst
@@ -285,11 +277,11 @@ def test_existing_destination_needs_force_and_force_replaces_it(ckpts, tmp_path)
     migration.migrate(prefix, dst, strategy="layer:1")
     stale = dst + ".data-00001-of-00002"
     _write(stale, b"old shard")
-    before = _hashes(glob.glob(dst + "*"))
+    before = snapshot(*glob.glob(dst + "*"))
     with pytest.raises(errors.DestinationExistsError,
                        match=r"model\.ckpt: a checkpoint exists there .*--force to replace it"):
         migration.migrate(prefix, dst, strategy="first")
-    assert _hashes(glob.glob(dst + "*")) == before
+    assert snapshot(*glob.glob(dst + "*")) == before
     migration.migrate(prefix, dst, strategy="first", force=True)
     assert not os.path.exists(stale)
     _assert_bitwise(_read_all(dst)[KERNEL.format(0)], values[KERNEL.format(0)])
@@ -299,10 +291,10 @@ def test_failed_force_keeps_the_old_output_and_leaves_no_temp(ckpts, tmp_path):
     prefix, _ = ckpts["v2"]
     dst = str(tmp_path / "model.ckpt")
     migration.migrate(prefix, dst, strategy="first")
-    before = _hashes(glob.glob(str(tmp_path / "*")))
+    before = snapshot(*glob.glob(str(tmp_path / "*")))
     with pytest.raises(errors.LayersDifferError):
         migration.migrate(prefix, dst, strategy="strict", force=True)
-    assert _hashes(glob.glob(str(tmp_path / "*"))) == before
+    assert snapshot(*glob.glob(str(tmp_path / "*"))) == before
     assert not glob.glob(str(tmp_path / ".legacy-share-*"))
 
 
@@ -383,10 +375,10 @@ def test_read_back_that_differs_from_what_was_written_is_a_verification_error(ck
 
 def test_output_over_the_input_is_refused_even_with_force(ckpts):
     prefix, _ = ckpts["v2"]
-    before = _hashes(_input_files(prefix))
+    before = snapshot(*_input_files(prefix))
     with pytest.raises(errors.CheckpointError, match=r"is the input checkpoint .*give another"):
         migration.migrate(prefix, prefix, force=True)
-    assert _hashes(_input_files(prefix)) == before
+    assert snapshot(*_input_files(prefix)) == before
 
 
 def test_dry_run_plan_writes_nothing(ckpts, tmp_path):

@@ -6,7 +6,6 @@ Checkpoints come from `legacy_share.testing.legacy_graphs` (real graphs, real Sa
 once per session through the `legacy_stack` fixture of conftest.py.
 """
 
-import hashlib
 import os
 import re
 
@@ -19,6 +18,7 @@ from legacy_share.errors import (DestinationExistsError, LayersDifferError, Plan
 from legacy_share.migration import migrate, plan_checkpoint, unshare
 from legacy_share.restoring import restore_shared
 from tests import numpy_rnn
+from tests.file_guard import snapshot
 
 UNITS = 6
 WRITE_VERSION = {"tf0": "V1", "tf1.0": "V1", "today": "V2", "block-tf0": "V1", "block-tf1.4": "V2"}
@@ -507,15 +507,11 @@ def test_plan_checkpoint_is_a_dry_run(legacy_stack, tmp_path, monkeypatch):
     assert str(plan.strategy) == "mean"
 
 
-def sha256_of(paths):
-    return {path: hashlib.sha256(open(path, "rb").read()).hexdigest() for path in paths}
-
-
 def test_inputs_are_never_modified(legacy_stack, tmp_path):
     stacks = [legacy_stack(**stack_kwargs("gru", "tf0", 3)),
               legacy_stack(**stack_kwargs("basic_lstm", "today", 2))]
     for stack in stacks:
-        before = sha256_of(stack.files)
+        before = snapshot(*stack.files)
         listing = sorted(os.listdir(os.path.dirname(stack.prefix)))
         plan_checkpoint(stack.prefix, strategy="mean")
         for k, strategy in enumerate(("first", "mean", "layer:1")):
@@ -523,7 +519,7 @@ def test_inputs_are_never_modified(legacy_stack, tmp_path):
         with pytest.raises(LayersDifferError):
             migrate(stack.prefix, str(tmp_path / "strict.ckpt"), strategy="strict")
         run_graph(stack, stack.prefix, restore=lambda s, p: restore_shared(s, p, strategy="mean"))
-        assert sha256_of(stack.files) == before
+        assert snapshot(*stack.files) == before
         assert sorted(os.listdir(os.path.dirname(stack.prefix))) == listing
 
 

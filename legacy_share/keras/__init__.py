@@ -37,7 +37,14 @@ def __getattr__(name):  # TensorFlow is imported on first use, not by loading a 
 
 
 def custom_objects(flavour=3):
-    """{"LegacyLSTMCell": class} of Keras `flavour`, for `load_model(custom_objects=...)`."""
+    """The classes a file exported with `custom_cells=True` needs, for `load_model`.
+
+    Args:
+      flavour: 3 (Keras 3) or 2 (tf_keras): the Keras that will load the file.
+    Returns:
+      {"LegacyLSTMCell": class, "legacy_share>LegacyLSTMCell": class}, to pass as
+      `custom_objects` (Keras 3 also finds the class by its registered name).
+    """
     from legacy_share.keras import custom, model  # pylint: disable=import-outside-toplevel
     cls = custom.cell_class(model.keras_module(flavour))
     return {"LegacyLSTMCell": cls, "legacy_share>LegacyLSTMCell": cls}

@@ -49,7 +49,13 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
          cudnn_buffer=None):
     """The ExportPlan of checkpoint `src` (the dry run: reads the index only).
 
-    Args and Raises: as `export` (CheckpointError, PlanError, ExportError).
+    Args:
+      src, and the options: as `export`.
+    Returns:
+      The ExportPlan: every stack found (cell, layers, units, directions, the Keras layer,
+      exact / custom / refused and why), the one exported, and the tensors left out.
+    Raises:
+      CheckpointError, PlanError, ExportError: as `export`.
     """
     return _plan(open_checkpoint(src), locals())
 
