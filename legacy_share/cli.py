@@ -113,6 +113,10 @@ def build_parser():
                         help="export LSTMCells with peepholes or projection as LegacyLSTMCell")
     export.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
                         help="the LSTM forget bias the graph ran with (default 1.0)")
+    export.add_argument("--cell-clip", type=_clip, metavar="C",
+                        help="the graph's LSTMCell(cell_clip=C) (not stored; needs --custom-cells)")
+    export.add_argument("--proj-clip", type=_clip, metavar="P",
+                        help="the graph's LSTMCell(proj_clip=P) (not stored; needs --custom-cells)")
     export.add_argument("--embedding", metavar="VAR", help="an embedding table to put before the stack")
     export.add_argument("--dense", metavar="KERNEL[,BIAS]", help="a Dense layer to put after it")
     export.add_argument("--tolerance", type=_tolerance, default=1e-5, metavar="X",
@@ -258,7 +262,8 @@ def _export(args):
     options = dict(stack=args.stack, layers=args.layers, custom_cells=args.custom_cells,
                    forget_bias=args.forget_bias, embedding=args.embedding, dense=args.dense,
                    group_patterns=args.group, renames=args.rename, excludes=args.exclude,
-                   meta=args.meta, **_cudnn_options(args))
+                   meta=args.meta, cell_clip=args.cell_clip, proj_clip=args.proj_clip,
+                   **_cudnn_options(args))
     if args.dry_run:
         exporting.destination_format(args.dst)
         plan = exporting.plan(args.src, **options)
@@ -388,6 +393,16 @@ def _tolerance(text):
         value = float("nan")
     if not 0.0 <= value < float("inf"):  # JSON has no NaN nor Infinity
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _clip(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 

@@ -308,12 +308,14 @@ _BLOCK_NOTES = {
         "+-3 (cell_clip=3.0) and added forget_bias (default 1.0) at run time, and it always "
         "saved the peephole weights wci/wcf/wco, used or not; none of this is in the "
         "checkpoint: build LSTMCell(n, cell_clip=3.0, forget_bias=...) and use_peepholes=True "
-        "only if the old graph used them (--meta GRAPH.meta reads them)"),
+        "only if the old graph used them (--meta GRAPH.meta reads them); export with "
+        "--custom-cells --cell-clip 3"),
     "lstm_block_wrapper": (
         "{scope} is a contrib LSTMBlockFusedCell (TF <= 1.4): up to TF 1.3 it clipped the cell "
         "state at +-3 by default, and its forget_bias (default 1.0) is added at run time; "
         "neither is in the checkpoint: build LSTMCell(n, cell_clip=3.0, forget_bias=...) if "
-        "the old graph did (--meta GRAPH.meta reads them)"),
+        "the old graph did (--meta GRAPH.meta reads them), and export with --custom-cells "
+        "--cell-clip 3"),
     "lstm_fused_cell": (
         "{scope} is a contrib LSTMBlockFusedCell (TF >= 1.6): its forget_bias (default 1.0) "
         "and cell_clip (default none) are set at run time and not in the checkpoint: build "

@@ -59,7 +59,7 @@ def test_inspect_prints_groups_and_json(capsys, legacy):
 def test_inspect_takes_the_same_naming_options_as_migrate(capsys, legacy):
     prefix, _, _ = legacy
     code, out, _ = run_main(capsys, "inspect", prefix, "--json", "--exclude", "/Adam$",
-                        "--rename", "multi_rnn_cell=stack")
+                            "--rename", "multi_rnn_cell=stack")
     keys = {g["key"] for g in json.loads(out)["groups"]}
     assert code == 0
     assert keys == {"rnn/stack/cell_0/gru_cell/gates/kernel", "rnn/stack/cell_0/gru_cell/gates/bias"}
@@ -69,7 +69,7 @@ def test_migrate_dry_run_json_writes_nothing(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     dst = str(tmp_path / "out" / "model.ckpt")
     code, out, _ = run_main(capsys, "migrate", prefix, dst, "--dry-run", "--json",
-                        "--drop-optimizer-state")
+                            "--drop-optimizer-state")
     assert code == 0
     document = json.loads(out)
     assert document["dry_run"] is True and document["destination"] is None
@@ -86,7 +86,7 @@ def test_migrate_then_verify_against_the_shared_graph(capsys, legacy, tmp_path):
     prefix, variables, meta = legacy
     dst = str(tmp_path / "model.ckpt")
     code, out, _ = run_main(capsys, "migrate", prefix, dst, "--strategy", "layer:1",
-                        "--drop-optimizer-state")
+                            "--drop-optimizer-state")
     assert code == 0 and f"wrote {dst}" in out
     got = open_checkpoint(dst)
     assert np.array_equal(got.read(KERNEL.format(0)), variables[OLD_KERNEL.format(1)])
@@ -101,8 +101,8 @@ def test_migrate_then_verify_against_the_shared_graph(capsys, legacy, tmp_path):
 def test_rename_exclude_and_group_options_reach_the_planner(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
-                        "--json", "--rename", "global_step=step", "--exclude", "Adam$",
-                        "--group", r"cell_(\d+)")
+                            "--json", "--rename", "global_step=step", "--exclude", "Adam$",
+                            "--group", r"cell_(\d+)")
     assert code == 0
     steps = {step["name"]: step for step in json.loads(out)["steps"]}
     assert steps["step"]["sources"] == ["global_step"]
@@ -168,7 +168,7 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_strategy_text_the_api_accepts_the_cli_accepts(capsys, legacy, tmp_path, text, planned):
     prefix, _, _ = legacy
     code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
-                        "--json", "--strategy", text)
+                            "--json", "--strategy", text)
     assert code == 0 and str(Strategy(**json.loads(out)["strategy"])) == planned
 
 
@@ -215,7 +215,7 @@ def test_console_script_is_installed():
 def test_plan_errors_name_the_checkpoint(capsys, legacy, tmp_path):
     prefix, _, _ = legacy
     code, _, err = run_main(capsys, "migrate", prefix, str(tmp_path / "o" / "m.ckpt"),
-                        "--strategy", "layer:5")
+                            "--strategy", "layer:5")
     line = error_line(err)
     assert code == 1 and line.startswith(f"legacy-share: error: {prefix}: strategy layer:5 needs")
     assert not os.path.exists(tmp_path / "o")
@@ -300,7 +300,9 @@ def test_no_share_and_share_from_write_what_they_say(capsys, embedded, tmp_path,
 def test_unshare_share_from_inverts_it(capsys, embedded, tmp_path):
     prefix, variables = embedded
     shared = str(tmp_path / "s.ckpt")
-    assert run_main(capsys, "migrate", prefix, shared, "--share-from", "1", "--strategy", "layer:2")[0] == 0
+    code, _, _ = run_main(capsys, "migrate", prefix, shared, "--share-from", "1",
+                          "--strategy", "layer:2")
+    assert code == 0
     out = str(tmp_path / "u.ckpt")
     code, _, _ = run_main(capsys, "unshare", shared, out, "--layers", "3", "--share-from", "1")
     got = open_checkpoint(out)
@@ -356,7 +358,7 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
                                       b=bias, forget_bias=0.5, cell_clip=3.0, use_peephole=False)
         tf1.train.export_meta_graph(meta)
     code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
-                        "--dry-run", "--meta", meta)
+                            "--dry-run", "--meta", meta)
     note = next(line for line in out.splitlines() if line.startswith("note: "))
     assert code == 0 and meta in note and "LSTMBlockCell op in rnn/LSTMBlockCell" in note
     assert "cell_clip=3.0" in note and "forget_bias=0.5" in note and "use_peephole=False" in note
@@ -364,6 +366,6 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
     bad = tmp_path / "bad.meta"
     bad.write_bytes(b"\xff\x00 not a proto")
     code, out, err = run_main(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
-                          "--dry-run", "--json", "--meta", str(bad))
+                              "--dry-run", "--json", "--meta", str(bad))
     assert code == 1 and "not a MetaGraphDef" in error_line(err)
     assert json.loads(out)["file"] == str(bad)

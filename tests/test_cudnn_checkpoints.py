@@ -225,7 +225,7 @@ def test_cli_migrate_unpacks_and_a_tf1_graph_computes_the_cudnn_lstm(capsys, tmp
                                cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
     dropped = tmp_path / "dropped" / "model.ckpt"
     code, _, err = run_main(capsys, "migrate", prefix, dropped, "--no-share", "--meta",
-                        prefix + ".meta", "--drop-optimizer-state")
+                            prefix + ".meta", "--drop-optimizer-state")
     assert code == 0, err
     assert not [s.name for s in open_checkpoint(str(dropped)).specs if "Adam" in s.name]
 

@@ -171,8 +171,8 @@ FLAGS = ("--cudnn", "lstm", "--layers", 2, "--units", 4, "--input-size", 6)
 
 
 def test_cli_dry_run_shows_the_cudnn_row(capsys, tmp_path, buffers):
-    code, out, err = run_main(capsys, "export", buffers["lstm"], tmp_path / "m.keras", "--dry-run",
-                          "--keras", 2, *FLAGS)
+    code, out, err = run_main(capsys, "export", buffers["lstm"], tmp_path / "m.keras",
+                              "--dry-run", "--keras", 2, *FLAGS)
     assert code == 0, err
     row = next(line for line in out.splitlines() if line.startswith(BUFFER)).split()
     assert row[:6] == [BUFFER, "CudnnLSTM", "2", "4", "6", "1"]
@@ -190,8 +190,9 @@ def test_cli_dry_run_shows_the_cudnn_row(capsys, tmp_path, buffers):
     ("lstm", ("--meta", "skip_meta"), ("skip_input",)),
     ("wrong", (), ("cell_1/cudnn_compatible_lstm_cell/bias", BUFFER, "max |diff|")),
     ("incomplete", (), ("gates/bias of layer 1 is missing",)),
+    ("lstm", FLAGS + ("--custom-cells", "--cell-clip", 3), ("a cuDNN model does not clip",)),
 ], ids=["no-layout", "flags-misfit", "layers-misfit", "embedding", "skip-input",
-        "canonical-disagrees", "canonical-missing"])
+        "canonical-disagrees", "canonical-missing", "clip"])
 def test_cli_refusals_are_one_line(capsys, tmp_path, buffers, name, args, parts):
     args = tuple(buffers["skip_meta"] if a == "skip_meta" else a for a in args)
     dst = tmp_path / "out" / "m.keras"

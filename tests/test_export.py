@@ -46,10 +46,16 @@ CASES = {
     "lstm-peepholes-projection": (
         dict(cell="lstm", cell_options=dict(use_peepholes=True, num_proj=3)),
         dict(custom_cells=True)),
+    # Clips small enough to bind on most steps: an export without them differs (see below).
+    "lstm-cell-clip": (dict(cell="lstm", cell_options=dict(cell_clip=0.05)),
+                       dict(custom_cells=True, cell_clip=0.05)),
+    "lstm-clips-projection": (
+        dict(cell="lstm", cell_options=dict(cell_clip=0.05, num_proj=3, proj_clip=0.02)),
+        dict(custom_cells=True, cell_clip=0.05, proj_clip=0.02)),
 }
 FORMATS = {"gru-2-layers-depth-4": ".weights.h5", "basic-lstm-3-layers": ""}  # "" -> SavedModel
 KERAS2_CASES = ("gru-2-layers-depth-4", "basic-lstm-3-layers", "lstm-bidirectional-stacks-2",
-                "gru-shared-3", "lstm-peepholes-projection")
+                "gru-shared-3", "lstm-peepholes-projection", "lstm-clips-projection")
 GENERATIONS = {"tf0-gru-embedding-v1": dict(cell="gru", generation="tf0", input_depth=5),
                "tf1.0-basic-lstm-bidirectional": dict(cell="basic_lstm", generation="tf1.0",
                                                       bidirectional=True, write_version="V2"),
@@ -180,6 +186,17 @@ def test_tf_keras_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported
     outputs, expected = exported["k2"][case], exported["expected"][case]
     np.testing.assert_allclose(outputs, expected, rtol=0,
                                atol=2e-5 * max(1, np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("case", ["lstm-cell-clip", "lstm-clips-projection"])
+def test_the_clips_bind_so_an_export_without_them_computes_something_else(exported, case):
+    """In this tf_keras process: the same cells without --cell-clip / --proj-clip miss the TF1
+    graph's outputs by far, so the clipped cases above test the clips."""
+    job, expected = exported["jobs"][case], exported["expected"][case]
+    feed = np.load(job["inputs"])
+    unclipped = legacy_share.keras.build_model(job["src"], keras=2, custom_cells=True)
+    outputs = np.asarray(unclipped([feed["inputs"], feed["lengths"]]))
+    assert np.abs(outputs - expected).max() > 1e-2
 
 
 @pytest.mark.skipif(not (HAS_KERAS3 and HAS_JAX), reason=NO_JAX)

@@ -5,6 +5,7 @@ These run in pytest's tf_keras process with `--keras 2` (refusals happen before 
 model exists); one test runs the default `--keras 3`, which the CLI moves to a fresh process.
 """
 
+import json
 import os
 
 import numpy as np
@@ -26,6 +27,7 @@ def ckpts(tmp_path_factory):
     for name, options in {"per_layer": dict(cell="gru", depth=4),
                           "shared": dict(cell="gru", depth=6, shared=True),
                           "peepholes": dict(cell="lstm", cell_options=dict(use_peepholes=True)),
+                          "lstm": dict(cell="lstm", cell_options=dict(cell_clip=0.05)),
                           "embedding": dict(cell="gru", embedding=True, dense=True)}.items():
         prefix = str(root / name / "model.ckpt")
         os.makedirs(os.path.dirname(prefix))
@@ -97,6 +99,32 @@ def test_peepholes_are_refused_naming_the_tensor_and_custom_cells(capsys, ckpts,
     assert "has no Keras layer" in line
 
 
+def test_clips_need_custom_cells_an_lstm_cell_and_for_proj_clip_a_projection(capsys, ckpts,
+                                                                             tmp_path):
+    dst = str(tmp_path / "m.keras")
+    _refused(capsys, ckpts, ckpts["lstm"], dst, "--cell-clip", "0.05",
+             match=("rnn/multi_rnn_cell/cell_*/lstm_cell", "no Keras layer clips",
+                    "--custom-cells"))
+    _refused(capsys, ckpts, ckpts["lstm"], dst, "--custom-cells", "--proj-clip", "1",
+             match=("--proj-clip clips a projection", "this LSTMCell has none"))
+    _refused(capsys, ckpts, ckpts["per_layer"], dst, "--custom-cells", "--cell-clip", "3",
+             match=("--cell-clip / --proj-clip are LSTMCell settings", "GRUCell"))
+    code, out, err = _export(capsys, ckpts["lstm"], dst, "--custom-cells", "--cell-clip",
+                             "0.05", "--dry-run")
+    assert code == 0, err
+    assert "cell_clip 0.05" in out and "no proj_clip" in out and "custom" in out
+
+
+def test_the_export_plan_carries_the_migrators_notes_on_a_block_cells_clip(capsys, tmp_path):
+    """A TF 0.12 LSTMBlockCell clipped its state at 3, which its checkpoint cannot show."""
+    prefix = _save(str(tmp_path / "block" / "model.ckpt"),
+                   {"RNN/LSTMBlockCell/W": [7, 12], "RNN/LSTMBlockCell/b": [12]})
+    code, out, err = _export(capsys, prefix, str(tmp_path / "m.keras"), "--dry-run", "--json")
+    assert code == 0, err
+    note, = json.loads(out)["notes"]
+    assert "RNN/LSTMBlockCell" in note and "--custom-cells --cell-clip 3" in note
+
+
 def test_several_stacks_need_stack_and_stack_chooses(capsys, ckpts, tmp_path):
     _refused(capsys, ckpts, ckpts["two_stacks"], str(tmp_path / "m.keras"),
              match=("2 RNN stacks", "encoder/rnn/gru_cell", "decoder/rnn/gru_cell", "--stack"))
@@ -149,7 +177,8 @@ def test_a_failed_proof_writes_nothing(capsys, ckpts, tmp_path):
 
 
 def test_usage_errors_exit_2(ckpts, tmp_path):
-    for bad in (["--keras", "4"], ["--layers", "0"], ["--tolerance", "-1"]):
+    for bad in (["--keras", "4"], ["--layers", "0"], ["--tolerance", "-1"], ["--cell-clip", "0"],
+                ["--proj-clip", "nan"], ["--cell-clip", "-3"]):
         with pytest.raises(SystemExit) as exited:
             cli.main(["export", ckpts["per_layer"], str(tmp_path / "m.keras"), *bad])
         assert exited.value.code == 2

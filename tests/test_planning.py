@@ -798,8 +798,9 @@ def test_gru_block_cell_kernels_are_told_apart_by_shape(scope, gate_name, candid
 
 
 @pytest.mark.parametrize("name,says", [
-    ("RNN/LSTMBlockCell/W", ["cell_clip=3.0", "forget_bias", "wci/wcf/wco", "--meta"]),
-    ("enc/lstm_block_wrapper/kernel", ["+-3", "forget_bias", "--meta"]),
+    ("RNN/LSTMBlockCell/W", ["cell_clip=3.0", "forget_bias", "wci/wcf/wco", "--meta",
+                             "--cell-clip 3"]),
+    ("enc/lstm_block_wrapper/kernel", ["+-3", "forget_bias", "--meta", "--cell-clip 3"]),
     ("enc/lstm_fused_cell/kernel", ["forget_bias", "--meta"]),
 ])
 def test_block_cells_hidden_settings_become_plan_notes(name, says):

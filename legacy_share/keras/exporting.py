@@ -46,7 +46,7 @@ class ExportReport(JsonReport):
 
 def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embedding=None,
          dense=None, group_patterns=(), renames=(), excludes=(), meta=None, cudnn=None,
-         cudnn_buffer=None):
+         cudnn_buffer=None, cell_clip=None, proj_clip=None):
     """The ExportPlan of checkpoint `src` (the dry run: reads the index only).
 
     Args:
@@ -63,6 +63,9 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 def _plan(ckpt, options):
     cudnn_plan = _cudnn_plan(ckpt, options)
     if cudnn_plan is not None:
+        if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
+            raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
+                              f"and a cuDNN model does not clip; leave them out.")
         return cudnn_plan
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
@@ -83,7 +86,8 @@ def _plan(ckpt, options):
         ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
         layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
         forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
-        dense=dense, renames=naming["renames"])
+        dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
+        proj_clip=options.get("proj_clip"))
 
 
 def _cudnn_plan(ckpt, options):
@@ -127,8 +131,8 @@ def build_model(src, keras=3, **options):
     Args:
       src: a checkpoint (prefix, folder, V1 file, .index) in any naming generation.
       keras: 3 (Keras 3) or 2 (tf_keras; tf.keras on TensorFlow < 2.16).
-      **options: as `export` (stack, layers, custom_cells, forget_bias, embedding, dense,
-        group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
+      **options: as `export` (stack, layers, custom_cells, forget_bias, cell_clip, proj_clip,
+        embedding, dense, group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
     Returns:
       A functional model: inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time]
       with `embedding`) and `lengths` [batch] int32; output [batch, time, units * directions]
@@ -159,7 +163,8 @@ def destination_format(dst):
 
 def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
            embedding=None, dense=None, tolerance=1e-5, force=False, group_patterns=(),
-           renames=(), excludes=(), prove=True, meta=None, cudnn=None, cudnn_buffer=None):
+           renames=(), excludes=(), prove=True, meta=None, cudnn=None, cudnn_buffer=None,
+           cell_clip=None, proj_clip=None):
     """Writes the Keras model of checkpoint `src` to `dst`, after proving its outputs.
 
     The file is written into a temporary folder next to `dst`, reloaded from there, run on
@@ -175,6 +180,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       layers: K for a shared stack (K is not stored in a shared checkpoint).
       custom_cells: LSTMCells with peepholes or a projection become LegacyLSTMCell.
       forget_bias: the LSTM forget bias the graph ran with (TF1 default 1.0).
+      cell_clip, proj_clip: the LSTMCell(cell_clip=, proj_clip=) the graph ran with (default
+        none); a checkpoint does not store them. They need `custom_cells`.
       embedding: name of an embedding table [vocabulary, depth] put before the stack.
       dense: "KERNEL[,BIAS]" or (kernel, bias) names of a Dense put after it.
       tolerance: the largest relative difference the proof accepts.
@@ -199,7 +206,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                                    forget_bias=forget_bias, embedding=embedding, dense=dense,
                                    group_patterns=group_patterns, renames=renames,
                                    excludes=excludes, meta=meta, cudnn=cudnn,
-                                   cudnn_buffer=cudnn_buffer))
+                                   cudnn_buffer=cudnn_buffer, cell_clip=cell_clip,
+                                   proj_clip=proj_clip))
     _ready(export_plan)
     for path in [dst] + ([architecture_path(dst)] if fmt == WEIGHTS else []):
         if os.path.lexists(path) and not force:

@@ -88,7 +88,8 @@ def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
         variables = stack.cell_sources(direction, position)
         arrays = {v: value_of(srcs) for v, srcs in variables.items()}
         return [w.astype(np.float32) for w in
-                _weights.layer_weights(stack.cell, arrays, stack.forget_bias)]
+                _weights.layer_weights(stack.cell, arrays, stack.forget_bias,
+                                       custom=stack.status == structure.CUSTOM)]
 
     directions = ["fw", "bw"] if stack.topology != structure.FORWARD else [""]
     if stack.topology == structure.BIDIRECTIONAL and stack.layers > 1:
@@ -134,7 +135,8 @@ def _rnn(K, stack, name):  # pylint: disable=invalid-name
 def _cell(K, stack, name):  # pylint: disable=invalid-name
     if stack.status == structure.CUSTOM:
         num_proj = stack.output if _weights.PROJECTION in stack.extras else None
-        return custom.cell_class(K)(stack.units, num_proj=num_proj, name=name)
+        return custom.cell_class(K)(stack.units, num_proj=num_proj, cell_clip=stack.cell_clip,
+                                    proj_clip=stack.proj_clip, name=name)
     cls = getattr(K.layers, _LAYER_CLASS[stack.cell] + "Cell")
     options = dict(activation="tanh", name=name, **_NO_INIT)
     if stack.cell == _weights.GRU:

@@ -114,4 +114,5 @@ def _step(stack, w):
         extras.update(w_f_diag=w["w_f_diag"], w_i_diag=w["w_i_diag"], w_o_diag=w["w_o_diag"])
     if _weights.PROJECTION in w:
         extras["projection_kernel"] = w[_weights.PROJECTION]
-    return reference.lstm_cell(w["kernel"], w["bias"], forget_bias=stack.forget_bias, **extras)
+    return reference.lstm_cell(w["kernel"], w["bias"], forget_bias=stack.forget_bias,
+                               cell_clip=stack.cell_clip, proj_clip=stack.proj_clip, **extras)

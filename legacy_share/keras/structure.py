@@ -59,6 +59,8 @@ class Stack:
     reason: str = ""
     forget_bias: float = 1.0
     origin: str = ""  # a cuDNN stack: where its layout came from
+    cell_clip: Optional[float] = None  # LSTMCell's run-time clips (LegacyLSTMCell applies them)
+    proj_clip: Optional[float] = None
 
     @property
     def directions(self):
@@ -95,7 +97,13 @@ class Stack:
         if self.cell in (_weights.BASIC_LSTM, _weights.LSTM):
             out.insert(0, f"forget_bias {self.forget_bias:g}")
         if self.cell == _weights.LSTM:
-            out.append("no cell_clip / proj_clip")
+            if self.cell_clip is None and self.proj_clip is None:
+                out.append("no cell_clip / proj_clip")
+            else:
+                out += [f"cell_clip {self.cell_clip:g}" if self.cell_clip is not None
+                        else "no cell_clip",
+                        f"proj_clip {self.proj_clip:g}" if self.proj_clip is not None
+                        else "no proj_clip"]
         return out
 
     def to_dict(self):
@@ -117,7 +125,8 @@ class Extra:
 
 @dataclasses.dataclass(frozen=True)
 class ExportPlan(JsonReport):
-    """What an export writes: the `stack` exported (of all `stacks`), extras, tensors left out."""
+    """What an export writes: the `stack` exported (of all `stacks`), extras, tensors left out,
+    and the migrator's `notes` on what the checkpoint cannot say (block cells' clipping)."""
 
     prefix: str
     stacks: Tuple[Stack, ...]
@@ -125,6 +134,7 @@ class ExportPlan(JsonReport):
     embedding: Optional[Extra]
     dense: Optional[Extra]
     not_exported: Tuple[Tuple[str, str], ...]
+    notes: Tuple[str, ...] = ()
 
     def to_dict(self):
         return dict(
@@ -132,7 +142,8 @@ class ExportPlan(JsonReport):
             exported=None if self.stack is None else self.stack.scope,
             embedding=None if self.embedding is None else list(self.embedding.sources[0]),
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
-            not_exported=[dict(name=n, reason=r) for n, r in self.not_exported])
+            not_exported=[dict(name=n, reason=r) for n, r in self.not_exported],
+            notes=list(self.notes))
 
     def format_table(self):
         """One row per stack, then the extras and the tensors not exported."""
@@ -158,11 +169,13 @@ class ExportPlan(JsonReport):
         for name, reason in self.not_exported:
             if reason != _SLOT:
                 lines.append(f"not exported  {name}  ({reason})")
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
 def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=False,
-                forget_bias=1.0, embedding=None, dense=None, renames=()):
+                forget_bias=1.0, embedding=None, dense=None, renames=(), cell_clip=None,
+                proj_clip=None):
     """The ExportPlan of a checkpoint, from its specs and the migrator's plan of it.
 
     Args:
@@ -173,6 +186,8 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
       layers: K for a shared stack (ignored by nothing: a per-layer stack refuses it).
       custom_cells: export LSTMCells with peepholes / projection with LegacyLSTMCell.
       forget_bias: folded into LSTM biases.
+      cell_clip, proj_clip: the clips an LSTMCell stack ran with (None: none); they need
+        `custom_cells` (no Keras layer clips) and proj_clip a projection.
       embedding: a tensor name (input or today's) used as an Embedding table before the stack.
       dense: (kernel, bias or None) names of a Dense layer after the stack.
       renames: the user renames the plan was made with.
@@ -187,7 +202,8 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
         per_layer = ", ".join(entry["scope"] for entry in found.values()) or "no stack"
         raise ExportError(f"{ckpt_prefix}: --layers {layers} is for a shared stack (one stored "
                           f"layer run K times); {per_layer} stores its layers itself")
-    stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias)
+    clips = (cell_clip, proj_clip)
+    stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias, clips)
                    for _, entry in sorted(found.items()))
     chosen = choose_stack(ckpt_prefix, stacks, stack)
     used = {src for s in ([chosen] if chosen else []) for cell in s.sources.values()
@@ -203,7 +219,8 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
         for src in step.sources:
             if src not in used:
                 not_exported.append((src, why_not(src, chosen, stacks)))
-    return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)))
+    return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)),
+                      tuple(plan.notes))
 
 
 def _collect(plan, renames):
@@ -261,7 +278,7 @@ def _differing_position(step, renames):
     return diffs[0] if len(diffs) == 1 and len(name) == len(other) else None
 
 
-def _stack(entry, shape_of, layers, custom_cells, forget_bias):
+def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None)):
     cell, cells, scope = entry["cell"], entry["cells"], entry["scope"]
     directions = sorted({d for d, _ in cells}, key=lambda d: ("", "fw", "bw").index(d))
     topology = FORWARD
@@ -288,6 +305,8 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias):
             what = "peepholes" if "diag" in first else "a projection"
             reason = (f"{first}: an LSTMCell with {what} has no Keras layer; --custom-cells "
                       f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
+    if clips != (None, None) and status != REFUSED:
+        status, reason = _clipped(cell, extras, custom_cells, clips)
     if directions not in ([""], list(_DIRECTIONS)):
         status, reason = REFUSED, f"only the {directions[-1]} direction is stored"
     elif len({(u, o) for _, u, o in sizes.values()}) > 1:
@@ -313,7 +332,23 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias):
             f"{output * width}; export it with --layers 1")
     count = len(stored) if not shared else layers
     return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
-                 extras, status, reason, float(forget_bias))
+                 extras, status, reason, float(forget_bias), cell_clip=clips[0],
+                 proj_clip=clips[1])
+
+
+def _clipped(cell, extras, custom_cells, clips):
+    """(status, reason) of a stack exported with --cell-clip / --proj-clip."""
+    if cell != _weights.LSTM:
+        return REFUSED, (f"--cell-clip / --proj-clip are LSTMCell settings; this stack is a "
+                         f"{_TF1_CELL[cell]}, which does not clip")
+    if clips[1] is not None and _weights.PROJECTION not in extras:
+        return REFUSED, ("--proj-clip clips a projection, and this LSTMCell has none "
+                         "(no num_proj); leave it out")
+    if not custom_cells:
+        return REFUSED, ("no Keras layer clips the cell state or the projection; --custom-cells "
+                         "(custom_cells=True) exports it with legacy_share's LegacyLSTMCell, "
+                         "which does")
+    return CUSTOM, ""
 
 
 def _whole_shape(sources, shape_of):

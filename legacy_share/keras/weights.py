@@ -64,7 +64,7 @@ def cell_sizes(cell, shapes, where="the cell"):
     return depth, units, output
 
 
-def layer_weights(cell, weights, forget_bias=1.0):
+def layer_weights(cell, weights, forget_bias=1.0, custom=False):
     """The weight list of the Keras layer for one TF1 cell, in `layer.set_weights` order.
 
     Args:
@@ -74,9 +74,10 @@ def layer_weights(cell, weights, forget_bias=1.0):
       weights: {variable path below the cell scope: array}, e.g. {"gates/kernel": [d+n, 2n],
         "gates/bias": [2n], "candidate/kernel": [d+n, n], "candidate/bias": [n]}.
       forget_bias: the LSTM's run-time forget bias (TF1's default 1.0), folded into the bias.
+      custom: an LSTMCell for LegacyLSTMCell even without extras (e.g. to clip its state).
     Returns:
       GRU / LSTM / SimpleRNN: [kernel [d, G*n], recurrent_kernel [n, G*n], bias [G*n]];
-      an LSTMCell with extras: [kernel, recurrent_kernel [p, 4n], bias, peepholes [3, n]
+      an LSTMCell with extras (or `custom`): [kernel, recurrent_kernel [p, 4n], bias, peepholes [3, n]
       (f, i, o; zeros without), projection [n, p] (identity without)].
     Raises:
       ExportError: a variable is missing or misshapen.
@@ -100,7 +101,7 @@ def layer_weights(cell, weights, forget_bias=1.0):
     recurrent = np.concatenate([k[depth:, s] for s in blocks], axis=1)
     bias = np.concatenate([b[blocks[0]], b[blocks[1]] + np.asarray(forget_bias, b.dtype),
                            b[blocks[2]], b[blocks[3]]])
-    if cell == LSTM and has_extras(weights):
+    if cell == LSTM and (custom or has_extras(weights)):
         peepholes = np.stack([np.asarray(weights.get(p, np.zeros(n, b.dtype)))
                               for p in names.LSTM_PEEPHOLES])
         projection = np.asarray(weights.get(PROJECTION, np.eye(n, dtype=b.dtype)))
