@@ -2,21 +2,24 @@
 
     python tests/cli_batch_worker.py CASES.json RESULTS.jsonl
 
-CASES.json: [[arg, ...], ...]. For each case, `cli.main(argv)` runs with file descriptors 1 and 2
-sent to files (so TensorFlow's native writes are caught too) and the peak RSS reset first
-(/proc/self/clear_refs), and one line is appended to RESULTS.jsonl at once:
-{"code", "stderr", "growth_mib"}: how far the case's peak RSS rose above the RSS it started
-from (TensorFlow is imported before the first case), so memory a case keeps does not count
-against the next. A case that crashes the process leaves the lines before it.
+CASES.json: [[arg, ...], ...]. TensorFlow is imported first; then for each case, `cli.main(argv)`
+runs with file descriptor 1 sent to /dev/null and 2 to RESULTS.jsonl.<i>.err (so TensorFlow's
+native writes are caught too, and a crash leaves its last words there), after the peak RSS was
+reset (/proc/self/clear_refs), and one line is appended to RESULTS.jsonl at once:
+{"code", "stderr", "peak_mib", "growth_mib"}: the process's peak RSS during the case (at least
+the RSS it started from, so memory earlier cases kept counts against it: never less than a
+fresh process would show) and how far the case raised it. A case still running after TIMEOUT
+seconds is stopped: a blocking read by SIGALRM ("timeout"), a hang in native code by
+faulthandler, which dumps the stacks to the case's .err file and ends the process.
 """
 
+import faulthandler
 import json
 import os
 import signal
 import sys
-import tempfile
 
-TIMEOUT = 120  # s per case; a blocked read (a FIFO) is interrupted and reported as "timeout"
+TIMEOUT = 120  # s per case
 
 
 class _Timeout(BaseException):
@@ -36,17 +39,18 @@ def _memory_mib(field):
     raise OSError(f"/proc/self/status has no {field}")
 
 
-def _run(cli, argv):
+def _run(cli, argv, err_path):
     with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
         refs.write("5")  # VmHWM := the current RSS, so the peak is this case's
     start = _memory_mib("VmRSS")
     saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as null:
+    with open(err_path, "w+b") as err, open(os.devnull, "wb") as null:
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(null.fileno(), 1)
         os.dup2(err.fileno(), 2)
         signal.alarm(TIMEOUT)
+        faulthandler.dump_traceback_later(TIMEOUT + 10, exit=True, file=err)
         try:
             code = cli.main(argv)
         except SystemExit as exc:  # argparse: usage errors
@@ -56,6 +60,7 @@ def _run(cli, argv):
         except BaseException as exc:  # pylint: disable=broad-except
             code = f"raised {type(exc).__name__}: {exc}"
         finally:
+            faulthandler.cancel_dump_traceback_later()
             signal.alarm(0)
             sys.stdout.flush()
             sys.stderr.flush()
@@ -65,7 +70,8 @@ def _run(cli, argv):
                 os.close(fd)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    return {"code": code, "stderr": stderr, "growth_mib": _memory_mib("VmHWM") - start}
+    peak = _memory_mib("VmHWM")
+    return {"code": code, "stderr": stderr, "peak_mib": peak, "growth_mib": peak - start}
 
 
 def main(cases_path, results_path):
@@ -78,8 +84,8 @@ def main(cases_path, results_path):
     with open(cases_path, encoding="utf-8") as f:
         cases = json.load(f)
     with open(results_path, "a", encoding="utf-8") as results:
-        for argv in cases:
-            results.write(json.dumps(_run(cli, argv)) + "\n")
+        for index, argv in enumerate(cases):
+            results.write(json.dumps(_run(cli, argv, f"{results_path}.{index}.err")) + "\n")
             results.flush()
 
 

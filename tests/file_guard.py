@@ -131,14 +131,15 @@ class Run:
         return code, self._err[0].decode("utf-8", "replace"), peak
 
 
-def run_batch(argvs, folder, timeout=900):
+def run_batch(argvs, folder):
     """`legacy-share ARGV` for each of `argvs`, one after another in ONE fresh process (one
-    TensorFlow import for all; see tests/cli_batch_worker.py) -> [(code, stderr, MiB the peak
-    RSS rose during the case)].
+    TensorFlow import for all; see tests/cli_batch_worker.py) -> [(code, stderr, peak MiB,
+    MiB the case raised the peak by)].
 
     For properties that need a process of their own but not one per case: nothing printed
-    beyond the one line, exit codes, memory. A case that kills the process gets the process's
-    exit code and last words; the cases after it run in a fresh process.
+    beyond the one line, exit codes, memory, no crash, no hang. A case that kills the process
+    (or hangs it past the worker's time limit) gets the exit code and the last words it wrote;
+    the cases after it run in a fresh process.
     """
     worker = os.path.join(REPO, "tests", "cli_batch_worker.py")
     done = []
@@ -148,12 +149,18 @@ def run_batch(argvs, folder, timeout=900):
         with open(cases, "w", encoding="utf-8") as f:
             json.dump([[str(a) for a in argv] for argv in argvs[len(done):]], f)
         ended = subprocess.run([sys.executable, worker, cases, results], env=_env(),
-                               capture_output=True, text=True, timeout=timeout, check=False)
+                               capture_output=True, text=True, check=False)
         with open(results, "a+", encoding="utf-8") as f:
             f.seek(0)
-            done += [(r["code"], r["stderr"], r["growth_mib"]) for r in map(json.loads, f)]
-        if ended.returncode and len(done) < len(argvs):
-            done.append((ended.returncode, ended.stderr, 0.0))  # the case it died in
+            rows = [json.loads(line) for line in f]
+        done += [(r["code"], r["stderr"], r["peak_mib"], r["growth_mib"]) for r in rows]
+        if len(done) < len(argvs):  # the process ended in the case after the last row
+            last_words = os.path.join(f"{results}.{len(rows)}.err")
+            if os.path.exists(last_words):
+                with open(last_words, encoding="utf-8", errors="replace") as f:
+                    last_words = f.read()
+            done.append((f"the process ended with {ended.returncode}",
+                         f"{last_words}{ended.stderr}", 0.0, 0.0))
     return done
 
 

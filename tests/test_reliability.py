@@ -25,7 +25,7 @@ from legacy_share.reading import open_checkpoint
 
 PREFIX = "model.ckpt-3"  # what save_legacy_stack writes
 DATA = PREFIX + ".data-00000-of-00001"
-MEMORY_MIB = 600  # how far a run on a small checkpoint may raise the RSS of a process holding TF
+MEMORY_MIB = 1200  # peak RSS a run on a small checkpoint stays under (TensorFlow alone: ~600)
 
 
 def _rewrite(path, change):
@@ -224,7 +224,7 @@ def _long_name_checkpoint(folder):
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory, v2, v1):
     """Runs every case of CASES (`legacy-share migrate GIVEN OUT`, or the argv it gives) in one
-    fresh process -> {case: (named, code, stderr, out, input untouched, MiB the RSS rose)}."""
+    fresh process -> {case: (named, code, stderr, out, input untouched, peak MiB, MiB it rose)}."""
     root = str(tmp_path_factory.mktemp("bad inputs"))
     cases = []
     for index, (case, (make, _)) in enumerate(CASES.items()):
@@ -235,21 +235,22 @@ def bad_input_runs(tmp_path_factory, v2, v1):
         cases.append((case, argv, named, os.path.join(folder, "in"), out))
     before = [snapshot(folder) for _, _, _, folder, _ in cases]
     done = run_batch([argv for _, argv, _, _, _ in cases], root)
-    return {case: (named, code, stderr, out, old == snapshot(folder), peak)
-            for (case, _, named, folder, out), old, (code, stderr, peak)
+    return {case: (named, code, stderr, out, old == snapshot(folder), peak, growth)
+            for (case, _, named, folder, out), old, (code, stderr, peak, growth)
             in zip(cases, before, done)}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_naming_the_file_exit_1_nothing_written(bad_input_runs, case):
-    named, code, stderr, out, input_untouched, growth = bad_input_runs[case]
+    named, code, stderr, out, input_untouched, peak, growth = bad_input_runs[case]
     assert code == 1, stderr
     line = error_line(stderr)
     assert named in line, line
     assert re.search(CASES[case][1], line), line
     assert not os.path.exists(os.path.dirname(out)), os.listdir(os.path.dirname(out))
     assert input_untouched
-    assert growth < MEMORY_MIB, f"{growth:.0f} MiB"
+    # The batch process's peak is never below a fresh process's: TensorFlow is loaded in both.
+    assert peak < MEMORY_MIB, f"{peak:.0f} MiB (this case raised it by {growth:.0f} MiB)"
 
 
 def test_paths_with_spaces_and_non_ascii_letters_migrate(capsys, v2, tmp_path):
