@@ -155,13 +155,25 @@ def quiet_tensorflow(verbose=False, prog="legacy-share"):
     except ImportError:
         pass
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
     log = logging.getLogger("legacy_share")
     if not any(getattr(h, "_legacy_share_cli", False) for h in log.handlers):
         handler._legacy_share_cli = True  # pylint: disable=protected-access
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes (an embedding program or a test
+    may have replaced it since the handler was made), not to the stream of that moment."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    def emit(self, record):
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def import_tensorflow(quiet=True):

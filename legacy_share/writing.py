@@ -5,6 +5,7 @@ folder next to it and read back; the input checkpoint is only ever read.
 """
 
 import concurrent.futures
+import itertools
 import logging
 import os
 import re
@@ -38,7 +39,8 @@ def execute(plan, reader, dst, force=False, progress=False):
       `plan`.
     Raises:
       DestinationExistsError: `dst` exists and not `force`, or another run is writing it.
-      LayersDifferError (strict), VerificationError, CheckpointError. After any failure before
+      LayersDifferError (strict), IncompatibleShapeError / IncompatibleDtypeError (the plan does
+      not fit the checkpoint), VerificationError, CheckpointError. After any failure before
       the index is in place, nothing new is left at the destination; KeyboardInterrupt (and
       errors.Interrupted) carry `written`: `dst` if the output was already complete.
     """
@@ -132,6 +134,11 @@ def save_batched(items, tmp, out, batch_bytes=None):
       CheckpointError: a shard or the merge cannot be written (e.g. the disk is full).
     """
     limit = BATCH_BYTES if batch_bytes is None else batch_bytes
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        raise ValueError(f"save_batched: no tensor to save at {out}; a checkpoint needs one")
+    items = itertools.chain([first], items)
     shards = []
     batch = []
     batch_bytes = 0

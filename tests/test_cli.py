@@ -1,7 +1,10 @@
 """The `legacy-share` command line: subcommands, exit codes, one-line errors, JSON output."""
 
+import contextlib
 import glob
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -9,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from legacy_share import cli
+from legacy_share import _process, cli
 from tests.file_guard import error_line, run_main, save_variables, snapshot
 from legacy_share._tf import tf1
 from legacy_share.reading import open_checkpoint
@@ -107,6 +110,21 @@ def test_rename_exclude_and_group_options_reach_the_planner(capsys, legacy, tmp_
     steps = {step["name"]: step for step in json.loads(out)["steps"]}
     assert steps["step"]["sources"] == ["global_step"]
     assert steps[OLD_KERNEL.format(1) + "/Adam"]["action"] == "copy"
+
+
+def test_warnings_reach_the_stderr_of_the_moment(capsys, monkeypatch, legacy, tmp_path):
+    """The log handler is made once per process, here while another stream is sys.stderr; it
+    must write to the sys.stderr of each later run."""
+    prefix, _, _ = legacy
+    log = logging.getLogger("legacy_share")
+    monkeypatch.setattr(log, "handlers", [h for h in log.handlers
+                                          if not getattr(h, "_legacy_share_cli", False)])
+    with contextlib.redirect_stderr(io.StringIO()):
+        _process.quiet_tensorflow()
+    code, _, err = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
+                            "--tolerance", "0.5")
+    assert code == 0
+    assert "legacy-share: --tolerance applies to --strategy strict only" in err, err
 
 
 def test_existing_destination_fails_with_one_line_and_force_replaces(capsys, legacy, tmp_path):

@@ -52,10 +52,14 @@ CASES = {
     "lstm-clips-projection": (
         dict(cell="lstm", cell_options=dict(cell_clip=0.05, num_proj=3, proj_clip=0.02)),
         dict(custom_cells=True, cell_clip=0.05, proj_clip=0.02)),
+    "lstm-bidirectional-stacks-clipped": (
+        dict(cell="lstm", topology="bidirectional", cell_options=dict(cell_clip=0.05)),
+        dict(custom_cells=True, cell_clip=0.05)),
 }
 FORMATS = {"gru-2-layers-depth-4": ".weights.h5", "basic-lstm-3-layers": ""}  # "" -> SavedModel
 KERAS2_CASES = ("gru-2-layers-depth-4", "basic-lstm-3-layers", "lstm-bidirectional-stacks-2",
-                "gru-shared-3", "lstm-peepholes-projection", "lstm-clips-projection")
+                "gru-shared-3", "lstm-peepholes-projection", "lstm-clips-projection",
+                "lstm-bidirectional-stacks-clipped")
 GENERATIONS = {"tf0-gru-embedding-v1": dict(cell="gru", generation="tf0", input_depth=5),
                "tf1.0-basic-lstm-bidirectional": dict(cell="basic_lstm", generation="tf1.0",
                                                       bidirectional=True, write_version="V2"),
@@ -188,7 +192,8 @@ def test_tf_keras_file_reloaded_in_a_fresh_process_equals_the_tf1_graph(exported
                                atol=2e-5 * max(1, np.abs(expected).max()))
 
 
-@pytest.mark.parametrize("case", ["lstm-cell-clip", "lstm-clips-projection"])
+@pytest.mark.parametrize("case", ["lstm-cell-clip", "lstm-clips-projection",
+                                  "lstm-bidirectional-stacks-clipped"])
 def test_the_clips_bind_so_an_export_without_them_computes_something_else(exported, case):
     """In this tf_keras process: the same cells without --cell-clip / --proj-clip miss the TF1
     graph's outputs by far, so the clipped cases above test the clips."""

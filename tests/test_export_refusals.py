@@ -109,6 +109,9 @@ def test_clips_need_custom_cells_an_lstm_cell_and_for_proj_clip_a_projection(cap
              match=("--proj-clip clips a projection", "this LSTMCell has none"))
     _refused(capsys, ckpts, ckpts["per_layer"], dst, "--custom-cells", "--cell-clip", "3",
              match=("--cell-clip / --proj-clip are LSTMCell settings", "GRUCell"))
+    for bad in (-1.0, 0, float("nan"), "3"):  # the API checks what the CLI's parser checks
+        with pytest.raises(legacy_share.ExportError, match="--cell-clip must be a number > 0"):
+            legacy_share.keras.plan(ckpts["lstm"], custom_cells=True, cell_clip=bad)
     code, out, err = _export(capsys, ckpts["lstm"], dst, "--custom-cells", "--cell-clip",
                              "0.05", "--dry-run")
     assert code == 0, err
@@ -123,6 +126,23 @@ def test_the_export_plan_carries_the_migrators_notes_on_a_block_cells_clip(capsy
     assert code == 0, err
     note, = json.loads(out)["notes"]
     assert "RNN/LSTMBlockCell" in note and "--custom-cells --cell-clip 3" in note
+
+
+def test_export_with_meta_notes_the_block_cell_ops_settings(capsys, tmp_path):
+    meta = tf1.MetaGraphDef()
+    meta.meta_info_def.tensorflow_version = "1.2.1"
+    node = meta.graph_def.node.add(name="rnn/lstm_cell/LSTMBlockCell", op="LSTMBlockCell")
+    node.attr["cell_clip"].f = 3.0
+    node.attr["forget_bias"].f = 1.0
+    path = str(tmp_path / "graph.meta")
+    with open(path, "wb") as handle:
+        handle.write(meta.SerializeToString())
+    prefix = _save(str(tmp_path / "lstm" / "model.ckpt"),
+                   {"rnn/lstm_cell/kernel": [7, 12], "rnn/lstm_cell/bias": [12]})
+    code, out, err = _export(capsys, prefix, str(tmp_path / "m.keras"), "--dry-run",
+                             "--meta", path)
+    assert code == 0, err
+    assert "note: " in out and "LSTMBlockCell op in rnn/lstm_cell runs with cell_clip=3.0" in out
 
 
 def test_several_stacks_need_stack_and_stack_chooses(capsys, ckpts, tmp_path):

@@ -61,7 +61,11 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 
 
 def _plan(ckpt, options):
-    cudnn_plan = _cudnn_plan(ckpt, options)
+    graph = None
+    if options.get("meta") is not None:
+        from legacy_share import verifying  # pylint: disable=import-outside-toplevel
+        graph = verifying.read_meta_graph(options["meta"])
+    cudnn_plan = _cudnn_plan(ckpt, graph, options)
     if cudnn_plan is not None:
         if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
@@ -75,8 +79,12 @@ def _plan(ckpt, options):
     common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) if groups \
         else {0}
     strategy = f"layer:{min(common)}" if common else "layer:0"
+    notes = ()
+    if graph is not None:
+        from legacy_share import graph_settings  # pylint: disable=import-outside-toplevel
+        notes = tuple(graph_settings.block_cell_notes(graph, options["meta"]))
     try:
-        migration_plan = planning.plan_migration(specs, strategy=strategy, **naming)
+        migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
     except PlanError as exc:
         raise PlanError(f"{ckpt.prefix}: {exc}") from exc
     dense = options.get("dense")
@@ -90,12 +98,8 @@ def _plan(ckpt, options):
         proj_clip=options.get("proj_clip"))
 
 
-def _cudnn_plan(ckpt, options):
+def _cudnn_plan(ckpt, graph, options):
     """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
-    graph = None
-    if options.get("meta") is not None:
-        from legacy_share import verifying  # pylint: disable=import-outside-toplevel
-        graph = verifying.read_meta_graph(options["meta"])
     return cudnn_stacks.plan_cudnn(
         ckpt, graph, options.get("cudnn"), options.get("cudnn_buffer"),
         stack=options.get("stack"), layers=options.get("layers"),

@@ -5,6 +5,7 @@ naming generation the migrator reads is read here too, with no second renaming t
 """
 
 import dataclasses
+import math
 import re
 from typing import Dict, Optional, Tuple
 
@@ -203,9 +204,17 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
         raise ExportError(f"{ckpt_prefix}: --layers {layers} is for a shared stack (one stored "
                           f"layer run K times); {per_layer} stores its layers itself")
     clips = (cell_clip, proj_clip)
+    for name, clip in zip(("--cell-clip", "--proj-clip"), clips):
+        if clip is not None and not (isinstance(clip, (int, float)) and 0 < clip < math.inf):
+            raise ExportError(f"{ckpt_prefix}: {name} must be a number > 0 (the LSTMCell's "
+                              f"clip), got {clip!r}")
     stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias, clips)
                    for _, entry in sorted(found.items()))
     chosen = choose_stack(ckpt_prefix, stacks, stack)
+    if clips != (None, None) and chosen is not None and chosen.cell != _weights.LSTM:
+        raise ExportError(f"{ckpt_prefix}: --cell-clip / --proj-clip are LSTMCell settings; "
+                          f"{chosen.scope} is a {_TF1_CELL[chosen.cell]}, which does not clip; "
+                          f"leave them out")
     used = {src for s in ([chosen] if chosen else []) for cell in s.sources.values()
             for srcs in cell.values() for src in srcs}
     emb = _extra(ckpt_prefix, plan, shape_of, "embedding", [embedding]) if embedding else None
@@ -305,8 +314,8 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
             what = "peepholes" if "diag" in first else "a projection"
             reason = (f"{first}: an LSTMCell with {what} has no Keras layer; --custom-cells "
                       f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
-    if clips != (None, None) and status != REFUSED:
-        status, reason = _clipped(cell, extras, custom_cells, clips)
+    if clips != (None, None) and cell == _weights.LSTM and status != REFUSED:
+        status, reason = _clipped(extras, custom_cells, clips)
     if directions not in ([""], list(_DIRECTIONS)):
         status, reason = REFUSED, f"only the {directions[-1]} direction is stored"
     elif len({(u, o) for _, u, o in sizes.values()}) > 1:
@@ -331,16 +340,14 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
             f"a shared layer of input depth {depth0} cannot take its own output of depth "
             f"{output * width}; export it with --layers 1")
     count = len(stored) if not shared else layers
+    lstm = cell == _weights.LSTM
     return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
-                 extras, status, reason, float(forget_bias), cell_clip=clips[0],
-                 proj_clip=clips[1])
+                 extras, status, reason, float(forget_bias),
+                 cell_clip=clips[0] if lstm else None, proj_clip=clips[1] if lstm else None)
 
 
-def _clipped(cell, extras, custom_cells, clips):
-    """(status, reason) of a stack exported with --cell-clip / --proj-clip."""
-    if cell != _weights.LSTM:
-        return REFUSED, (f"--cell-clip / --proj-clip are LSTMCell settings; this stack is a "
-                         f"{_TF1_CELL[cell]}, which does not clip")
+def _clipped(extras, custom_cells, clips):
+    """(status, reason) of an LSTMCell stack exported with --cell-clip / --proj-clip."""
     if clips[1] is not None and _weights.PROJECTION not in extras:
         return REFUSED, ("--proj-clip clips a projection, and this LSTMCell has none "
                          "(no num_proj); leave it out")
