@@ -387,22 +387,22 @@ def _rename(text):
 
 
 def _tolerance(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < float("inf"):  # JSON has no NaN nor Infinity
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+    return _finite(text, zero_ok=True)  # finite: JSON has no NaN nor Infinity
 
 
 def _clip(text):
+    return _finite(text, zero_ok=False)
+
+
+def _finite(text, zero_ok):
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    above_zero = value >= 0.0 if zero_ok else value > 0.0  # False for NaN
+    if not (above_zero and value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number {'>=' if zero_ok else '>'} 0, got {text!r}")
     return value
 
 
