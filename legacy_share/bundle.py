@@ -13,7 +13,6 @@ the index block's entries are the handles of the data blocks.
 
 import math
 import os
-import stat
 import struct
 
 import google_crc32c  # its own pure-Python code answers where its C extension cannot load
@@ -92,55 +91,47 @@ def table_entries(data):
         raise ValueError(f"not a table ({exc or 'truncated'})") from exc
 
 
-def check_index(path, data_file=None):
+def check_index(path, fd, data_file=None):
     """Raises CheckpointError unless every entry of V2 index `path` is one TensorFlow can take.
 
     Args:
-      path: the `.index` file.
+      path: the `.index` file, for messages.
+      fd: a file descriptor open on it for reading (reading.open_input: a regular file); the
+        caller closes it.
       data_file: callable(shard_id, num_shards) -> (path, size in bytes) of that data file, or
         None when it is missing (then its byte ranges are not checked).
     Raises:
       CheckpointError: naming `path` and the first problem found.
     """
     from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=import-outside-toplevel
+    header = tensor_bundle_pb2.BundleHeaderProto()
+    entry = tensor_bundle_pb2.BundleEntryProto()
+    first, checking = True, True
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        for key, value in _Table(_FileSource(fd)).entries():
+            if first and key != b"":
+                checking = False  # no header: walk on for the table's structure only
+            first, is_header = False, first
+            if not checking:
+                continue
+            problem = _parse(header if is_header else entry, key, value)
+            if is_header and not problem and header.num_shards < 1:
+                problem = f"says {header.num_shards} data files"
+            if not is_header and not problem:
+                problem = entry_problem(entry, header.num_shards)
+            if not is_header and not problem and not entry.slices and data_file:
+                _check_range(entry, key, data_file(entry.shard_id, header.num_shards))
+            if problem:
+                name = key.decode("utf-8", "replace")
+                raise errors.CheckpointError(
+                    f"{path}: corrupt index entry {name or '(header)'!r}: {problem}; use an "
+                    f"intact copy of the checkpoint.")
+    except (_Corrupt, IndexError, ValueError, struct.error) as exc:
+        raise errors.CheckpointError(
+            f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
+            f"checkpoint written by tf.compat.v1.train.Saver, or an intact copy of it.") from exc
     except OSError as exc:
         raise errors.CheckpointError(f"{path}: cannot read the index ({exc.strerror}).") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise errors.CheckpointError(f"{path}: not a regular file; give the prefix of a "
-                                         f"checkpoint written by tf.compat.v1.train.Saver.")
-        header = tensor_bundle_pb2.BundleHeaderProto()
-        entry = tensor_bundle_pb2.BundleEntryProto()
-        first, checking = True, True
-        try:
-            for key, value in _Table(_FileSource(fd)).entries():
-                if first and key != b"":
-                    checking = False  # no header: walk on for the table's structure only
-                first, is_header = False, first
-                if not checking:
-                    continue
-                problem = _parse(header if is_header else entry, key, value)
-                if is_header and not problem and header.num_shards < 1:
-                    problem = f"says {header.num_shards} data files"
-                if not is_header and not problem:
-                    problem = entry_problem(entry, header.num_shards)
-                if not is_header and not problem and not entry.slices and data_file:
-                    _check_range(entry, key, data_file(entry.shard_id, header.num_shards))
-                if problem:
-                    name = key.decode("utf-8", "replace")
-                    raise errors.CheckpointError(
-                        f"{path}: corrupt index entry {name or '(header)'!r}: {problem}; use an "
-                        f"intact copy of the checkpoint.")
-        except (_Corrupt, IndexError, ValueError, struct.error) as exc:
-            raise errors.CheckpointError(
-                f"{path}: not a readable V2 index ({exc or 'truncated'}); give the prefix of a "
-                f"checkpoint written by tf.compat.v1.train.Saver, or an intact copy of it.") from exc
-        except OSError as exc:
-            raise errors.CheckpointError(f"{path}: cannot read the index ({exc.strerror}).") from exc
-    finally:
-        os.close(fd)
 
 
 def _parse(proto, key, value):

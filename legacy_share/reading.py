@@ -18,7 +18,8 @@ from legacy_share.errors import first_line
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import TensorSpec
 
-__all__ = ["Checkpoint", "open_checkpoint", "read_input", "read_state", "regular_file_size"]
+__all__ = ["Checkpoint", "open_checkpoint", "open_input", "read_input", "read_state",
+           "regular_file_size"]
 
 _LOG = logging.getLogger("legacy_share")
 _INDEX_SUFFIX = ".index"
@@ -143,7 +144,12 @@ def open_checkpoint(path):
             path = f"{prefix}.data-{shard:05d}-of-{count:05d}"
             return (path, sizes[path]) if path in sizes else None
 
-        bundle.check_index(prefix + _INDEX_SUFFIX, data_file)
+        index = prefix + _INDEX_SUFFIX
+        fd = open_input(index, "V2 index")
+        try:
+            bundle.check_index(index, fd, data_file)
+        finally:
+            os.close(fd)
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as exc:
@@ -177,21 +183,35 @@ def regular_file_size(path):
     return info.st_size
 
 
+def open_input(path, what):
+    """A file descriptor open for reading on input file `path`, a regular file -> int.
+
+    Opened without blocking (a FIFO's open would wait for a writer), then checked on the open
+    file, so a file swapped after a look by name is caught. The caller closes it.
+    Raises CheckpointError naming `path` (`what` names the kind of file) if it cannot be opened
+    or is not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise errors.CheckpointError(f"{path}: the {what} is {_kind(mode)}, not a regular file; "
+                                     f"give the {what} itself.")
+    return fd
+
+
 def read_input(path, limit, what):
     """The bytes of input file `path` -> bytes, read without following it into a FIFO or device.
 
     Raises CheckpointError naming `path` if it is not a regular file or holds more than `limit`
     bytes (checked before reading; `what` names the kind of file in the message).
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
+    fd = open_input(path, what)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise errors.CheckpointError(f"{path}: the {what} is {_kind(info.st_mode)}, not a "
-                                         f"regular file; give the {what} itself.")
         if info.st_size > limit:
             raise errors.CheckpointError(
                 f"{path}: the {what} has {info.st_size} bytes, more than any {what} ({limit}); "
