@@ -188,10 +188,7 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
 
 
 def _inspect_cudnn(ckpt, meta, layout, buffer_name, values_read):
-    graph = None
-    if meta is not None:
-        from legacy_share.verifying import read_meta_graph  # pylint: disable=import-outside-toplevel
-        graph = read_meta_graph(meta)
+    graph, _ = read_old_graph(meta)
     try:
         models = cudnn_models.find_models(
             ckpt.specs, cudnn_models.layouts_from_meta(graph) if graph is not None else (),
@@ -317,15 +314,28 @@ def open_for_planning(src, meta=None, cudnn=None, cudnn_buffer=None):
     tensors (cudnn_models.open_cudnn); `meta` adds the old graph's block-cell settings as notes.
     """
     ckpt = open_checkpoint(src)
-    graph = None
-    if meta is not None:
-        from legacy_share.verifying import read_meta_graph  # pylint: disable=import-outside-toplevel
-        graph = read_meta_graph(meta)
+    graph, graph_notes = read_old_graph(meta)
     reader, notes = cudnn_models.open_cudnn(ckpt, graph, cudnn, cudnn_buffer)
-    if graph is not None:
-        from legacy_share.graph_settings import block_cell_notes  # pylint: disable=import-outside-toplevel
-        notes = tuple(notes) + tuple(block_cell_notes(graph, meta))
-    return reader, tuple(notes)
+    return reader, tuple(notes) + graph_notes
+
+
+def read_old_graph(meta):
+    """The old graph's MetaGraphDef (parsed, never run) and the plan notes it gives.
+
+    Args:
+      meta: the `.meta` path, or None.
+    Returns:
+      (MetaGraphDef, notes on its block-cell ops' settings), or (None, ()) without `meta`.
+    Raises:
+      CheckpointError: the file cannot be read or parsed (verifying.read_meta_graph).
+    """
+    if meta is None:
+        return None, ()
+    # pylint: disable=import-outside-toplevel
+    from legacy_share.graph_settings import block_cell_notes
+    from legacy_share.verifying import read_meta_graph
+    graph = read_meta_graph(meta)
+    return graph, tuple(block_cell_notes(graph, meta))
 
 
 def _nbytes(spec):

@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 
 from legacy_share import _process
+from legacy_share import migration
 from legacy_share import planning
 from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
 from legacy_share.keras import cudnn_stacks
@@ -61,10 +62,7 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 
 
 def _plan(ckpt, options):
-    graph = None
-    if options.get("meta") is not None:
-        from legacy_share import verifying  # pylint: disable=import-outside-toplevel
-        graph = verifying.read_meta_graph(options["meta"])
+    graph, notes = migration.read_old_graph(options.get("meta"))
     cudnn_plan = _cudnn_plan(ckpt, graph, options)
     if cudnn_plan is not None:
         if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
@@ -79,10 +77,6 @@ def _plan(ckpt, options):
     common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) if groups \
         else {0}
     strategy = f"layer:{min(common)}" if common else "layer:0"
-    notes = ()
-    if graph is not None:
-        from legacy_share import graph_settings  # pylint: disable=import-outside-toplevel
-        notes = tuple(graph_settings.block_cell_notes(graph, options["meta"]))
     try:
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
     except PlanError as exc:
