@@ -16,7 +16,7 @@ from legacy_share import cudnn
 from legacy_share._tf import tf1  # first: pytest's process serves tf_keras
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import error_line, run_main, untouched
-from tests.test_export import HAS_KERAS3, NO_KERAS3, export_and_reload
+from tests.test_export import HAS_KERAS3, NO_KERAS3, export_and_reload, export_job
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
@@ -59,9 +59,8 @@ def exported(tmp_path_factory):
         inputs = np.random.RandomState(3).uniform(
             -1, 1, (len(LENGTHS), 7, layout.input_size)).astype(np.float32)
         expected[case] = cudnn.run(canonicals, layout, inputs, LENGTHS)
-        np.savez(str(root / f"{case}.npz"), inputs=inputs, lengths=LENGTHS)
-        jobs.append(dict(id=case, src=prefix, options=_options(prefix, layout, source),
-                         dst=str(root / "k3" / f"{case}.keras"), inputs=str(root / f"{case}.npz")))
+        jobs.append(export_job(root, case, prefix, _options(prefix, layout, source), inputs,
+                               LENGTHS))
     return dict(expected=expected, **export_and_reload(jobs, root, work, KERAS2_CASES))
 
 

@@ -116,23 +116,28 @@ def exported(tmp_path_factory):
         os.makedirs(os.path.dirname(prefix))
         inputs, lengths, outputs = export_cases.save_case(prefix, **save)
         expected[case] = outputs
-        np.savez(str(root / f"{case}.npz"), inputs=inputs, lengths=lengths)
-        jobs.append(dict(id=case, src=prefix, options=options,
-                         dst=str(root / "k3" / (case + FORMATS.get(case, ".keras"))),
-                         inputs=str(root / f"{case}.npz")))
+        jobs.append(export_job(root, case, prefix, options, inputs, lengths,
+                               FORMATS.get(case, ".keras")))
     for case, options in GENERATIONS.items():
         directory = root / case
         os.makedirs(directory)
         stack = legacy_graphs.save_legacy_stack(str(directory), **options)
         ids, outputs = _generation_outputs(stack)
         expected[case] = outputs
-        np.savez(str(root / f"{case}.npz"), inputs=ids,
-                 lengths=np.full(len(ids), ids.shape[1], np.int32))
-        jobs.append(dict(id=case, src=stack.prefix, options=dict(embedding="embedding"),
-                         dst=str(root / "k3" / f"{case}.keras"), inputs=str(root / f"{case}.npz")))
+        jobs.append(export_job(root, case, stack.prefix, dict(embedding="embedding"), ids,
+                               np.full(len(ids), ids.shape[1], np.int32)))
     return dict(expected=expected, **export_and_reload(
         jobs, root, work, KERAS2_CASES, suffix=lambda case: FORMATS.get(case, ".keras"),
         jax=True))
+
+
+def export_job(root, case, src, options, inputs, lengths, suffix=".keras"):
+    """One job of tests/export_worker.py: export `src` to root/k3/<case><suffix>, then run it on
+    `inputs` and `lengths` (saved as root/<case>.npz)."""
+    feed = str(root / f"{case}.npz")
+    np.savez(feed, inputs=inputs, lengths=lengths)
+    return dict(id=case, src=src, options=options, dst=str(root / "k3" / (case + suffix)),
+                inputs=feed)
 
 
 def export_and_reload(jobs, root, work, keras2_cases, suffix=lambda case: ".keras", jax=False):
