@@ -49,8 +49,6 @@ def _options(prefix, layout, source):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("cudnn_export")
-    work = str(root / "jobs")
-    os.makedirs(work)
     expected, jobs = {}, []
     for case, (layout, save, source) in CASES.items():
         folder = root / case
@@ -61,7 +59,7 @@ def exported(tmp_path_factory):
         expected[case] = cudnn.run(canonicals, layout, inputs, LENGTHS)
         jobs.append(export_job(root, case, prefix, _options(prefix, layout, source), inputs,
                                LENGTHS))
-    return dict(expected=expected, **export_and_reload(jobs, root, work, KERAS2_CASES))
+    return dict(expected=expected, **export_and_reload(jobs, root, KERAS2_CASES))
 
 
 def _close(outputs, expected):

@@ -108,8 +108,6 @@ def _generation_outputs(stack):
 def exported(tmp_path_factory):
     """Every case saved, exported (Keras 3 and tf_keras), reloaded in fresh processes."""
     root = tmp_path_factory.mktemp("export")
-    work = str(root / "jobs")
-    os.makedirs(work)
     expected, jobs = {}, []
     for case, (save, options) in CASES.items():
         prefix = str(root / case / "model.ckpt")
@@ -127,7 +125,7 @@ def exported(tmp_path_factory):
         jobs.append(export_job(root, case, stack.prefix, dict(embedding="embedding"), ids,
                                np.full(len(ids), ids.shape[1], np.int32)))
     return dict(expected=expected, **export_and_reload(
-        jobs, root, work, KERAS2_CASES, suffix=lambda case: FORMATS.get(case, ".keras"),
+        jobs, root, KERAS2_CASES, suffix=lambda case: FORMATS.get(case, ".keras"),
         jax=True))
 
 
@@ -140,12 +138,15 @@ def export_job(root, case, src, options, inputs, lengths, suffix=".keras"):
                 inputs=feed)
 
 
-def export_and_reload(jobs, root, work, keras2_cases, suffix=lambda case: ".keras", jax=False):
+def export_and_reload(jobs, root, keras2_cases, suffix=lambda case: ".keras", jax=False):
     """Exports `jobs` in one Keras 3 child, reloads the files in a fresh one (and on JAX when
     `jax`); exports `keras2_cases` for tf_keras here and reloads them in a tf_keras child.
+    The children's job files go to root/jobs.
 
     -> {"jobs", "k3_export", "k3", "jax", "k2_export", "k2"} (the Keras 3 keys when it exists).
     """
+    work = str(root / "jobs")
+    os.makedirs(work)
     result = dict(jobs={j["id"]: j for j in jobs})
     if HAS_KERAS3:
         result["k3_export"] = _worker("export", [dict(j, options=dict(j["options"], keras=3))
