@@ -7,10 +7,13 @@ TF_USE_LEGACY_KERAS=1 is set before it is imported, and Keras 3 only when it is 
 process holds one of them, chosen at TensorFlow's import.
 """
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 
 from legacy_share.errors import LegacyKerasError
@@ -18,7 +21,7 @@ from legacy_share.errors import LegacyKerasError
 __all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
            "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
-           "import_tensorflow", "prepare_tensorflow"]
+           "import_tensorflow", "prepare_tensorflow", "deferred_signals"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
 # Marks (also for child processes, which inherit the environment) that the switch above was set
@@ -176,33 +179,60 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
+@contextlib.contextmanager
+def deferred_signals():
+    """Holds SIGINT and SIGTERM back for the body, then delivers the first that came.
+
+    Only in the main thread (elsewhere Python cannot set handlers and the body runs as is).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    handlers = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        handlers[number] = signal.signal(number, lambda n, _: caught.append(n))
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if caught:
+            handler = handlers[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), caught[0])
+
+
 def import_tensorflow(quiet=True):
     """Imports TensorFlow (through `legacy_share._tf`); when `quiet`, drops its C++ start-up lines.
 
     TensorFlow >= 2.16 logs through absl before absl logging is initialised, which ignores
     TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 is pointed elsewhere for the import; what was
-    written there is shown if the import fails.
+    written there is shown if the import fails. Ctrl-C and SIGTERM are held back until the
+    import is done: raised inside it, a KeyboardInterrupt was swallowed by TensorFlow's own
+    imports, turned into an ImportError, or left native modules half set up (a crash at exit).
     """
     # pylint: disable=import-outside-toplevel,unused-import
-    if not quiet or "tensorflow" in sys.modules:
-        import legacy_share._tf
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
+    with deferred_signals():
+        if not quiet or "tensorflow" in sys.modules:
             import legacy_share._tf
-        except KeyboardInterrupt:
-            raise  # the start-up log would hide the one line that says so
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                import legacy_share._tf
+            except BaseException:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
 
 
 def prepare_tensorflow(verbose=False, prog="legacy-share"):

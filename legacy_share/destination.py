@@ -19,10 +19,8 @@ import logging
 import os
 import re
 import shutil
-import signal
 import stat
 import tempfile
-import threading
 
 try:
     import fcntl
@@ -30,9 +28,10 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
     fcntl = None
 
 from legacy_share import errors
+from legacy_share._process import deferred_signals
 from legacy_share.reading import STATE_FILE, data_files, read_state
 
-__all__ = ["Output", "output_prefix", "destination_files", "lock_path", "deferred_signals"]
+__all__ = ["Output", "output_prefix", "destination_files", "lock_path"]
 
 _LOG = logging.getLogger("legacy_share")
 LOCK_SUFFIX = ".legacy-share-lock"
@@ -111,32 +110,6 @@ def state_of(dst):
     if hits and all(hits):
         return "only"
     return "shared" if any(hits) else "other"
-
-
-@contextlib.contextmanager
-def deferred_signals():
-    """Holds SIGINT and SIGTERM back for the body, then delivers the first that came.
-
-    Only in the main thread (elsewhere Python cannot set handlers and the body runs as is).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    handlers = {}
-    for number in (signal.SIGINT, signal.SIGTERM):
-        handlers[number] = signal.signal(number, lambda n, _: caught.append(n))
-    try:
-        yield
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        if caught:
-            handler = handlers[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)
-            elif handler == signal.SIG_DFL:
-                os.kill(os.getpid(), caught[0])
 
 
 def _identity(info):

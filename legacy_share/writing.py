@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 from legacy_share import errors
-from legacy_share.destination import (Output, deferred_signals, destination_files, output_prefix,
+from legacy_share._process import deferred_signals
+from legacy_share.destination import (Output, destination_files, output_prefix,
                                       state_of)
 from legacy_share.errors import first_line
 from legacy_share.reading import open_checkpoint, run_ops
