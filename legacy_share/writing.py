@@ -5,7 +5,6 @@ folder next to it and read back; the input checkpoint is only ever read.
 """
 
 import concurrent.futures
-import itertools
 import logging
 import os
 import re
@@ -127,19 +126,14 @@ def save_batched(items, tmp, out, batch_bytes=None):
     """Saves (name, TF dtype name, numpy value) items as the V2 checkpoint `out`, names sorted.
 
     Items are taken one at a time and saved in shards of about `batch_bytes` (default
-    BATCH_BYTES) under the folder
-    `tmp` (which the caller removes), then merged into `out`. A worker thread saves one batch
+    BATCH_BYTES) under the folder `tmp` (which the caller removes), then merged into `out`. A worker thread saves one batch
     (SaveV2 runs without the GIL) while the next is gathered, so at most two batches and the
     item being made are held, whatever the checkpoint's size.
     Raises:
       CheckpointError: a shard or the merge cannot be written (e.g. the disk is full).
+      ValueError: `items` is empty (a checkpoint holds at least one tensor).
     """
     limit = BATCH_BYTES if batch_bytes is None else batch_bytes
-    items = iter(items)
-    first = next(items, None)
-    if first is None:
-        raise ValueError(f"save_batched: no tensor to save at {out}; a checkpoint needs one")
-    items = itertools.chain([first], items)
     shards = []
     batch = []
     batch_bytes = 0
@@ -186,6 +180,8 @@ def save_batched(items, tmp, out, batch_bytes=None):
             if pending is not None:
                 concurrent.futures.wait([pending])
             saver.shutdown(wait=True)
+    if not shards:
+        raise ValueError(f"save_batched: no tensor to save at {out}; a checkpoint needs one")
 
     def merge():
         return tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=shards, destination_prefix=out,

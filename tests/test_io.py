@@ -323,6 +323,15 @@ def test_writer_concatenates_shards_per_layer(ckpts, tmp_path):
     _assert_bitwise(_read_all(dst)["w"], expected)
 
 
+def test_batched_writer_refuses_nothing_to_save_and_writes_nothing(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = str(tmp_path / "out.ckpt")
+    with pytest.raises(ValueError, match=r"no tensor to save at .*out\.ckpt"):
+        writing.save_batched([], str(tmp), out)
+    assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(tmp) == []
+
+
 def test_writer_rejects_a_plan_that_does_not_fit_the_checkpoint(ckpts, tmp_path):
     prefix, _ = ckpts["v2"]
     reader = open_checkpoint(prefix)
