@@ -558,6 +558,15 @@ def test_unshare_needs_at_least_one_layer(layers):
         plan_unshare(SHARED, layers)
 
 
+@pytest.mark.parametrize("share_from", [-1, 1.5, True, "1", None])
+def test_share_from_must_be_a_layer_index(share_from):
+    """Without the check, share_from=-1 plans a layer `cell_-1`."""
+    with pytest.raises(PlanError, match=f"share_from must be an integer >= 0, got {share_from!r}"):
+        plan_migration(DIFFERING, share_from=share_from)
+    with pytest.raises(PlanError, match="share_from must be an integer >= 0"):
+        plan_unshare(SHARED, 3, share_from=share_from)
+
+
 @pytest.mark.parametrize("layers, share_from", [(1, 2), (2, 2), (3, 5)])
 def test_unshare_needs_more_layers_than_share_from(layers, share_from):
     """Below share_from a shared checkpoint keeps per-layer tensors that `layers` would cut off."""
