@@ -167,7 +167,7 @@ def plan_unshare(specs, layers, group_patterns=(), share_from=0):
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise PlanError(f"layers must be an integer >= 1, got {layers!r}")
     share_from = _check_share_from(True, share_from)
-    if layers <= share_from and layers > 1:
+    if layers <= share_from:
         raise PlanError(f"layers must be more than share_from ({share_from}), got {layers}")
     rules = Rules(group_patterns, (), ())
     steps, unshared = {}, 0

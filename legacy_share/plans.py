@@ -64,7 +64,7 @@ class Strategy:
 
         Args:
           text: `"first"`, `"layer:2"`, `"mean"` or `"strict"` (case and spaces ignored).
-          tolerance: the max abs difference `strict` allows, a number >= 0.
+          tolerance: the max abs difference `strict` allows, a finite number >= 0.
 
         Returns:
           A Strategy.
@@ -77,8 +77,8 @@ class Strategy:
             tolerance = float(tolerance)
         except (TypeError, ValueError):
             tolerance = float("nan")
-        if not tolerance >= 0.0:
-            raise PlanError(f"tolerance must be a number >= 0, got {given!r}")
+        if not 0.0 <= tolerance < float("inf"):
+            raise PlanError(f"tolerance must be a finite number >= 0, got {given!r}")
         kind = str(text).strip().lower()
         if kind in ("first", "mean", "strict"):
             return cls(kind, None, tolerance)

@@ -9,7 +9,7 @@ import numpy as np
 __all__ = [
     "sigmoid", "gru_step", "basic_lstm_step", "lstm_step", "basic_rnn_step",
     "gru_cell", "basic_lstm_cell", "lstm_cell", "basic_rnn_cell",
-    "run_stack", "run_layer", "run_bidirectional", "reverse_by_lengths",
+    "run_stack", "run_bidirectional", "reverse_by_lengths",
 ]
 
 
@@ -120,12 +120,6 @@ def run_stack(steps, initial_states, inputs, lengths=None):
     if not outputs:
         return np.zeros([batch, 0, 0]), states
     return np.stack(outputs, axis=1), states
-
-
-def run_layer(step, initial_state, inputs, lengths=None):
-    """One layer: `run_stack([step], [initial_state], inputs, lengths)` -> (outputs, state)."""
-    outputs, states = run_stack([step], [initial_state], inputs, lengths)
-    return outputs, states[0]
 
 
 def reverse_by_lengths(values, lengths):

@@ -5,8 +5,7 @@ import logging
 import numpy as np
 
 from legacy_share import errors
-from legacy_share.migration import plan_for
-from legacy_share.reading import open_checkpoint
+from legacy_share.migration import open_for_planning, plan_for
 from legacy_share.values import step_value
 from legacy_share._tf import tf1
 
@@ -15,16 +14,19 @@ __all__ = ["restore_shared"]
 _LOG = logging.getLogger("legacy_share")
 
 
-def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, group_patterns=(),
-                   renames=(), excludes=(), tolerance=0.0, share=True, share_from=0):
+def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, *,
+                   group_patterns=(), renames=(), excludes=(), tolerance=0.0, share=True,
+                   share_from=0, drop_optimizer_state=False, meta=None, cudnn=None,
+                   cudnn_buffer=None):
     """Assigns every graph variable its migrated value, without writing a checkpoint.
 
     Args:
       session: a tf.compat.v1 Session whose graph holds the variables.
       legacy_checkpoint: the per-layer checkpoint; only ever read.
-      strategy, group_patterns, renames, excludes, tolerance, share, share_from: as in
-        `migrate` (e.g. share_from=1 for `MultiRNNCell([GRUCell(n)] + [SharedGRUCell(n)] * k)`,
-        share=False for one cell object per layer).
+      strategy, group_patterns, renames, excludes, tolerance, share, share_from,
+        drop_optimizer_state, meta, cudnn, cudnn_buffer: as in `migrate` (e.g. share_from=1
+        for `MultiRNNCell([GRUCell(n)] + [SharedGRUCell(n)] * k)`, share=False for one cell
+        object per layer); the checkpoint is opened and planned as `migrate` plans it.
       var_list: the variables to assign (default: the graph's global variables).
 
     Returns:
@@ -33,11 +35,31 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
 
     Raises:
       VerificationError: graph variables the plan does not provide; IncompatibleShapeError /
-      IncompatibleDtypeError: a variable whose shape / dtype differs; PlanError, LayersDifferError as `migrate`.
+      IncompatibleDtypeError: a variable whose shape / dtype differs; CheckpointError, PlanError,
+      LayersDifferError as `migrate`.
     """
-    ckpt = open_checkpoint(legacy_checkpoint)
-    plan = plan_for(ckpt, strategy=strategy, group_patterns=group_patterns, renames=renames,
-                    excludes=excludes, tolerance=tolerance, share=share, share_from=share_from)
+    reader, plan = planned_checkpoint(
+        legacy_checkpoint, strategy=strategy, group_patterns=group_patterns, renames=renames,
+        excludes=excludes, tolerance=tolerance, share=share, share_from=share_from,
+        drop_optimizer_state=drop_optimizer_state, meta=meta, cudnn=cudnn,
+        cudnn_buffer=cudnn_buffer)
+    return assign_planned(session, reader, plan, var_list)
+
+
+def planned_checkpoint(legacy_checkpoint, **options):
+    """Opens and plans `legacy_checkpoint` as `migrate` does -> (reader, Plan).
+
+    `options` are `migration.plan_checkpoint`'s keywords; the reader reads the values the
+    plan's steps name (cuDNN buffers already unpacked into TF1 cell tensors).
+    """
+    meta, cudnn, cudnn_buffer = (options.pop(k, None) for k in ("meta", "cudnn", "cudnn_buffer"))
+    reader, notes = open_for_planning(legacy_checkpoint, meta, cudnn, cudnn_buffer)
+    return reader, plan_for(reader, notes=notes, **options)
+
+
+def assign_planned(session, reader, plan, var_list=None):
+    """Assigns every variable of `var_list` (default: the graph's global variables) the value
+    step `plan` writes for its name, read from `reader`; see `restore_shared`."""
     graph = session.graph
     with graph.as_default():
         variables = list(tf1.global_variables() if var_list is None else var_list)
@@ -49,19 +71,19 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise errors.VerificationError(
-            f"{ckpt.prefix}: the migrated checkpoint would not provide {len(missing)} graph "
+            f"{reader.prefix}: the migrated checkpoint would not provide {len(missing)} graph "
             f"variable(s): {shown}; check --group/--rename/--exclude or pass var_list.")
     for name, parts in sorted(by_name.items()):
         full_shape = _full_shape(parts[0])
         if full_shape is not None and tuple(full_shape) != tuple(steps[name].shape):
             raise errors.IncompatibleShapeError(
-                f"{ckpt.prefix}: variable {name} has shape {list(full_shape)} in the graph but "
+                f"{reader.prefix}: variable {name} has shape {list(full_shape)} in the graph but "
                 f"{list(steps[name].shape)} in the migrated checkpoint; build the graph with the "
                 f"checkpoint's sizes.")
         graph_dtype = parts[0].dtype.base_dtype.name
         if graph_dtype != steps[name].dtype:
             raise errors.IncompatibleDtypeError(
-                f"{ckpt.prefix}: variable {name} is {graph_dtype} in the graph but "
+                f"{reader.prefix}: variable {name} is {graph_dtype} in the graph but "
                 f"{steps[name].dtype} in the migrated checkpoint; build the graph with the "
                 f"checkpoint's dtypes.")
     unused = sorted(set(steps) - set(by_name))
@@ -70,7 +92,7 @@ def restore_shared(session, legacy_checkpoint, strategy="first", var_list=None, 
                   len(unused), unused[0])
     with graph.as_default():
         for name, parts in sorted(by_name.items()):
-            value = step_value(steps[name], ckpt, plan.strategy)
+            value = step_value(steps[name], reader, plan.strategy)
             for variable in parts:
                 # Feeds the variable's own initializer (what the deprecated Variable.load does):
                 # no new ops, so a finalized graph works.

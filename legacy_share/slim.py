@@ -22,8 +22,7 @@ fed through the variables' own initializers, and no op is added.
 import logging
 
 from legacy_share import errors
-from legacy_share.migration import plan_checkpoint
-from legacy_share.restoring import restore_shared
+from legacy_share.restoring import assign_planned, planned_checkpoint
 
 __all__ = ["assign_from_legacy_checkpoint_fn"]
 
@@ -31,14 +30,19 @@ _LOG = logging.getLogger("legacy_share")
 _SHOWN = 10  # names listed in an error message before "and N more"
 
 
-def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing_vars=False,
-                                     **options):
+def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing_vars=False, *,
+                                     strategy="first", group_patterns=(), renames=(),
+                                     excludes=(), tolerance=0.0, share=True, share_from=0,
+                                     drop_optimizer_state=False, meta=None, cudnn=None,
+                                     cudnn_buffer=None):
     """Returns an `init_fn(session)` that warm-starts `var_list` from a legacy checkpoint.
 
-    Mirrors `tf_slim.assign_from_checkpoint_fn`; the checkpoint is read through the migrator,
-    so its variables are found under today's names, with the layers of a per-layer checkpoint
-    merged into the names a shared stack creates (`rnn/multi_rnn_cell/cell_0/gru_cell/...`),
-    their optimizer slots and moving averages too. Filter the variables with slim's own
+    Mirrors `tf_slim.assign_from_checkpoint_fn`: the checkpoint is opened, planned and checked
+    against `var_list` now, so every error comes before training starts; `init_fn` only
+    assigns. The checkpoint is read through the migrator, so its variables are found under
+    today's names, with the layers of a per-layer checkpoint merged into the names a shared
+    stack creates (`rnn/multi_rnn_cell/cell_0/gru_cell/...`), their optimizer slots and moving
+    averages too. Filter the variables with slim's own
     `slim.get_variables_to_restore(include=[...], exclude=[...])`.
 
     Args:
@@ -49,9 +53,9 @@ def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing
         are today's names; map other names with `renames`.
       ignore_missing_vars: if True, variables the migrated checkpoint does not provide are
         skipped, each with a warning, as slim skips them; if False, they are an error now.
-      **options: the migration options of `legacy_share.restore_shared`: `strategy`
-        ("first", "layer:K", "mean" or "strict"; default "first"), `group_patterns`,
-        `renames`, `excludes`, `tolerance`.
+      strategy, group_patterns, renames, excludes, tolerance, share, share_from,
+        drop_optimizer_state, meta, cudnn, cudnn_buffer: the migration options, as in
+        `legacy_share.migrate` (default: merge with "first").
 
     Returns:
       A function of one argument, the `tf.compat.v1.Session` to initialise, that assigns the
@@ -79,7 +83,12 @@ def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing
         raise ValueError(
             "assign_from_legacy_checkpoint_fn: var_list is empty: pass the variables to warm-"
             "start, e.g. slim.get_variables_to_restore(exclude=[...]).")
-    provided = {step.name for step in plan_checkpoint(legacy_checkpoint, **options).steps}
+    reader, plan = planned_checkpoint(
+        legacy_checkpoint, strategy=strategy, group_patterns=group_patterns, renames=renames,
+        excludes=excludes, tolerance=tolerance, share=share, share_from=share_from,
+        drop_optimizer_state=drop_optimizer_state, meta=meta, cudnn=cudnn,
+        cudnn_buffer=cudnn_buffer)
+    provided = {step.name for step in plan.steps}
     missing = [v for v in variables if _checkpoint_name(v) not in provided]
     if missing and not ignore_missing_vars:
         names = sorted({_checkpoint_name(v) for v in missing})
@@ -99,7 +108,7 @@ def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing
         return None
 
     def init_fn(session):
-        return restore_shared(session, legacy_checkpoint, var_list=kept, **options)
+        return assign_planned(session, reader, plan, var_list=kept)
 
     return init_fn
 

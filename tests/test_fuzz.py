@@ -284,3 +284,13 @@ def test_mutated_checkpoints_give_clean_errors_never_a_crash(small_v2, small_v1,
     bad = [o for o in outcomes if o["outcome"] not in ("ok", "clean error")]
     assert not bad, bad[:5]
     assert counts["clean error"] >= count // 2  # the mutations really break the input
+
+
+@pytest.mark.parametrize("shard_id, num_shards, problem", [
+    (0, 1, ""), (1, 2, ""), (1, 1, "data file 1 of 1"), (7, 2, "data file 7 of 2")])
+def test_an_entry_names_a_data_file_the_index_has(shard_id, num_shards, problem):
+    """TensorFlow opens `.data-{shard_id}-of-{num_shards}` without checking the id."""
+    from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=import-outside-toplevel
+    entry = tensor_bundle_pb2.BundleEntryProto(dtype=1, shard_id=shard_id, size=12)
+    entry.shape.dim.add(size=3)
+    assert bundle.entry_problem(entry, num_shards) == problem

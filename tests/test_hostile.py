@@ -6,6 +6,7 @@ new at the destination. Cases that abort, hang or allocate without bound on a br
 as subprocesses in tests/test_reliability.py (CASES).
 """
 
+import glob
 import json
 import os
 import re
@@ -42,7 +43,8 @@ def assert_refused(capsys, named, pattern, *argv, code=1):
 
 
 @pytest.mark.parametrize("planted", ["link to an input", "link to another file",
-                                     "hard link to an input", "FIFO", "a file of the user"])
+                                     "hard link to an input", "hard link to another file",
+                                     "FIFO", "a file of the user"])
 def test_a_planted_lock_file_is_refused_and_nothing_it_points_to_is_written(
         v2, tmp_path, capsys, planted):
     src = copy_stack(v2, str(tmp_path / "in"))
@@ -57,6 +59,9 @@ def test_a_planted_lock_file_is_refused_and_nothing_it_points_to_is_written(
         os.symlink(victim, lock)
     elif planted == "hard link to an input":
         os.link(data, lock)
+    elif planted == "hard link to another file":  # holds a pid: only its link count tells
+        victim.write_bytes(b"12345")
+        os.link(victim, lock)
     elif planted == "FIFO":
         os.mkfifo(lock)
     else:
@@ -82,6 +87,20 @@ def test_an_input_in_a_folder_named_like_a_dead_runs_temp_is_never_removed(
         v2, tmp_path, capsys, folder):
     src = copy_stack(v2, str(tmp_path / folder))
     with untouched(str(tmp_path / folder)):
+        code, _, err = run_main(capsys, "migrate", src, tmp_path / "model.ckpt")
+    assert code == 0, err
+
+
+def test_an_input_that_looks_like_a_dead_runs_temp_output_is_never_removed(v2, tmp_path, capsys):
+    """Named and laid out as a dead run's temp folder (`out.index`, `out.data-*`): only its
+    being this run's input keeps the sweep away from it."""
+    temp = tmp_path / ".model.ckpt.legacy-share-abcd1234"
+    temp.mkdir()
+    for path in glob.glob(v2.prefix + ".index") + glob.glob(v2.prefix + ".data-*"):
+        shutil.copy(path, temp / ("out" + path[len(v2.prefix):]))
+    assert len(os.listdir(temp)) >= 2
+    src = str(temp / "out")
+    with untouched(str(temp)):
         code, _, err = run_main(capsys, "migrate", src, tmp_path / "model.ckpt")
     assert code == 0, err
 

@@ -253,9 +253,10 @@ def test_strategy_parse_rejects_bad_text_with_the_valid_forms(text):
         plan_migration([spec("a")], strategy=text)
 
 
-@pytest.mark.parametrize("tolerance", [-1, "x", float("nan")])
+@pytest.mark.parametrize("tolerance", [-1, "x", float("nan"), float("inf"), "inf"])
 def test_strategy_rejects_bad_tolerance(tolerance):
-    with pytest.raises(PlanError, match="tolerance must be a number >= 0"):
+    """One rule for the API and the CLI: a plan's JSON never holds `Infinity`."""
+    with pytest.raises(PlanError, match="tolerance must be a finite number >= 0"):
         Strategy.parse("strict", tolerance)
 
 
@@ -555,6 +556,25 @@ def test_unshare_refuses_a_per_layer_checkpoint(specs, kwargs):
 def test_unshare_needs_at_least_one_layer(layers):
     with pytest.raises(PlanError, match="layers must be an integer >= 1"):
         plan_unshare(SHARED, layers)
+
+
+@pytest.mark.parametrize("share_from", [-1, 1.5, True, "1", None])
+def test_share_from_must_be_a_layer_index(share_from):
+    """Without the check, share_from=-1 plans a layer `cell_-1`."""
+    with pytest.raises(PlanError, match=f"share_from must be an integer >= 0, got {share_from!r}"):
+        plan_migration(DIFFERING, share_from=share_from)
+    with pytest.raises(PlanError, match="share_from must be an integer >= 0"):
+        plan_unshare(SHARED, 3, share_from=share_from)
+
+
+@pytest.mark.parametrize("layers, share_from", [(1, 2), (2, 2), (3, 5)])
+def test_unshare_needs_more_layers_than_share_from(layers, share_from):
+    """Below share_from a shared checkpoint keeps per-layer tensors that `layers` would cut off."""
+    specs = [spec(f"rnn/multi_rnn_cell/cell_{k}/gru_cell/gates/kernel") for k in
+             range(share_from + 1)]
+    with pytest.raises(PlanError, match=f"layers must be more than share_from \\({share_from}\\), "
+                                        f"got {layers}"):
+        plan_unshare(specs, layers, share_from=share_from)
 
 
 def sample_plan():

@@ -174,3 +174,52 @@ def test_ignore_missing_vars_skips_them_with_a_warning_as_slim_does(legacy, capl
 def test_var_list_errors_say_what_to_pass(legacy, var_list, error, match):
     with pytest.raises(error, match=match):
         assign_from_legacy_checkpoint_fn(legacy.prefix, var_list)
+
+
+def test_init_fn_with_drop_optimizer_state_assigns_when_slim_calls_it(legacy):
+    """The options reach the plan made before training and the assignment slim runs later."""
+    wanted = _migrated_values(legacy)
+    with tf1.Graph().as_default():
+        _shared_model()
+        variables = [v for v in tf1.global_variables()
+                     if "Adam" not in v.op.name and "power" not in v.op.name
+                     and v.op.name not in SOFTMAX]
+        init_fn = assign_from_legacy_checkpoint_fn(legacy.prefix, variables,
+                                                   drop_optimizer_state=True)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            plan = init_fn(session)
+            got = dict(zip([v.op.name for v in variables], session.run(variables)))
+    assert not any("Adam" in step.name for step in plan.steps)
+    for name, value in got.items():
+        np.testing.assert_array_equal(value, wanted[name], err_msg=name)
+
+
+def test_init_fn_assigns_a_cudnn_checkpoint_as_migrate_writes_it(tmp_path):
+    """A buffer-only CudnnLSTM checkpoint: init_fn assigns what `migrate` writes for it."""
+    from legacy_share import cudnn, migrate  # pylint: disable=import-outside-toplevel
+    from tests.cudnn_cases import save_cudnn_checkpoint  # pylint: disable=import-outside-toplevel
+    layout = cudnn.Layout("lstm", layers=2, units=4, input_size=3)
+    prefix, _ = save_cudnn_checkpoint(tmp_path / "in", layout)
+    migrate(prefix, str(tmp_path / "out" / "model.ckpt"), share=False, cudnn=layout)
+    written = tf1.train.load_checkpoint(str(tmp_path / "out" / "model.ckpt"))
+    shapes = {n: s for n, s in tf1.train.list_variables(str(tmp_path / "out" / "model.ckpt"))
+              if "lstm_cell" in n}
+    assert len(shapes) == 4
+    with tf1.Graph().as_default():
+        variables = [tf1.get_variable(name, shape) for name, shape in sorted(shapes.items())]
+        init_fn = assign_from_legacy_checkpoint_fn(prefix, variables, share=False, cudnn=layout)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            init_fn(session)
+            got = dict(zip(sorted(shapes), session.run(variables)))
+    for name, value in got.items():
+        np.testing.assert_array_equal(value, written.get_tensor(name), err_msg=name)
+
+
+def test_unknown_option_is_a_type_error_naming_it(legacy):
+    with tf1.Graph().as_default():
+        _shared_model()
+        with pytest.raises(TypeError, match="stratgy"):
+            assign_from_legacy_checkpoint_fn(legacy.prefix, tf1.global_variables(),
+                                             stratgy="mean")
