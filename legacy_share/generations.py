@@ -36,8 +36,11 @@ OBJECT_BASED_NOTE = (
 _ANY = frozenset((TF0, TF1_0, TODAY))
 _SINCE_1_0 = frozenset((TF1_0, TODAY))
 
-# Cell scopes only TF 0.x wrote (TF 1.0 lowercased the core cells; LSTMBlockCell is 0.11-0.12).
-_TF0_CELL_SCOPES = ("GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell", "LSTMBlockCell")
+# Cell scopes only TF 0.x wrote: TF 1.0 lowercased the core cells.
+_TF0_CELL_SCOPES = ("GRUCell", "BasicLSTMCell", "BasicRNNCell")
+# ... except contrib's LSTMBlockCell, which kept `LSTMBlockCell/W` (or, with
+# use_compatible_names, `LSTMCell/W_0`) until TF 1.1 (TF 1.0 docs of tf.contrib.rnn).
+_TF0_OR_TF1_0_CELL_SCOPES = ("LSTMCell", "LSTMBlockCell")
 # Variable paths below a cell scope that TF 1.0 - 1.1 wrote (checkpoint_convert.py's table).
 _TF1_0_PATHS = ("weights", "biases", "weights/part_{}", "projection/weights",
                 "projection/weights/part_{}", "gates/weights", "gates/biases",
@@ -54,10 +57,10 @@ _TF0_SCOPES = (names.LEGACY_RNN_SCOPE, names.LEGACY_BIDIRECTIONAL_SCOPE,
                names.LEGACY_MULTI_RNN_CELL_SCOPE) + tuple(names.LEGACY_DIRECTION_SCOPES)
 
 
-def object_based_evidence(names_):
-    """A key of `names_` that shows a TF 2 object-based checkpoint, or None."""
+def object_based_evidence(input_names):
+    """A key of `input_names` that shows a TF 2 object-based checkpoint, or None."""
     fallback = None
-    for name in names_:
+    for name in input_names:
         if _OBJECT_ATTRIBUTES in name:
             return name
         if name == OBJECT_GRAPH_KEY:
@@ -94,6 +97,8 @@ def _cell_generations(comps):
     cell = comps[position]
     if cell in _TF0_CELL_SCOPES:
         fits = frozenset((TF0,))
+    elif cell in _TF0_OR_TF1_0_CELL_SCOPES:
+        fits = frozenset((TF0, TF1_0))
     elif path in _BLOCK_PATHS:
         fits = _ANY
     elif path in _TF1_0_PATHS:
@@ -107,7 +112,8 @@ def _cell_generations(comps):
             _TF0_LAYER.fullmatch(above[-1]):
         fits &= {TF0}
         above = above[:-1]
-    elif len(above) >= 2 and above[-2] == names.MULTI_RNN_CELL_SCOPE and _LAYER.fullmatch(above[-1]):
+    elif len(above) >= 2 and above[-2] == names.MULTI_RNN_CELL_SCOPE and \
+            _LAYER.fullmatch(above[-1]):
         fits &= _SINCE_1_0
         above = above[:-1]
     elif len(above) >= 2 and above[-2] == names.LEGACY_BIDIRECTIONAL_SCOPE and \
@@ -116,19 +122,21 @@ def _cell_generations(comps):
     return "/".join(above), fits
 
 
-def stack_generations(names_):
-    """The naming generation of every stack among `names_` (input names) -> {scope: Stack}.
+def stack_generations(input_names):
+    """The naming generation of every stack among `input_names` -> {scope: Stack}.
 
     A stack's generation is the one all its cells' names fit. When they fit several (a
-    GRUBlockCell's `w_ru` has the same name in every generation), the checkpoint decides:
-    TF 0.x if every decided stack is TF 0.x, else the names are kept as written (TF >= 1.2).
+    GRUBlockCell's `w_ru` has the same name in every generation, `LSTMBlockCell/W` was TF 0.x's
+    and TF 1.0's): TF 0.x if the scope right above the cell is one only TF 0.x's RNN functions
+    and wrappers made (`RNN`, `BiRNN/FW`, `AttentionCellWrapper`); else the checkpoint decides: TF 0.x if every decided stack is
+    TF 0.x, else the names are kept as written.
 
     Raises:
       PlanError: the cells of one stack carry names of generations no TensorFlow wrote
         together (e.g. `cell_0/gru_cell/gates/weights` beside `cell_1/gru_cell/gates/kernel`).
     """
     fits, evidence = {}, {}
-    for name in names_:
+    for name in input_names:
         found = _cell_generations(name.split("/"))
         if found is None:
             continue
@@ -150,13 +158,18 @@ def stack_generations(names_):
         evidence.setdefault(scope, name)
     decided = {g for f in fits.values() if len(f) == 1 for g in f}
     fallback = TF0 if decided == {TF0} else TODAY
-    return {scope: Stack(scope, f, _decide(f, fallback), evidence[scope])
+    return {scope: Stack(scope, f, _decide(f, scope.split("/"), fallback), evidence[scope])
             for scope, f in fits.items()}
 
 
-def _decide(generations, fallback):
+def _decide(generations, scope, fallback):
     if len(generations) == 1:
         return next(iter(generations))
+    last = scope[-1]
+    made_by_tf0 = last in (names.LEGACY_RNN_SCOPE,) + _TF0_WRAPPERS or (
+        last in names.LEGACY_DIRECTION_SCOPES and scope[-2:-1] == [names.LEGACY_BIDIRECTIONAL_SCOPE])
+    if TF0 in generations and made_by_tf0:
+        return TF0
     if fallback in generations:
         return fallback
     return TODAY if TODAY in generations else TF1_0
@@ -166,13 +179,13 @@ class CheckpointNaming:
     """The generation of each stack of a checkpoint, and which names take TF 0.x scope renames.
 
     Args:
-      names_: the input names (after the user's --rename), slots and globals included.
+      input_names: the input names (after the user's --rename), slots and globals included.
     Raises:
       PlanError: as `stack_generations`.
     """
 
-    def __init__(self, names_):
-        self.stacks = stack_generations(names_)
+    def __init__(self, input_names):
+        self.stacks = stack_generations(input_names)
         self._tf0_scopes = [s.scope.split("/") for s in self.stacks.values()
                             if s.generation == TF0]
 
@@ -193,7 +206,7 @@ class CheckpointNaming:
         if any(c in _TF0_WRAPPERS or c in (names.LEGACY_MULTI_RNN_CELL_SCOPE,
                                            names.LEGACY_BIDIRECTIONAL_SCOPE) for c in scopes):
             return True
-        if length >= 2 and comps[length - 2] == "Linear" and comps[length - 1] in ("Matrix", "Bias"):
+        if length >= 2 and comps[length - 2:length] in (["Linear", "Matrix"], ["Linear", "Bias"]):
             return True
         marked = [i for i, c in enumerate(scopes) if c in _TF0_SCOPES]
         if not marked:

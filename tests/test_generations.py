@@ -104,13 +104,18 @@ def test_a_cell_variable_below_a_layer_scope_of_another_generation_is_refused():
     assert info.value.tensor == name and "\n" not in str(info.value)
 
 
-def test_generation_of_block_cells_comes_from_the_rest_of_the_checkpoint():
-    block = "RNN/GRUBlockCell/b_ru"
+def test_names_every_generation_shares_are_decided_by_the_scope_above_then_the_checkpoint():
+    # GRUBlockCell's names are the same in every generation; TF 1.0's contrib LSTMBlockCell
+    # kept TF 0.x's `LSTMBlockCell/W`, `LSTMCell/W_0` (use_compatible_names).
+    assert migrated_name("RNN/GRUBlockCell/b_ru") == "rnn/gru_cell/gates/bias"  # dynamic_rnn's
+    assert migrated_name("rnn/multi_rnn_cell/cell_1/LSTMBlockCell/W") == \
+        "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel"                           # TF 1.0
+    block = "RNN/enc/GRUBlockCell/b_ru"
     tf0 = "encoder/RNN/GRUCell/Gates/Linear/Matrix"
     today = "model/rnn/gru_cell/gates/kernel"
-    assert migrated_name(block) == "RNN/gru_cell/gates/bias"
-    assert migrated_name(block, context=[tf0]) == "rnn/gru_cell/gates/bias"
-    assert migrated_name(block, context=[tf0, today]) == "RNN/gru_cell/gates/bias"
+    assert migrated_name(block) == "RNN/enc/gru_cell/gates/bias"
+    assert migrated_name(block, context=[tf0]) == "rnn/enc/gru_cell/gates/bias"
+    assert migrated_name(block, context=[tf0, today]) == "RNN/enc/gru_cell/gates/bias"
 
 
 # ----------------------------------------------------------- real checkpoints, real graphs
