@@ -15,6 +15,7 @@ import threading
 from legacy_share import _process
 from legacy_share import errors
 from legacy_share.plans import Strategy
+from legacy_share.tf_paths import check_literal
 
 __all__ = ["main", "build_parser"]
 
@@ -208,6 +209,7 @@ def _migrate(args):
                    share_from=args.share_from, meta=args.meta, **_cudnn_options(args))
     with _json_errors(args, args.src):
         if args.dry_run:
+            check_literal(os.path.abspath(os.path.expanduser(args.dst)), "output")  # as migrate
             plan = migration.plan_checkpoint(args.src, **options)
         else:
             plan = migration.migrate(args.src, args.dst, force=args.force,

@@ -28,6 +28,7 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
     fcntl = None
 
 from legacy_share import errors
+from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
 from legacy_share.reading import STATE_FILE, data_files, read_state
 
@@ -69,6 +70,7 @@ def output_prefix(dst):
         raise errors.CheckpointError(
             f"{dst!r}: the name holds a control character (a newline?), which the "
             f"`checkpoint` state file cannot carry; give an output path without one.")
+    tf_paths.check_literal(dst, "output")
     if base == STATE_FILE:
         raise errors.CheckpointError(
             f"{dst}: `{STATE_FILE}` is the name of the state file that Saver keeps next to its "

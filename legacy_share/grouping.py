@@ -9,6 +9,7 @@ import dataclasses
 import re
 from typing import Tuple
 
+from legacy_share import generations
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
@@ -45,16 +46,27 @@ def find_layer_groups(specs, group_patterns=(), renames=(), excludes=()):
       PlanError: an option is invalid or two inputs collide.
     """
     rules = Rules(group_patterns, renames, excludes)
-    groups, _ = group(migrated_tensors(normalize_specs(specs), rules), rules)
+    specs = normalize_specs(specs)
+    if generations.object_based_evidence(s.name for s in specs) is not None:
+        return []  # its keys are object-graph paths: no TF1 layer scopes
+    groups, _ = group(migrated_tensors(specs, rules), rules)
     return [
         LayerGroup(name, tuple((layer, TensorSpec(t.sources[0], t.shape, t.dtype))
                                for layer, t in g.members))
         for name, g in sorted(groups.items())]
 
 
-def migrated_name(name, renames=()):
-    """Today's name of input `name` (user `renames` first); a shard: its whole tensor's name."""
-    return _migrate(name, Rules((), renames, ()), None)[0]
+def migrated_name(name, renames=(), context=()):
+    """Today's name of input `name` (user `renames` first); a shard: its whole tensor's name.
+
+    `context`: the other input names of its checkpoint, which decide with it the naming
+    generation of its stack (generations.CheckpointNaming); alone, only its own names count.
+    """
+    rules = Rules((), renames, ())
+    comps = _user_renamed(name, rules)
+    naming = generations.CheckpointNaming(
+        ["/".join(comps)] + ["/".join(_user_renamed(n, rules)) for n in context if n != name])
+    return _migrate(comps, naming, None)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +154,8 @@ def normalize_specs(specs):
     return out
 
 
-def _migrate(name, rules, gru_kernel):
-    """Input name -> (today's name, shard index or None): user renames, then the built-in ones."""
+def _user_renamed(name, rules):
+    """Input name -> its components after the user's --rename rules."""
     comps = name.split("/")
     if rules.renames:
         renamed = []
@@ -157,7 +169,13 @@ def _migrate(name, rules, gru_kernel):
         if not renamed:
             raise PlanError(f"the renames leave nothing of the name {name}; check --rename")
         comps = renamed
-    return renaming.migrate_name(comps, gru_kernel)
+    return comps
+
+
+def _migrate(comps, naming, gru_kernel):
+    """User-renamed components -> (today's name, shard index or None), TF 0.x scope renames
+    only where `naming` (a generations.CheckpointNaming) says the name is TF 0.x."""
+    return renaming.migrate_name(comps, gru_kernel, naming.legacy_scopes(comps))
 
 
 def migrated_tensors(specs, rules):
@@ -165,13 +183,15 @@ def migrated_tensors(specs, rules):
     tensors, sharded = [], {}
     kernel_roles = renaming.gru_block_kernels(
         {s.name: s.shape for s in specs if not rules.excluded(s.name)})
+    renamed = {s.name: _user_renamed(s.name, rules) for s in specs if not rules.excluded(s.name)}
+    naming = generations.CheckpointNaming(["/".join(c) for c in renamed.values()])
     for spec in specs:
         if rules.excluded(spec.name):
             tensors.append(Tensor(spec.name, spec.shape, spec.dtype, (spec.name,), excluded=True))
             continue
         comps = spec.name.split("/")
         variable = "/".join(comps[:renaming.variable_length(comps)])
-        name, shard = _migrate(spec.name, rules, kernel_roles.get(variable))
+        name, shard = _migrate(renamed[spec.name], naming, kernel_roles.get(variable))
         if shard is None:
             tensors.append(Tensor(name, spec.shape, spec.dtype, (spec.name,)))
             continue

@@ -11,6 +11,7 @@ import numpy as np
 
 from legacy_share import cudnn_models
 from legacy_share import errors
+from legacy_share import generations
 from legacy_share import planning
 from legacy_share import tables
 from legacy_share import values
@@ -184,6 +185,9 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
                           *membership.get(spec.name, (None, None)))
         for spec in ckpt.specs)
     models, notes = _inspect_cudnn(ckpt, meta, cudnn, cudnn_buffer, values_read)
+    object_key = generations.object_based_evidence(spec.name for spec in ckpt.specs)
+    if object_key is not None:
+        notes = (generations.OBJECT_BASED_NOTE.format(key=object_key),) + tuple(notes)
     return Inspection(ckpt.prefix, variables, tuple(groups), values_read, models, notes)
 
 

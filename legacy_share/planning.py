@@ -8,6 +8,7 @@ happens to each group: merged from layer `share_from` up, kept per layer, or ref
 
 import dataclasses
 
+from legacy_share import generations
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
@@ -114,6 +115,10 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
     share_from = _check_share_from(share, share_from)
     specs = normalize_specs(specs)
     rules = Rules(group_patterns, renames, excludes)
+    object_key = generations.object_based_evidence(s.name for s in specs)
+    if object_key is not None:
+        return _plan_object_based(specs, object_key, strategy, share_from, notes, dict(
+            rename=renames, group=group_patterns, drop_optimizer_state=drop_optimizer_state))
 
     dropped, kept = [], []
     for spec in specs:
@@ -171,7 +176,13 @@ def plan_unshare(specs, layers, group_patterns=(), share_from=0):
         raise PlanError(f"layers must be more than share_from ({share_from}), got {layers}")
     rules = Rules(group_patterns, (), ())
     steps, unshared = {}, 0
-    for spec in normalize_specs(specs):
+    specs = normalize_specs(specs)
+    object_key = generations.object_based_evidence(s.name for s in specs)
+    if object_key is not None:
+        raise PlanError(f"{generations.OBJECT_BASED_NOTE.format(key=object_key)}; unshare "
+                        f"reads a TF1 checkpoint written by migrate, so there is nothing to "
+                        f"unshare", tensor=object_key)
+    for spec in specs:
         index = layer_index(spec.name.split("/"), rules.group_patterns)
         if index is not None and index.layer > share_from:
             raise PlanError(
@@ -204,6 +215,23 @@ def _check_share_from(share, share_from):
     if isinstance(share_from, bool) or not isinstance(share_from, int) or share_from < 0:
         raise PlanError(f"share_from must be an integer >= 0, got {share_from!r}")
     return share_from
+
+
+def _plan_object_based(specs, object_key, strategy, share_from, notes, options):
+    """Every tensor of an object-based checkpoint COPYied: TF1 rules never touch its keys.
+
+    An option that would change a key (its object graph still names the old one) is refused.
+    """
+    asked = [f"--{name.replace('_', '-')}" for name, value in options.items()
+             if value not in (None, False, (), [], {})]
+    if asked:
+        raise PlanError(f"{generations.OBJECT_BASED_NOTE.format(key=object_key)}; "
+                        f"{', '.join(asked)} would change what its object graph names, leave "
+                        f"{'it' if len(asked) == 1 else 'them'} out", tensor=object_key)
+    steps = tuple(Step(s.name, s.shape, s.dtype, COPY, (s.name,))
+                  for s in sorted(specs, key=lambda s: s.name))
+    note = generations.OBJECT_BASED_NOTE.format(key=object_key)
+    return Plan(steps, (), strategy, share_from, (note,) + tuple(notes))
 
 
 def _split(grouped, share_from):

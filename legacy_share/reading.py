@@ -14,12 +14,13 @@ import numpy as np
 
 from legacy_share import bundle
 from legacy_share import errors
+from legacy_share import tf_paths
 from legacy_share.errors import first_line
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import TensorSpec
 
 __all__ = ["Checkpoint", "open_checkpoint", "open_input", "read_input", "read_state",
-           "regular_file_size"]
+           "regular_file_size", "LFS_POINTER_START", "lfs_pointer_problem"]
 
 _LOG = logging.getLogger("legacy_share")
 _INDEX_SUFFIX = ".index"
@@ -28,15 +29,20 @@ _DATA_NAMED_RE = re.compile(r"\.data-\d{5}-of-\d{5}")
 _META_SUFFIX = ".meta"
 STATE_FILE = "checkpoint"  # the state file Saver keeps in a checkpoint folder
 STATE_LIMIT = 16 << 20  # Saver's state file lists at most max_to_keep prefixes: a few KiB
+# A Git LFS pointer: the text a clone holds in place of a file kept in LFS until `git lfs pull`
+# fetches it (git-lfs docs/spec.md: it starts with this line and has less than 1024 bytes).
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
+LFS_POINTER_LIMIT = 1024
 
 
 class Checkpoint:
     """A checkpoint opened for reading: `prefix`, `version` (1 or 2), `specs`, `files`, `read(name)`."""
 
-    def __init__(self, prefix, version, reader):
+    def __init__(self, prefix, version, reader, lfs_pointers=()):
         self.prefix = prefix
         self.version = version
         self._reader = reader
+        self.lfs_pointers = tuple(lfs_pointers)  # data files that are Git LFS pointers
         try:
             shapes = reader.get_variable_to_shape_map()
             dtypes = reader.get_variable_to_dtype_map()
@@ -54,7 +60,8 @@ class Checkpoint:
         return _checkpoint_files(self.prefix, self.version)
 
     def missing_files(self):
-        """V2 data files the index needs that are not on disk (by the `-of-N` count of those present)."""
+        """V2 data files the index needs that are not on disk (by the `-of-N` count of those
+        present), then those that are Git LFS pointers in place of the file."""
         if self.version == 1:
             return []
         present = data_files(self.prefix)
@@ -62,12 +69,16 @@ class Checkpoint:
             return [self.prefix + ".data-00000-of-?????"]
         count = int(_DATA_RE.search(present[0]).group(1))
         expected = [f"{self.prefix}.data-{k:05d}-of-{count:05d}" for k in range(count)]
-        return [path for path in expected if path not in present]
+        return [path for path in expected if path not in present] + list(self.lfs_pointers)
 
     def read(self, name):
         """The full value of tensor `name` as a numpy array (strings: object array of bytes)."""
         if name not in self._dtypes:
             raise errors.CheckpointError(f"{self.prefix}: no tensor named {name!r} in this checkpoint.")
+        if self.lfs_pointers:
+            raise errors.CheckpointError(
+                f"cannot read {name!r}: " + lfs_pointer_problem(self.lfs_pointers[0], "data file")
+                + "; inspect and dry runs work without it.")
         try:
             value = self._reader.get_tensor(name)
         except tf.errors.UnimplementedError:
@@ -138,13 +149,19 @@ def open_checkpoint(path):
     """
     path = os.path.expanduser(os.fspath(path))
     prefix, version = _resolve(path)
+    tf_paths.check_literal(prefix, "input checkpoint")
     sizes = {name: regular_file_size(name) for name in _checkpoint_files(prefix, version)}
+    pointers = [name for name, size in sizes.items() if _is_lfs_pointer(name, size)]
+    if version == 1 and pointers:
+        raise errors.CheckpointError(lfs_pointer_problem(pointers[0], "V1 checkpoint file") + ".")
     if version == 2:
         def data_file(shard, count):
             path = f"{prefix}.data-{shard:05d}-of-{count:05d}"
-            return (path, sizes[path]) if path in sizes else None
+            return (path, sizes[path]) if path in sizes and path not in pointers else None
 
         index = prefix + _INDEX_SUFFIX
+        if index in pointers:
+            raise errors.CheckpointError(lfs_pointer_problem(index, "V2 index") + ".")
         fd = open_input(index, "V2 index")
         try:
             bundle.check_index(index, fd, data_file)
@@ -157,11 +174,33 @@ def open_checkpoint(path):
         raise errors.CheckpointError(
             f"{path}: not a readable {kind} ({first_line(exc)}); give the prefix of a checkpoint "
             f"written by tf.compat.v1.train.Saver.") from exc
-    ckpt = Checkpoint(prefix, version, reader)
+    ckpt = Checkpoint(prefix, version, reader, pointers)
+    if pointers:
+        _LOG.warning("%s", lfs_pointer_problem(pointers[0], "data file")
+                     + "; reading the index only")
     if version == 1 and not ckpt.specs:
         raise errors.CheckpointError(f"{path}: holds no tensor; give the prefix of a checkpoint "
                                      f"written by tf.compat.v1.train.Saver.")
     return ckpt
+
+
+def _is_lfs_pointer(path, size):
+    if not len(LFS_POINTER_START) <= size < LFS_POINTER_LIMIT:
+        return False
+    fd = open_input(path, "checkpoint file")
+    try:
+        return os.pread(fd, len(LFS_POINTER_START), 0) == LFS_POINTER_START
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def lfs_pointer_problem(path, what):
+    """The message for a Git LFS pointer found where the `what` file `path` should be."""
+    return (f"{path}: is a Git LFS pointer (a small text naming the real file), not the {what}; "
+            f"fetch the real files with `git lfs pull` in the repository's clone (or download "
+            f"the file itself)")
 
 
 def _checkpoint_files(prefix, version):

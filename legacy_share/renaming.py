@@ -18,6 +18,8 @@ __all__ = [
     "optimizer_state",
     "gru_block_kernels",
     "migrate_name",
+    "find_cell_variable",
+    "today_cell_scope",
 ]
 
 # Slot names TF1 optimizers give by default (`<var>/Adam`, `<var>/Adam_1`, ...).
@@ -83,26 +85,57 @@ def gru_block_kernels(shapes):
     return roles
 
 
-def migrate_name(comps, gru_kernel=None):
+def migrate_name(comps, gru_kernel=None, legacy_scopes=True):
     """Built-in renames of one name's components.
 
     Args:
       comps: the input name split on `/` (after the user's renames).
       gru_kernel: for a GRUBlockCell kernel (`w_ru`, `w_c`) or one of its slots, its piece
         from `gru_block_kernels`; None otherwise.
+      legacy_scopes: rename TF 0.x scopes (`RNN`, `BiRNN/FW`, `MultiRNNCell/Cell0`, the
+        wrappers' class names); only for names of a TF 0.x stack (`generations`). Without
+        it every scope component is kept as written: only the cell's own variables (and a
+        lowercase wrapper's `weights` / `biases`) are renamed.
 
     Returns:
       (today's name, shard index or None).
     """
-    comps = _rename_scopes(comps)
+    if legacy_scopes:
+        comps = _rename_scopes(comps)
     renamed = _rename_cell_variable(comps, gru_kernel)
     if renamed is None:
-        renamed = _rename_linear_variable(comps), None
+        renamed = _rename_linear_variable(comps, legacy_scopes), None
     return renamed
 
 
-def _cell_scope(comp):
+def find_cell_variable(comps):
+    """Where a cell's own variable lies in `comps` (an input name split on `/`), or None.
+
+    Returns:
+      (position of the cell scope, the legacy or today's variable path it matched, as
+      written in `names.LEGACY_CELL_VARIABLES` / `names.CELL_VARIABLES`, e.g. `Linear/Matrix`,
+      `weights/part_{}`, `kernel`): the first cell scope followed by one of its variable paths.
+    """
+    length = variable_length(comps)
+    for i in range(length - 1):
+        scope = _CELL_SCOPES.get(comps[i])
+        if scope is None:
+            continue
+        if i + 2 == length and comps[i + 1] in names.GRU_BLOCK_KERNELS and scope == names.GRU_SCOPE:
+            return i, comps[i + 1]
+        for patterns, _, _, old in _CELL_RULES[scope]:
+            if i + 1 + len(patterns) <= length and all(
+                    p.fullmatch(c) for p, c in zip(patterns, comps[i + 1:i + 1 + len(patterns)])):
+                return i, old
+    return None
+
+
+def today_cell_scope(comp):
+    """Today's cell scope for cell scope `comp` (`GRUCell` -> `gru_cell`), or None if not one."""
     return _CELL_SCOPES.get(comp)
+
+
+_cell_scope = today_cell_scope
 
 
 def _rename_scopes(comps):
@@ -127,12 +160,13 @@ def _rename_scopes(comps):
 
 
 def _compile_table(table):
-    """{legacy path: today's path} -> [(component regexes, today's components, sharded)], longest first."""
+    """{legacy path: today's path} -> [(component regexes, today's components, sharded, legacy
+    path)], longest first."""
     entries = []
     for old, new in table.items():
         comps = [re.compile(r"(\d+)".join(re.escape(p) for p in c.split("{}")))
                  for c in old.split("/")]
-        entries.append((comps, new.split("/"), "{}" in old))
+        entries.append((comps, new.split("/"), "{}" in old, old))
     entries.sort(key=lambda entry: -len(entry[0]))
     return entries
 
@@ -160,7 +194,7 @@ def _rename_cell_variable(comps, gru_kernel):
             continue
         if gru_kernel and i + 2 == length and comps[i + 1] in names.GRU_BLOCK_KERNELS:
             return "/".join(comps[:i] + [scope] + gru_kernel.split("/") + comps[length:]), None
-        for patterns, new, sharded in _CELL_RULES[scope]:
+        for patterns, new, sharded, _ in _CELL_RULES[scope]:
             segment = comps[i + 1:i + 1 + len(patterns)]
             if len(segment) < len(patterns) or i + 1 + len(patterns) > length:
                 continue
@@ -172,15 +206,18 @@ def _rename_cell_variable(comps, gru_kernel):
     return None
 
 
-def _rename_linear_variable(comps):
-    """Below a linear scope: renames its inner scopes and the legacy variable ending the path."""
+def _rename_linear_variable(comps, legacy_scopes=True):
+    """Below a linear scope: renames its inner scopes and the legacy variable ending the path.
+
+    Without `legacy_scopes`, only scopes spelt as today (`output_projection_wrapper`) count.
+    """
     length = variable_length(comps)
     for i in range(length - 1):
         scope = names.LEGACY_LINEAR_SCOPES.get(comps[i])
-        if scope is None:
+        if scope is None or not (legacy_scopes or scope == comps[i]):
             continue
         inner = names.LEGACY_LINEAR_INNER_SCOPES.get(scope, {})
-        for patterns, new, _ in _LINEAR_RULES:
+        for patterns, new, _, _ in _LINEAR_RULES:
             start = length - len(patterns)
             if start > i and all(p.fullmatch(c) for p, c in zip(patterns, comps[start:length])):
                 middle = [inner.get(c, c) for c in comps[i + 1:start]]

@@ -12,7 +12,8 @@ from google.protobuf import text_format
 
 from legacy_share import errors
 from legacy_share.planning import TensorSpec
-from legacy_share.reading import open_checkpoint, read_input
+from legacy_share.reading import (LFS_POINTER_START, lfs_pointer_problem, open_checkpoint,
+                                  read_input)
 from legacy_share.reports import JsonReport
 from legacy_share._tf import tf, tf1
 
@@ -172,6 +173,8 @@ def read_meta_graph(path):
 
 def _parse_meta_graph(path):
     data = read_input(path, _META_LIMIT, "MetaGraphDef")
+    if data.startswith(LFS_POINTER_START):
+        raise errors.CheckpointError(lfs_pointer_problem(path, "MetaGraphDef") + ".")
     meta = tf1.MetaGraphDef()
     try:
         meta.ParseFromString(data)

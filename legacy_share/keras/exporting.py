@@ -11,6 +11,7 @@ import numpy as np
 from legacy_share import _process
 from legacy_share import migration
 from legacy_share import planning
+from legacy_share import tf_paths
 from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
@@ -149,6 +150,7 @@ def build_model(src, keras=3, **options):
 def destination_format(dst):
     """`keras`, `weights.h5` or `saved_model` by the destination's name; ExportError otherwise."""
     text = os.fspath(dst)
+    tf_paths.check_literal(os.path.abspath(os.path.expanduser(text)), "output")
     if text.endswith(".keras"):
         return KERAS
     if text.endswith(".weights.h5"):
