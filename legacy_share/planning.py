@@ -126,6 +126,8 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
 
     steps, refused = {}, []
     for name in sorted(groups):
+        if share_from != 0:  # some layers keep their own tensors: a per-layer stack
+            _check_no_missing_layer(groups[name])
         merged, unmerged = _split(groups[name], share_from)
         singles.extend(unmerged)
         if len(merged) < 2:
@@ -204,6 +206,20 @@ def _check_share_from(share, share_from):
     if isinstance(share_from, bool) or not isinstance(share_from, int) or share_from < 0:
         raise PlanError(f"share_from must be an integer >= 0, got {share_from!r}")
     return share_from
+
+
+def _check_no_missing_layer(grouped):
+    """PlanError when a layer between the group's lowest and highest stored layers is missing:
+    no graph creates a per-layer stack that skips one (`cell_0`, `cell_2` and no `cell_1`)."""
+    layers = [layer for layer, _ in grouped.members]
+    missing = sorted(set(range(layers[0], layers[-1] + 1)) - set(layers))
+    if missing:
+        first = grouped.members[0][1].sources[0]
+        raise PlanError(
+            f"{grouped.name_of(missing[0])} is missing: the checkpoint stores layers "
+            f"{', '.join(map(str, layers))} of {grouped.name_of(layers[0])} (from {first}), and "
+            f"a per-layer stack cannot skip a layer; check that the checkpoint is complete, or "
+            f"leave those layers out with --exclude", tensor=first)
 
 
 def _split(grouped, share_from):

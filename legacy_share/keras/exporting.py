@@ -19,7 +19,7 @@ from legacy_share.keras import structure
 from legacy_share.reports import JsonReport
 from legacy_share.reading import open_checkpoint
 
-__all__ = ["ExportReport", "plan", "build_model", "export", "destination_format",
+__all__ = ["ExportReport", "plan", "check_plan", "build_model", "export", "destination_format",
            "architecture_path"]
 
 _LOG = logging.getLogger("legacy_share")
@@ -101,14 +101,15 @@ def _cudnn_plan(ckpt, graph, options):
 
 
 def _ready(export_plan):
-    stack = export_plan.stack
-    if stack.status == structure.REFUSED:
-        raise ExportError(f"{export_plan.prefix}: {stack.scope}: {stack.reason}")
-    if stack.layers is None:
-        raise ExportError(
-            f"{export_plan.prefix}: {stack.scope} is a shared stack: one set of weights run K "
-            f"times, and K is stored nowhere in a shared checkpoint; give it with --layers K "
-            f"(layers=K)")
+    """Raises the plan's refusal (ExportError): the dry run and the real run both call this."""
+    refusal = export_plan.refusal()
+    if refusal:
+        raise ExportError(refusal)
+
+
+def check_plan(export_plan):
+    """Raises ExportError when `export` would refuse this plan (after the dry run printed it)."""
+    _ready(export_plan)
 
 
 def _reader(ckpt):
