@@ -11,8 +11,11 @@ from legacy_share import names
 from legacy_share import planning
 from legacy_share import renaming
 
-__all__ = ["numbered_cell", "cell_path", "written_before_tf_1_2", "missing_layers",
-           "numbered_reading", "unmodelled", "ATTENTION_SCOPES"]
+__all__ = ["NUMBERED", "numbered_cell", "cell_path", "written_before_tf_1_2", "one_layer",
+           "layout_refusal", "missing_layers", "numbered_reading", "unmodelled",
+           "ATTENTION_SCOPES"]
+
+NUMBERED = "{,_1,...}"  # the scope of a stack of numbered cells: `enc/gru_cell{,_1,...}`
 
 # A cell called in a scope that already holds one of its kind gets `{cell}_{n}` (tf.layers'
 # unique naming of `default_name`; TF >= 1.2, where cells are layers): e.g. cells called one
@@ -55,6 +58,68 @@ def written_before_tf_1_2(sources):
                                            and _OLD_LEAF_RE.fullmatch(leaf)):
                 return True
     return False
+
+
+def one_layer(sources, depth, output):
+    """Why a lone `cell_0` (input names `sources`) cannot be a shared layer run K times, or ""
+    when it can be."""
+    if written_before_tf_1_2(sources):
+        return ("it has TF <= 1.1 names, and MultiRNNCell then gave every layer variables of its "
+                "own, so it is a stack of one layer")
+    if depth != output:
+        return (f"a shared layer of input depth {depth} cannot take its own output of depth "
+                f"{output}; export it with --layers 1")
+    return ""
+
+
+def layout_refusal(entry, directions, sizes, depths, below, shared_in_direction, layers,
+                   lone_layer, shared):
+    """Why the stored cells are not one stack the export can build, or "".
+
+    entry: a stack as `structure` collects it (scope, cell, cells, paths, odd, numbered,
+    direction_at); sizes: (direction, layer) -> (depth, units, output); depths: per stored
+    layer; below: the depth a layer gives the next; lone_layer: `one_layer`'s answer.
+    """
+    cells = entry["cells"]
+    stored = sorted({layer for _, layer in cells})
+    if directions not in ([""], [names.FORWARD_SCOPE, names.BACKWARD_SCOPE]):
+        return f"only the {directions[-1]} direction is stored"
+    if len({(u, o) for _, u, o in sizes.values()}) > 1:
+        return "its cells have different numbers of units"
+    if len({tuple(layer for d2, layer in cells if d2 == d) for d in directions}) > 1:
+        return "fw and bw store different layers"
+    if entry["odd"] or (entry["numbered"] and entry["direction_at"] is not None):
+        return (f"{entry['paths'][min(cells)]}: cells TensorFlow numbered inside a layer or "
+                f"direction scope; no graph the export knows wires them, so it cannot tell how")
+    if shared and len(stored) > 1:
+        return "some layers are merged and others not"
+    if shared and stored != [0]:
+        return f"only layer {stored[0]} is stored"
+    if shared_in_direction:
+        return "a shared stack inside one direction is not supported"
+    if shared and lone_layer and (layers or 2) > 1:
+        return lone_layer if "depth" in lone_layer else f"--layers {layers}: {lone_layer}"
+    missing = missing_layers(stored)
+    if missing and not shared:
+        return (f"layer {missing[0]} ({_layer_path(entry, directions[0], missing[0])}) is "
+                f"missing: the checkpoint stores layers {', '.join(map(str, stored))}, and a "
+                f"stack cannot skip a layer; check that the checkpoint is complete")
+    if entry["numbered"]:
+        return numbered_reading(depths, sizes[min(sizes)][2])
+    for position in range(1, len(stored)):
+        if depths[position] != below:
+            return (f"layer {stored[position]} takes input depth {depths[position]} but the "
+                    f"layer below gives {below}")
+    return ""
+
+
+def _layer_path(entry, direction, layer):
+    """Today's scope that layer `layer` of the stack would have."""
+    if entry["numbered"]:
+        prefix = entry["scope"][:-len(NUMBERED)].split("/")[:-1]
+        return cell_path(prefix, entry["cell"], layer)
+    return entry["scope"].replace("{fw,bw}", direction or names.FORWARD_SCOPE).replace(
+        names.layer_scope("*"), names.layer_scope(layer))
 
 
 def missing_layers(stored):

@@ -23,7 +23,9 @@ FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "sta
 EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _SLOT = "optimizer slot"
-_NUMBERED = "{,_1,...}"  # a stack of numbered cells: `gru_cell{,_1,...}`
+_NUMBERED = stack_rules.NUMBERED
+_NEEDS_LAYERS = ("a shared stack: one set of weights run K times, and K is stored nowhere in a "
+                 "shared checkpoint; give it with --layers K (layers=K)")
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
 _DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
@@ -145,10 +147,8 @@ class ExportPlan(JsonReport):
         stack = self.stack
         if stack is not None and stack.status == REFUSED:
             return f"{self.prefix}: {stack.scope}: {stack.reason}"
-        if stack is not None and stack.layers is None:
-            return (f"{self.prefix}: {stack.scope} is a shared stack: one set of weights run K "
-                    f"times, and K is stored nowhere in a shared checkpoint; give it with "
-                    f"--layers K (layers=K)")
+        if stack is not None and stack.layers is None:  # a cuDNN plan says it here
+            return f"{self.prefix}: {stack.scope}: {_NEEDS_LAYERS}"
         return None
 
     def to_dict(self):
@@ -345,34 +345,23 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
     depths = [sizes[(directions[0], layer)][0] for layer in stored]
     shared, one_layer = entry["shared"], ""
     if shared and stored == [0]:
-        one_layer = _one_layer(cells, depth0, output * width)
+        sources = [src for variables in cells.values() for srcs in variables.values()
+                   for src in srcs]
+        one_layer = stack_rules.one_layer(sources, depth0, output * width)
         shared = shared and not (one_layer and layers is None)  # then it is what it is: 1 layer
     status, reason = _cell_status(cell, cells, extras, custom_cells, clips)
-    layout = _layout_refusal(entry, directions, topology, stored, sizes, depths, output * width,
-                             shared, layers, one_layer)
+    layout = stack_rules.layout_refusal(entry, directions, sizes, depths, output * width,
+                                        shared and topology == BIDIRECTIONAL, layers, one_layer,
+                                        shared)
     if layout:
         status, reason = REFUSED, layout
     elif shared and layers is None and status != REFUSED:
-        status, reason = REFUSED, (
-            "a shared stack: one set of weights run K times, and K is stored nowhere in a "
-            "shared checkpoint; give it with --layers K (layers=K)")
+        status, reason = REFUSED, _NEEDS_LAYERS
     count = len(stored) if not shared else layers
     lstm = cell == _weights.LSTM
     return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
                  extras, status, reason, float(forget_bias),
                  cell_clip=clips[0] if lstm else None, proj_clip=clips[1] if lstm else None)
-
-
-def _one_layer(cells, depth, output):
-    """Why a lone `cell_0` cannot be a shared layer run K times, or "" when it can be."""
-    sources = [src for variables in cells.values() for srcs in variables.values() for src in srcs]
-    if stack_rules.written_before_tf_1_2(sources):
-        return ("it has TF <= 1.1 names, and MultiRNNCell then gave every layer variables of its "
-                "own, so it is a stack of one layer")
-    if depth != output:
-        return (f"a shared layer of input depth {depth} cannot take its own output of depth "
-                f"{output}; export it with --layers 1")
-    return ""
 
 
 def _cell_status(cell, cells, extras, custom_cells, clips):
@@ -389,51 +378,6 @@ def _cell_status(cell, cells, extras, custom_cells, clips):
     if clips != (None, None) and cell == _weights.LSTM and status != REFUSED:
         status, reason = _clipped(extras, custom_cells, clips)
     return status, reason
-
-
-def _layout_refusal(entry, directions, topology, stored, sizes, depths, below, shared, layers,
-                    one_layer):
-    """Why the stored cells are not one stack the export can build, or "" (below: the depth
-    a layer gives the next)."""
-    cells = entry["cells"]
-    if directions not in ([""], list(_DIRECTIONS)):
-        return f"only the {directions[-1]} direction is stored"
-    if len({(u, o) for _, u, o in sizes.values()}) > 1:
-        return "its cells have different numbers of units"
-    if len({tuple(layer for d2, layer in cells if d2 == d) for d in directions}) > 1:
-        return "fw and bw store different layers"
-    if entry["odd"] or (entry["numbered"] and entry["direction_at"] is not None):
-        return (f"{entry['paths'][min(cells)]}: cells TensorFlow numbered inside a layer or "
-                f"direction scope; no graph the export knows wires them, so it cannot tell how")
-    if shared and len(stored) > 1:
-        return "some layers are merged and others not"
-    if shared and stored != [0]:
-        return f"only layer {stored[0]} is stored"
-    if shared and topology == BIDIRECTIONAL:
-        return "a shared stack inside one direction is not supported"
-    if shared and one_layer and (layers or 2) > 1:
-        return one_layer if "depth" in one_layer else f"--layers {layers}: {one_layer}"
-    missing = stack_rules.missing_layers(stored)
-    if missing and not shared:
-        return (f"layer {missing[0]} ({_layer_path(entry, directions[0], missing[0])}) is "
-                f"missing: the checkpoint stores layers {', '.join(map(str, stored))}, and a "
-                f"stack cannot skip a layer; check that the checkpoint is complete")
-    if entry["numbered"]:
-        return stack_rules.numbered_reading(depths, sizes[min(sizes)][2])
-    for position in range(1, len(stored)):
-        if depths[position] != below:
-            return (f"layer {stored[position]} takes input depth {depths[position]} but the "
-                    f"layer below gives {below}")
-    return ""
-
-
-def _layer_path(entry, direction, layer):
-    """Today's scope layer `layer` of the stack would have."""
-    if entry["numbered"]:
-        prefix = entry["scope"][:-len(_NUMBERED)].split("/")[:-1]
-        return stack_rules.cell_path(prefix, entry["cell"], layer)
-    return entry["scope"].replace("{fw,bw}", direction or "fw").replace(
-        names.layer_scope("*"), names.layer_scope(layer))
 
 
 def _clipped(extras, custom_cells, clips):
