@@ -8,6 +8,7 @@ name with the names and shapes TF r1.15's sources create (contrib/seq2seq attent
 and tensorflow/nmt's attention_model.py). Runs in pytest's tf_keras process, `--keras 2`.
 """
 
+import json
 import os
 
 import numpy as np
@@ -195,7 +196,11 @@ def test_a_tf0_one_layer_stack_is_one_layer_and_refuses_layers(capsys, layouts, 
 def test_a_lone_cell_0_that_may_be_shared_still_asks_for_layers(capsys, layouts, tmp_path):
     plan = _plan(layouts, "may-be-shared")
     assert plan.stack.shared and plan.stack.status == "refused" and "--layers K" in plan.refusal()
-    assert "--layers K" in _refused(capsys, layouts, "may-be-shared", tmp_path)
+    line = _refused(capsys, layouts, "may-be-shared", tmp_path)
+    assert "--layers K" in line
+    code, out, _ = run_main(capsys, "export", layouts["may-be-shared"][0], tmp_path / "m.keras",
+                            "--keras", "2", "--dry-run", "--json")
+    assert code == 1 and line.endswith(json.loads(out)["refusal"])
     assert _plan(layouts, "may-be-shared", layers=2).refusal() is None
 
 

@@ -158,7 +158,7 @@ class ExportPlan(JsonReport):
             embedding=None if self.embedding is None else list(self.embedding.sources[0]),
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
             not_exported=[dict(name=n, reason=r) for n, r in self.not_exported],
-            notes=list(self.notes))
+            notes=list(self.notes), refusal=self.refusal())
 
     def format_table(self):
         """One row per stack, then the extras and the tensors not exported."""
