@@ -54,7 +54,8 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
       src, and the options: as `export`.
     Returns:
       The ExportPlan: every stack found (cell, layers, units, directions, the Keras layer,
-      exact / custom / refused and why), the one exported, and the tensors left out.
+      exact / custom / refused and why), the one exported, and the tensors left out; its
+      `refusal()` is the line `export` would refuse it with (None: it would be written).
     Raises:
       CheckpointError, PlanError, ExportError: as `export`.
     """
