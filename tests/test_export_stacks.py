@@ -18,6 +18,7 @@ import legacy_share
 from legacy_share._tf import rnn_cell, tf, tf1  # first: pytest's process serves tf_keras
 from legacy_share.testing import legacy_graphs
 from tests import export_cases
+from tests.cudnn_cases import save_cudnn_checkpoint
 from tests.file_guard import error_line, run_main, save_variables, untouched
 
 import legacy_share.keras  # noqa: E402  pylint: disable=wrong-import-order
@@ -269,8 +270,8 @@ def test_a_variable_in_the_scope_the_cells_ran_in_makes_the_stack_not_exact(caps
 
 
 def _agreement_cases(root):
-    """(case, prefix, argv): every export case of tests/test_export.py and
-    tests/test_export_refusals.py, saved here."""
+    """(case, prefix, argv): every export case of tests/test_export.py,
+    tests/test_export_refusals.py and tests/test_cudnn_export.py, saved here."""
     from tests import test_export  # pylint: disable=import-outside-toplevel
     cases = []
     for case, (save, options) in test_export.CASES.items():
@@ -285,6 +286,7 @@ def _agreement_cases(root):
     for case, options in test_export.GENERATIONS.items():
         stack = legacy_graphs.save_legacy_stack(str(root / case), **options)
         cases.append((case, stack.prefix, ["--embedding", "embedding"]))
+    cases += _cudnn_cases(root)
     saved = {case: prefix for case, prefix, _ in cases}
     per_layer = saved["gru-2-layers-depth-4"]
     cases += [("shared-without-layers", saved["gru-shared-3"], []),
@@ -292,6 +294,22 @@ def _agreement_cases(root):
               ("peepholes-without-custom-cells", saved["lstm-peepholes-projection"], []),
               ("clip-without-custom-cells", saved["lstm-2-layers"], ["--cell-clip", "0.05"]),
               ("embedding-of-the-wrong-shape", per_layer, ["--embedding", "softmax_w"])]
+    return cases
+
+
+def _cudnn_cases(root):
+    """The cases of tests/test_cudnn_export.py, and the buffer without its layout (refused)."""
+    from tests import test_cudnn_export  # pylint: disable=import-outside-toplevel
+    cases = []
+    for case, (layout, save, source) in test_cudnn_export.CASES.items():
+        prefix, _ = save_cudnn_checkpoint(str(root / case), layout, **save)
+        argv = {"meta": ["--meta", prefix + ".meta"], "ckpt": [],
+                "flags": ["--cudnn", layout.kind, "--layers", str(layout.layers), "--units",
+                          str(layout.units), "--input-size", str(layout.input_size)]
+                + (["--bidirectional"] if layout.directions == 2 else [])}[source]
+        cases.append((case, prefix, argv))
+        if source == "flags":
+            cases.append((case + "-without-layout", prefix, []))
     return cases
 
 
