@@ -274,6 +274,7 @@ def _export(args):
         else:
             print(plan.format_table())
             print(f"dry run: nothing written to {args.dst}")
+        exporting.check_plan(plan)  # the real run's decision: its refusal, exit 1
         return 0
     report = exporting.export(args.src, args.dst, keras=args.keras, tolerance=args.tolerance,
                               force=args.force, **options)

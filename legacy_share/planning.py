@@ -131,6 +131,8 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
 
     steps, refused = {}, []
     for name in sorted(groups):
+        if share_from != 0:  # some layers keep their own tensors: a per-layer stack
+            _check_no_missing_layer(groups[name])
         merged, unmerged = _split(groups[name], share_from)
         singles.extend(unmerged)
         if len(merged) < 2:
@@ -232,6 +234,20 @@ def _plan_object_based(specs, object_key, strategy, share_from, notes, options):
                   for s in sorted(specs, key=lambda s: s.name))
     note = generations.OBJECT_BASED_NOTE.format(key=object_key)
     return Plan(steps, (), strategy, share_from, (note,) + tuple(notes))
+
+
+def _check_no_missing_layer(grouped):
+    """PlanError when a layer between the group's lowest and highest stored layers is missing:
+    no graph creates a per-layer stack that skips one (`cell_0`, `cell_2` and no `cell_1`)."""
+    layers = [layer for layer, _ in grouped.members]
+    missing = sorted(set(range(layers[0], layers[-1] + 1)) - set(layers))
+    if missing:
+        first = grouped.members[0][1].sources[0]
+        raise PlanError(
+            f"{grouped.name_of(missing[0])} is missing: the checkpoint stores layers "
+            f"{', '.join(map(str, layers))} of {grouped.name_of(layers[0])} (from {first}), and "
+            f"a per-layer stack cannot skip a layer; check that the checkpoint is complete, or "
+            f"leave those layers out with --exclude", tensor=first)
 
 
 def _split(grouped, share_from):

@@ -20,10 +20,11 @@ _CELLS = {"gru": (rnn_cell.GRUCell, legacy_share.SharedGRUCell),
 
 def save_case(prefix, cell="gru", topology="forward", layers=2, units=6, depth=4, shared=False,
               write_version="V2", forget_bias=1.0, cell_options=None, embedding=False,
-              dense=False, seed=0):
+              dense=False, seed=0, multi_rnn_cell=False):
     """Builds the graph, randomises its variables, saves `prefix` -> (inputs, lengths, outputs).
 
-    topology: "forward" (MultiRNNCell when layers > 1 or shared, else a bare cell),
+    topology: "forward" (MultiRNNCell when layers > 1, shared or `multi_rnn_cell`, else a bare
+    cell),
     "bidirectional" (bidirectional_dynamic_rnn of two stacks), "stacked" (the scopes of
     contrib's stack_bidirectional_dynamic_rnn: stack_bidirectional_rnn/cell_k/bidirectional_rnn).
     """
@@ -46,7 +47,7 @@ def save_case(prefix, cell="gru", topology="forward", layers=2, units=6, depth=4
             if shared:
                 return rnn_cell.MultiRNNCell([shared_class(units, **cell_options)] * layers)
             cells = [plain(units, **cell_options) for _ in range(layers)]
-            return cells[0] if layers == 1 else rnn_cell.MultiRNNCell(cells)
+            return cells[0] if layers == 1 and not multi_rnn_cell else rnn_cell.MultiRNNCell(cells)
 
         if topology == "forward":
             outputs, _ = tf1.nn.dynamic_rnn(stack(), x, sequence_length=lengths, dtype=tf.float32)

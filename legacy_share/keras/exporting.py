@@ -20,7 +20,7 @@ from legacy_share.keras import structure
 from legacy_share.reports import JsonReport
 from legacy_share.reading import open_checkpoint
 
-__all__ = ["ExportReport", "plan", "build_model", "export", "destination_format",
+__all__ = ["ExportReport", "plan", "check_plan", "build_model", "export", "destination_format",
            "architecture_path"]
 
 _LOG = logging.getLogger("legacy_share")
@@ -55,7 +55,8 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
       src, and the options: as `export`.
     Returns:
       The ExportPlan: every stack found (cell, layers, units, directions, the Keras layer,
-      exact / custom / refused and why), the one exported, and the tensors left out.
+      exact / custom / refused and why), the one exported, and the tensors left out; its
+      `refusal()` is the line `export` would refuse it with (None: it would be written).
     Raises:
       CheckpointError, PlanError, ExportError: as `export`.
     """
@@ -102,14 +103,15 @@ def _cudnn_plan(ckpt, graph, options):
 
 
 def _ready(export_plan):
-    stack = export_plan.stack
-    if stack.status == structure.REFUSED:
-        raise ExportError(f"{export_plan.prefix}: {stack.scope}: {stack.reason}")
-    if stack.layers is None:
-        raise ExportError(
-            f"{export_plan.prefix}: {stack.scope} is a shared stack: one set of weights run K "
-            f"times, and K is stored nowhere in a shared checkpoint; give it with --layers K "
-            f"(layers=K)")
+    """Raises the plan's refusal (ExportError): the dry run and the real run both call this."""
+    refusal = export_plan.refusal()
+    if refusal:
+        raise ExportError(refusal)
+
+
+def check_plan(export_plan):
+    """Raises ExportError when `export` would refuse this plan (after the dry run printed it)."""
+    _ready(export_plan)
 
 
 def _reader(ckpt):

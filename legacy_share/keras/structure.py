@@ -13,6 +13,7 @@ from legacy_share import names
 from legacy_share import planning
 from legacy_share.errors import ExportError
 from legacy_share.reports import JsonReport
+from legacy_share.keras import stack_rules
 from legacy_share.keras import weights as _weights
 from legacy_share.tables import format_columns, format_shape
 
@@ -22,6 +23,9 @@ FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "sta
 EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _SLOT = "optimizer slot"
+_NUMBERED = stack_rules.NUMBERED
+_NEEDS_LAYERS = ("a shared stack: one set of weights run K times, and K is stored nowhere in a "
+                 "shared checkpoint; give it with --layers K (layers=K)")
 _SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
 _DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
@@ -137,6 +141,16 @@ class ExportPlan(JsonReport):
     not_exported: Tuple[Tuple[str, str], ...]
     notes: Tuple[str, ...] = ()
 
+    def refusal(self):
+        """Why the export of this plan is refused (one line), or None: the one decision the
+        dry run and the real run both take."""
+        stack = self.stack
+        if stack is not None and stack.status == REFUSED:
+            return f"{self.prefix}: {stack.scope}: {stack.reason}"
+        if stack is not None and stack.layers is None:  # a cuDNN plan says it here
+            return f"{self.prefix}: {stack.scope}: {_NEEDS_LAYERS}"
+        return None
+
     def to_dict(self):
         return dict(
             checkpoint=self.prefix, stacks=[s.to_dict() for s in self.stacks],
@@ -144,7 +158,7 @@ class ExportPlan(JsonReport):
             embedding=None if self.embedding is None else list(self.embedding.sources[0]),
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
             not_exported=[dict(name=n, reason=r) for n, r in self.not_exported],
-            notes=list(self.notes))
+            notes=list(self.notes), refusal=self.refusal())
 
     def format_table(self):
         """One row per stack, then the extras and the tensors not exported."""
@@ -208,21 +222,21 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
         if clip is not None and not (isinstance(clip, (int, float)) and 0 < clip < math.inf):
             raise ExportError(f"{ckpt_prefix}: {name} must be a number > 0 (the LSTMCell's "
                               f"clip), got {clip!r}")
-    stacks = tuple(_stack(entry, shape_of, layers, custom_cells, forget_bias, clips)
+    emb = _extra(ckpt_prefix, plan, shape_of, "embedding", [embedding]) if embedding else None
+    den = _extra(ckpt_prefix, plan, shape_of, "dense", [d for d in dense if d]) if dense else None
+    extras_used = {src for extra in (emb, den) if extra for srcs in extra.sources
+                   for src in srcs}
+    stacks = tuple(_whole(_stack(entry, shape_of, layers, custom_cells, forget_bias, clips),
+                          entry, plan.steps, extras_used)
                    for _, entry in sorted(found.items()))
     chosen = choose_stack(ckpt_prefix, stacks, stack)
     if clips != (None, None) and chosen is not None and chosen.cell != _weights.LSTM:
         raise ExportError(f"{ckpt_prefix}: --cell-clip / --proj-clip are LSTMCell settings; "
                           f"{chosen.scope} is a {_TF1_CELL[chosen.cell]}, which does not clip; "
                           f"leave them out")
-    used = {src for s in ([chosen] if chosen else []) for cell in s.sources.values()
-            for srcs in cell.values() for src in srcs}
-    emb = _extra(ckpt_prefix, plan, shape_of, "embedding", [embedding]) if embedding else None
-    den = _extra(ckpt_prefix, plan, shape_of, "dense", [d for d in dense if d]) if dense else None
+    used = _sources_of(chosen) | extras_used
     if chosen is not None:
         _check_extras(ckpt_prefix, chosen, emb, den)
-    for extra in (emb, den):
-        used.update(src for srcs in (extra.sources if extra else ()) for src in srcs)
     not_exported = []
     for step in plan.steps:
         for src in step.sources:
@@ -230,6 +244,19 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
                 not_exported.append((src, why_not(src, chosen, stacks)))
     return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)),
                       tuple(plan.notes))
+
+
+def _sources_of(stack):
+    return {src for cell in (stack.sources.values() if stack else ()) for srcs in cell.values()
+            for src in srcs}
+
+
+def _whole(stack, entry, steps, extras_used):
+    """`stack`, refused when variables beside its cells take part in what they compute."""
+    if stack.status == REFUSED:
+        return stack
+    why = stack_rules.unmodelled(entry["paths"].values(), steps, _sources_of(stack) | extras_used)
+    return dataclasses.replace(stack, status=REFUSED, reason=why) if why else stack
 
 
 def _collect(plan, renames):
@@ -240,6 +267,7 @@ def _collect(plan, renames):
         at = _cell_position(comps)
         if at is None:
             continue
+        cell, number = stack_rules.numbered_cell(comps[at])
         prefix = comps[:at]
         direction_at = next((j for j in range(1, len(prefix)) if prefix[j] in _DIRECTIONS
                              and prefix[j - 1] == names.BIDIRECTIONAL_SCOPE), None)
@@ -252,7 +280,7 @@ def _collect(plan, renames):
             layer_at = next((j for j in reversed(range(len(prefix)))
                              if _LAYER_RE.fullmatch(prefix[j])), None)
             layer_of = [int(_LAYER_RE.fullmatch(prefix[layer_at]).group(1))
-                        if layer_at is not None else 0]
+                        if layer_at is not None else number]
             per_layer = [step.sources]
         key_comps = list(prefix)
         if layer_at is not None and layer_at < at:
@@ -261,20 +289,31 @@ def _collect(plan, renames):
         if direction_at is not None:
             direction = prefix[direction_at]
             key_comps[direction_at] = "{fw,bw}"
-        key = "/".join(key_comps + [comps[at]])
-        entry = found.setdefault(key, dict(scope=key, cell=comps[at], cells={},
-                                           shared=False, layer_at=layer_at,
-                                           direction_at=direction_at))
+        numbered = not merged and layer_at is None  # cells TensorFlow numbered: layer = number
+        odd = number > 0 and not numbered  # `cell_0/gru_cell_1`: no known graph wires these
+        key = "/".join(key_comps + [comps[at] if odd else cell + (_NUMBERED if numbered else "")])
+        entry = found.setdefault(key, dict(scope=key, cell=cell, cells={}, paths={},
+                                           shared=False, layer_at=layer_at, odd=odd,
+                                           direction_at=direction_at, numbered=numbered))
         entry["shared"] = entry["shared"] or (not merged and layer_at is not None)
         variable = "/".join(comps[at + 1:])
         for layer, sources in zip(layer_of, per_layer):
             entry["cells"].setdefault((direction, layer), {})[variable] = tuple(sources)
-    return found
+            entry["paths"][(direction, layer)] = (
+                stack_rules.cell_path(prefix, cell, layer) if numbered
+                else "/".join(key_comps + [cell]).replace("{fw,bw}", direction).replace(
+                    names.layer_scope("*"), names.layer_scope(layer)))
+    for entry in found.values():
+        if entry["numbered"] and {layer for _, layer in entry["cells"]} == {0}:
+            entry["numbered"] = False  # no cell numbered: a plain cell (per direction)
+            entry["scope"] = entry["scope"][:-len(_NUMBERED)]
+    return {entry["scope"]: entry for entry in found.values()}
 
 
 def _cell_position(comps):
     for i, comp in enumerate(comps[:-1]):
-        if comp in names.CELL_VARIABLES and "/".join(comps[i + 1:]) in names.CELL_VARIABLES[comp]:
+        cell = stack_rules.numbered_cell(comp)
+        if cell and "/".join(comps[i + 1:]) in names.CELL_VARIABLES[cell[0]]:
             return i
     return None
 
@@ -298,13 +337,35 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
     sizes = {}
     for key, variables in sorted(cells.items()):
         shapes = {v: _whole_shape(srcs, shape_of) for v, srcs in variables.items()}
-        where = scope.replace("{fw,bw}", key[0]).replace(names.layer_scope("*"),
-                                                        names.layer_scope(key[1]))
-        sizes[key] = _weights.cell_sizes(cell, shapes, where.rsplit("/", 1)[0] + "/" + cell)
+        sizes[key] = _weights.cell_sizes(cell, shapes, entry["paths"][key])
     depth0, units, output = sizes[min(sizes)]
     extras = tuple(sorted({v for variables in cells.values() for v in variables
                            if v in names.LSTM_PEEPHOLES or v == _weights.PROJECTION}))
-    shared = entry["shared"]
+    width = 2 if topology == STACKED_BIDIRECTIONAL else 1
+    depths = [sizes[(directions[0], layer)][0] for layer in stored]
+    shared, one_layer = entry["shared"], ""
+    if shared and stored == [0]:
+        sources = [src for variables in cells.values() for srcs in variables.values()
+                   for src in srcs]
+        one_layer = stack_rules.one_layer(sources, depth0, output * width)
+        shared = shared and not (one_layer and layers is None)  # then it is what it is: 1 layer
+    status, reason = _cell_status(cell, cells, extras, custom_cells, clips)
+    layout = stack_rules.layout_refusal(entry, directions, sizes, depths, output * width,
+                                        shared and topology == BIDIRECTIONAL, layers, one_layer,
+                                        shared)
+    if layout:
+        status, reason = REFUSED, layout
+    elif shared and layers is None and status != REFUSED:
+        status, reason = REFUSED, _NEEDS_LAYERS
+    count = len(stored) if not shared else layers
+    lstm = cell == _weights.LSTM
+    return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
+                 extras, status, reason, float(forget_bias),
+                 cell_clip=clips[0] if lstm else None, proj_clip=clips[1] if lstm else None)
+
+
+def _cell_status(cell, cells, extras, custom_cells, clips):
+    """(status, reason) from the cell's own options: peepholes, projection, clips."""
     status, reason = EXACT, ""
     if cell == _weights.LSTM and extras:
         status = CUSTOM if custom_cells else REFUSED
@@ -316,34 +377,7 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
                       f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
     if clips != (None, None) and cell == _weights.LSTM and status != REFUSED:
         status, reason = _clipped(extras, custom_cells, clips)
-    if directions not in ([""], list(_DIRECTIONS)):
-        status, reason = REFUSED, f"only the {directions[-1]} direction is stored"
-    elif len({(u, o) for _, u, o in sizes.values()}) > 1:
-        status, reason = REFUSED, "its cells have different numbers of units"
-    elif len({tuple(layer for d2, layer in cells if d2 == d) for d in directions}) > 1:
-        status, reason = REFUSED, "fw and bw store different layers"
-    elif shared and len(stored) > 1:
-        status, reason = REFUSED, "some layers are merged and others not"
-    elif shared and stored != [0]:
-        status, reason = REFUSED, f"only layer {stored[0]} is stored"
-    elif shared and topology == BIDIRECTIONAL:
-        status, reason = REFUSED, "a shared stack inside one direction is not supported"
-    width = 2 if topology == STACKED_BIDIRECTIONAL else 1
-    depths = [sizes[(directions[0], layer)][0] for layer in stored]
-    for position in range(1, len(stored)):
-        if status != REFUSED and depths[position] != output * width:
-            status, reason = REFUSED, (
-                f"layer {stored[position]} takes input depth {depths[position]} but the layer "
-                f"below gives {output * width}")
-    if shared and status != REFUSED and depth0 != output * width and (layers or 2) > 1:
-        status, reason = REFUSED, (
-            f"a shared layer of input depth {depth0} cannot take its own output of depth "
-            f"{output * width}; export it with --layers 1")
-    count = len(stored) if not shared else layers
-    lstm = cell == _weights.LSTM
-    return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
-                 extras, status, reason, float(forget_bias),
-                 cell_clip=clips[0] if lstm else None, proj_clip=clips[1] if lstm else None)
+    return status, reason
 
 
 def _clipped(extras, custom_cells, clips):
