@@ -11,6 +11,7 @@ from typing import Tuple
 
 from legacy_share import names
 from legacy_share import renaming
+from legacy_share import seq2seq
 from legacy_share.errors import PlanError
 from legacy_share.patterns import compile_pattern, compile_rename
 from legacy_share.plans import TensorSpec
@@ -142,8 +143,17 @@ def normalize_specs(specs):
     return out
 
 
-def _migrate(name, rules, gru_kernel):
-    """Input name -> (today's name, shard index or None): user renames, then the built-in ones."""
+def _migrate(name, rules, gru_kernel, wrapped=None):
+    """Input name -> (today's name, shard index or None): user renames, then the built-in ones.
+
+    `wrapped`: `seq2seq.wrapped_cells` of the whole checkpoint (after the user renames).
+    """
+    comps = _user_renamed(name, rules)
+    return renaming.migrate_name(seq2seq.relocate(comps, wrapped or {}), gru_kernel)
+
+
+def _user_renamed(name, rules):
+    """The components of input `name` after the user's renames."""
     comps = name.split("/")
     if rules.renames:
         renamed = []
@@ -157,7 +167,7 @@ def _migrate(name, rules, gru_kernel):
         if not renamed:
             raise PlanError(f"the renames leave nothing of the name {name}; check --rename")
         comps = renamed
-    return renaming.migrate_name(comps, gru_kernel)
+    return comps
 
 
 def migrated_tensors(specs, rules):
@@ -165,13 +175,14 @@ def migrated_tensors(specs, rules):
     tensors, sharded = [], {}
     kernel_roles = renaming.gru_block_kernels(
         {s.name: s.shape for s in specs if not rules.excluded(s.name)})
+    wrapped = _wrapped_cells([s.name for s in specs if not rules.excluded(s.name)], rules)
     for spec in specs:
         if rules.excluded(spec.name):
             tensors.append(Tensor(spec.name, spec.shape, spec.dtype, (spec.name,), excluded=True))
             continue
         comps = spec.name.split("/")
         variable = "/".join(comps[:renaming.variable_length(comps)])
-        name, shard = _migrate(spec.name, rules, kernel_roles.get(variable))
+        name, shard = _migrate(spec.name, rules, kernel_roles.get(variable), wrapped)
         if shard is None:
             tensors.append(Tensor(name, spec.shape, spec.dtype, (spec.name,)))
             continue
@@ -183,6 +194,12 @@ def migrated_tensors(specs, rules):
     for name, parts in sharded.items():
         tensors.append(_concatenated(name, parts))
     return tensors
+
+
+def _wrapped_cells(input_names, rules):
+    """seq2seq.wrapped_cells over the user-renamed names; a refusal names the input tensor."""
+    return seq2seq.wrapped_cells({"/".join(_user_renamed(name, rules)): name
+                                  for name in input_names})
 
 
 def _concatenated(name, parts):

@@ -1,0 +1,169 @@
+"""Where TF >= 1.2 puts the cell a legacy EmbeddingWrapper or OutputProjectionWrapper wraps (pure).
+
+Up to TF 1.1 these wrappers opened their scope around their own variables only and called the
+wrapped cell beside it: `RNN/EmbeddingWrapper/embedding` next to `RNN/MultiRNNCell/Cell0/...`
+(TF 0.x), `rnn_decoder/output_projection_wrapper/weights` next to `rnn_decoder/multi_rnn_cell/...`
+(TF 1.0 - 1.1). From TF 1.2 a wrapper is a layer whose scope holds the wrapped cell too:
+`rnn/embedding_wrapper/multi_rnn_cell/cell_0/...`, `rnn_decoder/output_projection_wrapper/
+multi_rnn_cell/...` (contrib/rnn/python/ops/core_rnn_cell.py r1.2 - r1.15). legacy_seq2seq's
+embedding_rnn_seq2seq, embedding_tied_rnn_seq2seq and embedding_attention_seq2seq build exactly
+this: the encoder cell inside an EmbeddingWrapper under `rnn`, the decoder cell inside an
+OutputProjectionWrapper (when no `output_projection` is given) under `rnn_decoder`,
+`attention_decoder` or `tied_rnn_seq2seq`.
+
+`wrapped_cells` finds, in a whole checkpoint, the legacy scopes where a wrapper sits beside the
+cell it wraps; `relocate` moves a name's cell into the wrapper's scope, still in its own
+generation's spelling, before `legacy_share.renaming` gives it today's names. Where the names
+do not say for certain which cell a wrapper wraps, `wrapped_cells` refuses.
+
+No TF 2 class builds these graphs, so their names cannot be checked against a graph:
+`names_by_rule` tells the planner which names these rules made.
+"""
+
+import re
+
+from legacy_share import names
+from legacy_share import renaming
+from legacy_share.errors import PlanError
+
+__all__ = ["NO_GRAPH", "SEQ2SEQ_SCOPES", "wrapped_cells", "relocate", "names_by_rule"]
+
+NO_GRAPH = "names by rule; no graph to check against"
+
+# Variable scopes legacy_seq2seq opens (r0.12 python/ops/seq2seq.py, r1.0 - r1.15
+# contrib/legacy_seq2seq/python/ops/seq2seq.py) and the wrappers' TF >= 1.2 layer scopes: no
+# TF 2 class creates a name below one of them.
+SEQ2SEQ_SCOPES = (
+    "basic_rnn_seq2seq", "tied_rnn_seq2seq", "combined_tied_rnn_seq2seq",
+    "embedding_rnn_seq2seq", "embedding_tied_rnn_seq2seq", "embedding_attention_seq2seq",
+    "one2many_rnn_seq2seq", "rnn_decoder", "embedding_rnn_decoder", "attention_decoder",
+    "embedding_attention_decoder", "embedding_wrapper", "output_projection_wrapper",
+)
+
+# A legacy wrapper scope -> (its own variable paths, the generation that spelled them).
+# `embedding_wrapper/embedding` is also today's name; it is legacy only with a cell beside it.
+_WRAPPERS = {
+    "EmbeddingWrapper": (("embedding",), "TF 0.x"),
+    "OutputProjectionWrapper": (("Linear/Matrix", "Linear/Bias"), "TF 0.x"),
+    "embedding_wrapper": (("embedding",), "TF 1.0"),
+    "output_projection_wrapper": (("weights", "biases"), "TF 1.0"),
+}
+# Scopes in which one cell is called and nothing else is: static_rnn / dynamic_rnn (`RNN`,
+# `rnn`), rnn_decoder, tied_rnn_seq2seq's static_rnn and rnn_decoder, and attention_decoder
+# (which also holds its own attention variables, `_ATTENTION_OWN`).
+_ONE_CELL_SCOPES = ("RNN", "rnn", "rnn_decoder", "tied_rnn_seq2seq", "attention_decoder")
+_ATTENTION_OWN = re.compile(r"AttnW_\d+|AttnV_\d+|Attention_\d+|AttnOutputProjection|Linear"
+                            r"|weights|biases")
+_MULTI_CELL_SCOPES = (names.LEGACY_MULTI_RNN_CELL_SCOPE, names.MULTI_RNN_CELL_SCOPE)
+# Cell scopes whose names say their generation; the contrib block cells' do not (GRUBlockCell
+# kept its name up to TF 1.4, the fused LSTMs are not RNNCells and cannot be wrapped).
+_CELL_GENERATION = {"GRUCell": "TF 0.x", "BasicLSTMCell": "TF 0.x", "LSTMCell": "TF 0.x",
+                    "BasicRNNCell": "TF 0.x", "LSTMBlockCell": "TF 0.x"}
+_CELL_GENERATION.update({scope: None for scope in names.CELL_VARIABLES})  # by the leaf
+_UNTOLD_CELLS = ("GRUBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
+
+
+def wrapped_cells(variable_names):
+    """The legacy scopes whose cell a wrapper beside it wraps.
+
+    Args:
+      variable_names: every name of the checkpoint (slots and moving averages included), or
+        {name: the input name a refusal reports} when the names were renamed by the user.
+
+    Returns:
+      {scope (tuple of components): the wrapper component to put the scope's cell into}.
+
+    Raises:
+      PlanError: a legacy wrapper sits beside a cell the names cannot tie to it for certain
+        (a scope that is not one RNN's, two wrappers, a cell of another generation, or a
+        variable that is neither the cell's nor the scope's own); `tensor` is one such input.
+    """
+    reported = (dict(variable_names) if isinstance(variable_names, dict)
+                else {name: name for name in variable_names})
+    split = [name.split("/") for name in reported]
+    wrappers = {}
+    for comps in split:
+        length = renaming.variable_length(comps)
+        for i in range(length - 1):
+            own = _WRAPPERS.get(comps[i])
+            if own and "/".join(comps[i + 1:length]) in own[0]:
+                wrappers.setdefault(tuple(comps[:i]), set()).add(comps[i])
+    moves = {}
+    for scope, found in sorted(wrappers.items()):
+        beside = [c for c in split if tuple(c[:len(scope)]) == scope and len(c) > len(scope)
+                  and c[len(scope)] not in found]
+        cells = [c for c in beside if _is_cell_root(c[len(scope)])]
+        if cells:
+            moves[scope] = _check_scope(scope, found, cells, beside, reported)
+    return moves
+
+
+def relocate(comps, moves):
+    """`comps` with its cell moved into the wrapper `moves` names for its scope (a new list)."""
+    for end in range(len(comps) - 1, 0, -1):
+        wrapper = moves.get(tuple(comps[:end]))
+        if wrapper is not None and _is_cell_root(comps[end]):
+            return list(comps[:end]) + [wrapper] + list(comps[end:])
+    return list(comps)
+
+
+def names_by_rule(name):
+    """NO_GRAPH when today's `name` lies below a legacy_seq2seq or wrapper scope, else None."""
+    comps = name.split("/")
+    if any(comp in SEQ2SEQ_SCOPES for comp in comps[:renaming.variable_length(comps) - 1]):
+        return NO_GRAPH
+    return None
+
+
+def _check_scope(scope, found, cells, beside, reported):
+    """The one wrapper of `scope` whose cell `cells` are; PlanError when that is not certain."""
+    where = "/".join(scope) or "the top scope"
+    wrapper = sorted(found)[0]
+
+    def refuse(comps, why):
+        tensor = reported["/".join(comps)]
+        return PlanError(f"cannot tell where TF >= 1.2 puts {tensor}: {why}; move it yourself "
+                         f"with --rename or leave it out with --exclude", tensor=tensor)
+
+    if len(found) > 1:
+        raise refuse(cells[0], f"{where} holds the wrappers {' and '.join(sorted(found))} "
+                               f"beside the cell, and the names do not say which wraps which")
+    if not scope or scope[-1] not in _ONE_CELL_SCOPES:
+        raise refuse(cells[0], f"{where} is not the scope of an RNN or a legacy_seq2seq "
+                               f"decoder, so the names do not say that {wrapper} wraps this cell")
+    own = _ATTENTION_OWN if scope[-1] == "attention_decoder" else None
+    others = [c for c in beside if c not in cells and not (own and own.fullmatch(c[len(scope)]))]
+    if others:
+        raise refuse(others[0], f"it is neither the cell nor {wrapper}'s own in {where}, so "
+                                f"where TF >= 1.2 puts it is not known")
+    expected = _WRAPPERS[wrapper][1]
+    for comps in cells:
+        generation = _generation(comps, len(scope))
+        if generation != expected:
+            told = (f"a {generation} cell" if generation
+                    else "a cell whose names do not say its TF version")
+            raise refuse(comps, f"it is {told} beside the {expected} wrapper {wrapper} in "
+                                f"{where}; a legacy_seq2seq graph has one generation of names")
+    return wrapper
+
+
+def _is_cell_root(comp):
+    return comp in _MULTI_CELL_SCOPES or comp in _CELL_GENERATION or comp in _UNTOLD_CELLS
+
+
+def _generation(comps, start):
+    """'TF 0.x', 'TF 1.0', 'TF >= 1.2' or None (untold) for the cell variable `comps`."""
+    length = renaming.variable_length(comps)
+    for i in range(start, length - 1):
+        comp = comps[i]
+        if comp in _UNTOLD_CELLS:
+            return None
+        if comp not in _CELL_GENERATION:
+            continue
+        if _CELL_GENERATION[comp]:
+            return _CELL_GENERATION[comp]
+        leaf = "/".join(comps[i + 1:length])
+        if leaf in names.LSTM_PEEPHOLES:  # spelled alike in TF 1.0 and today
+            return "TF 1.0"
+        return "TF >= 1.2" if leaf in names.CELL_VARIABLES[comp] else "TF 1.0"
+    return None
