@@ -23,6 +23,8 @@ existing embedding, and the Tensor form re-enters the same scopes with reuse.
 No TF 2 class builds these graphs, so these lists are checked against the sources, not a graph.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -493,3 +495,32 @@ _BUILDERS = {"embedding_rnn_seq2seq": _embedding_rnn_seq2seq,
 @pytest.mark.parametrize("case", CASES)
 def test_todays_list_is_what_tf_layer_scoping_names_the_rebuilt_graph(case):
     assert _seq2seq_graph(case) == {row[2]: row[3] for row in CASES[case]}
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_refuses_an_untied_wrapper_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from tests.file_guard import error_line, run_main, save_variables, snapshot
+    rng = np.random.default_rng(3)
+    values = {"my_decoder/OutputProjectionWrapper/Linear/Matrix": rng.random((U, V), "float32"),
+              "my_decoder/" + GRU0: rng.random((D + U, 2 * U), "float32")}
+    src = save_variables(str(tmp_path / "old"), values, write_version="V1")
+    before = snapshot(str(tmp_path))
+    code, _, err = run_main(capsys, "migrate", src, str(tmp_path / "new" / "m.ckpt"), "--no-share")
+    line = error_line(err)
+    assert code == 1 and src in line and "my_decoder/" + GRU0 in line
+    assert "not the scope of an RNN or a legacy_seq2seq decoder" in line
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_cli_dry_run_lists_todays_seq2seq_names(tmp_path, capsys):
+    from tests.file_guard import run_main, save_variables
+    rows = EMBEDDING_ATTENTION_SEQ2SEQ
+    values = {row[0]: np.zeros(row[3], np.float32) for row in rows}
+    src = save_variables(str(tmp_path / "old"), values, write_version="V1")
+    code, out, _ = run_main(capsys, "migrate", src, str(tmp_path / "m.ckpt"), "--dry-run",
+                            "--no-share", "--json")
+    assert code == 0
+    assert {row[2] for row in rows} <= set(re.findall(r'"(embedding_attention_seq2seq/[^"]+)"',
+                                                      out))
