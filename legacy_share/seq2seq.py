@@ -61,6 +61,8 @@ _CELL_GENERATION = {"GRUCell": "TF 0.x", "BasicLSTMCell": "TF 0.x", "LSTMCell": 
                     "BasicRNNCell": "TF 0.x", "LSTMBlockCell": "TF 0.x"}
 _CELL_GENERATION.update({scope: None for scope in names.CELL_VARIABLES})  # by the leaf
 _UNTOLD_CELLS = ("GRUBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
+_TODAY = "TF >= 1.2"
+_TF1_OR_TODAY = "TF >= 1.0"
 
 
 def wrapped_cells(variable_names):
@@ -93,8 +95,9 @@ def wrapped_cells(variable_names):
         beside = [c for c in split if tuple(c[:len(scope)]) == scope and len(c) > len(scope)
                   and c[len(scope)] not in found]
         cells = [c for c in beside if _is_cell_root(c[len(scope)])]
-        if cells:
-            moves[scope] = _check_scope(scope, found, cells, beside, reported)
+        wrapper = _check_scope(scope, found, cells, beside, reported) if cells else None
+        if wrapper:
+            moves[scope] = wrapper
     return moves
 
 
@@ -116,7 +119,8 @@ def names_by_rule(name):
 
 
 def _check_scope(scope, found, cells, beside, reported):
-    """The one wrapper of `scope` whose cell `cells` are; PlanError when that is not certain."""
+    """The one wrapper of `scope` whose cell `cells` are, None when they need no move (today's
+    names); PlanError when that is not certain."""
     where = "/".join(scope) or "the top scope"
     wrapper = sorted(found)[0]
 
@@ -125,21 +129,27 @@ def _check_scope(scope, found, cells, beside, reported):
         return PlanError(f"cannot tell where TF >= 1.2 puts {tensor}: {why}; move it yourself "
                          f"with --rename or leave it out with --exclude", tensor=tensor)
 
+    generations = [_generation(comps, len(scope)) for comps in cells]
+    if found == {"embedding_wrapper"} and all(_fits(g, _TODAY) for g in generations):
+        return None  # today's wrapper holds its cell; this one is another RNN's
     if len(found) > 1:
         raise refuse(cells[0], f"{where} holds the wrappers {' and '.join(sorted(found))} "
                                f"beside the cell, and the names do not say which wraps which")
     if not scope or scope[-1] not in _ONE_CELL_SCOPES:
         raise refuse(cells[0], f"{where} is not the scope of an RNN or a legacy_seq2seq "
                                f"decoder, so the names do not say that {wrapper} wraps this cell")
+    roots = sorted({comps[len(scope)] for comps in cells})
+    if len(roots) > 1:
+        raise refuse(cells[0], f"{where} holds the cells {' and '.join(roots)} beside {wrapper}, "
+                               f"and the names do not say which one it wraps")
     own = _ATTENTION_OWN if scope[-1] == "attention_decoder" else None
     others = [c for c in beside if c not in cells and not (own and own.fullmatch(c[len(scope)]))]
     if others:
         raise refuse(others[0], f"it is neither the cell nor {wrapper}'s own in {where}, so "
                                 f"where TF >= 1.2 puts it is not known")
     expected = _WRAPPERS[wrapper][1]
-    for comps in cells:
-        generation = _generation(comps, len(scope))
-        if generation != expected:
+    for comps, generation in zip(cells, generations):
+        if not _fits(generation, expected):
             told = (f"a {generation} cell" if generation
                     else "a cell whose names do not say its TF version")
             raise refuse(comps, f"it is {told} beside the {expected} wrapper {wrapper} in "
@@ -147,12 +157,17 @@ def _check_scope(scope, found, cells, beside, reported):
     return wrapper
 
 
+def _fits(generation, wanted):
+    return generation == wanted or (generation == _TF1_OR_TODAY and wanted in ("TF 1.0", _TODAY))
+
+
 def _is_cell_root(comp):
     return comp in _MULTI_CELL_SCOPES or comp in _CELL_GENERATION or comp in _UNTOLD_CELLS
 
 
 def _generation(comps, start):
-    """'TF 0.x', 'TF 1.0', 'TF >= 1.2' or None (untold) for the cell variable `comps`."""
+    """'TF 0.x', 'TF 1.0', 'TF >= 1.2', 'TF >= 1.0' (a peephole) or None (untold) for the cell
+    variable `comps`."""
     length = renaming.variable_length(comps)
     for i in range(start, length - 1):
         comp = comps[i]
@@ -164,6 +179,6 @@ def _generation(comps, start):
             return _CELL_GENERATION[comp]
         leaf = "/".join(comps[i + 1:length])
         if leaf in names.LSTM_PEEPHOLES:  # spelled alike in TF 1.0 and today
-            return "TF 1.0"
-        return "TF >= 1.2" if leaf in names.CELL_VARIABLES[comp] else "TF 1.0"
+            return _TF1_OR_TODAY
+        return _TODAY if leaf in names.CELL_VARIABLES[comp] else "TF 1.0"
     return None

@@ -279,6 +279,29 @@ def test_todays_cell_beside_a_legacy_wrapper_is_refused():
     one_line_refusal(specs, "a TF >= 1.2 cell beside the TF 0.x wrapper")
 
 
+def test_two_cells_beside_one_wrapper_are_refused():
+    specs = [("RNN/EmbeddingWrapper/embedding", (E, D), "float32"),
+             ("RNN/GRUCell/Gates/Linear/Matrix", (D + U, 2 * U), "float32"),
+             ("RNN/BasicLSTMCell/Linear/Matrix", (D + U, 4 * U), "float32")]
+    one_line_refusal(specs, "holds the cells BasicLSTMCell and GRUCell beside EmbeddingWrapper")
+
+
+def test_todays_cell_beside_todays_embedding_wrapper_is_another_rnns_and_stays():
+    names = ["rnn/embedding_wrapper/embedding", "rnn/embedding_wrapper/gru_cell/gates/kernel",
+             "rnn/lstm_cell/kernel", "rnn/lstm_cell/w_f_diag", "rnn/lstm_cell/kernel/Adam"]
+    got = planned([(name, (4, 4), "float32") for name in names])
+    assert got == {name: ((4, 4), (name,)) for name in names}
+
+
+def test_a_tf1_lstm_with_peepholes_moves_into_its_wrapper():
+    old = ["s/rnn/embedding_wrapper/embedding", "s/rnn/lstm_cell/weights", "s/rnn/lstm_cell/biases",
+           "s/rnn/lstm_cell/w_f_diag"]
+    got = planned([(name, (4, 4), "float32") for name in old])
+    assert set(got) == {"s/rnn/embedding_wrapper/embedding", "s/rnn/embedding_wrapper/lstm_cell/"
+                        "kernel", "s/rnn/embedding_wrapper/lstm_cell/bias",
+                        "s/rnn/embedding_wrapper/lstm_cell/w_f_diag"}
+
+
 def test_a_block_cell_beside_a_wrapper_is_refused():
     specs = [("s/rnn/output_projection_wrapper/weights", (U, V), "float32"),
              ("s/rnn/GRUBlockCell/w_ru", (D + U, 2 * U), "float32")]
