@@ -90,10 +90,15 @@ def wrapped_cells(variable_names):
             own = _WRAPPERS.get(comps[i])
             if own and "/".join(comps[i + 1:length]) in own[0]:
                 wrappers.setdefault(tuple(comps[:i]), set()).add(comps[i])
+    below = {scope: [] for scope in wrappers}
+    for comps in split if wrappers else ():
+        for end in range(len(comps)):
+            found = wrappers.get(tuple(comps[:end]))
+            if found is not None and comps[end] not in found:
+                below[tuple(comps[:end])].append(comps)
     moves = {}
     for scope, found in sorted(wrappers.items()):
-        beside = [c for c in split if tuple(c[:len(scope)]) == scope and len(c) > len(scope)
-                  and c[len(scope)] not in found]
+        beside = below[scope]
         cells = [c for c in beside if _is_cell_root(c[len(scope)])]
         wrapper = _check_scope(scope, found, cells, beside, reported) if cells else None
         if wrapper:
