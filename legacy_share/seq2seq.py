@@ -26,7 +26,8 @@ from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
 
-__all__ = ["NO_GRAPH", "SEQ2SEQ_SCOPES", "wrapped_cells", "relocate", "names_by_rule"]
+__all__ = ["NO_GRAPH", "SEQ2SEQ_SCOPES", "wrapped_cells", "relocate", "names_by_rule",
+           "plan_notes"]
 
 NO_GRAPH = "names by rule; no graph to check against"
 
@@ -121,6 +122,19 @@ def names_by_rule(name):
     if any(comp in SEQ2SEQ_SCOPES for comp in comps[:renaming.variable_length(comps) - 1]):
         return NO_GRAPH
     return None
+
+
+def plan_notes(output_names):
+    """One plan note per outermost legacy_seq2seq or wrapper scope among today's names."""
+    scopes = set()
+    for name in output_names:
+        comps = name.split("/")
+        for i, comp in enumerate(comps[:renaming.variable_length(comps) - 1]):
+            if comp in SEQ2SEQ_SCOPES:
+                scopes.add("/".join(comps[:i + 1]))
+                break
+    return [f"{scope}: {NO_GRAPH} (no TF 2 class builds legacy_seq2seq or its wrappers; the "
+            f"names follow TF 1.2 - 1.15's sources)" for scope in sorted(scopes)]
 
 
 def _check_scope(scope, found, cells, beside, reported):

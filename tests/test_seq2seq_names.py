@@ -332,6 +332,18 @@ def test_every_seq2seq_name_is_marked_as_named_by_rule(case):
     assert {seq2seq.names_by_rule(row[2]) for row in CASES[case]} == {seq2seq.NO_GRAPH}
 
 
+@pytest.mark.parametrize("generation", ["tf0", "today"])
+def test_the_plan_notes_each_seq2seq_model_as_named_by_rule(generation):
+    rows = EMBEDDING_RNN_SEQ2SEQ + EMBEDDING_ATTENTION_SEQ2SEQ
+    column = {"tf0": 0, "today": 2}[generation]
+    specs = [("model/" + row[column], row[3], "float32") for row in rows] + [
+        ("model/rnn/gru_cell/gates/kernel", (D + U, 2 * U), "float32")]
+    notes = plan_migration(specs, share=False).notes
+    assert [note.split(":")[0] for note in notes if seq2seq.NO_GRAPH in note] == [
+        "model/embedding_attention_seq2seq", "model/embedding_rnn_seq2seq"]
+    assert plan_migration(specs[-1:], share=False).notes == ()
+
+
 @pytest.mark.parametrize("name", ["rnn/multi_rnn_cell/cell_0/gru_cell/gates/kernel",
                                   "model/rnn/lstm_cell/kernel", "embedding", "global_step",
                                   "decoder/rnn_decoder_like/gru_cell/gates/kernel"])
