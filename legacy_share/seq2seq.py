@@ -1,4 +1,5 @@
-"""Where TF >= 1.2 puts the cell a legacy EmbeddingWrapper or OutputProjectionWrapper wraps (pure).
+"""Where TF >= 1.2 puts the cell a legacy Embedding-, OutputProjection- or InputProjectionWrapper
+wraps (pure).
 
 Up to TF 1.1 these wrappers opened their scope around their own variables only and called the
 wrapped cell beside it: `RNN/EmbeddingWrapper/embedding` next to `RNN/MultiRNNCell/Cell0/...`
@@ -39,6 +40,7 @@ SEQ2SEQ_SCOPES = (
     "embedding_rnn_seq2seq", "embedding_tied_rnn_seq2seq", "embedding_attention_seq2seq",
     "one2many_rnn_seq2seq", "rnn_decoder", "embedding_rnn_decoder", "attention_decoder",
     "embedding_attention_decoder", "embedding_wrapper", "output_projection_wrapper",
+    "input_projection_wrapper",
 )
 
 # A legacy wrapper scope -> (its own variable paths, the generation that spelled them).
@@ -48,6 +50,8 @@ _WRAPPERS = {
     "OutputProjectionWrapper": (("Linear/Matrix", "Linear/Bias"), "TF 0.x"),
     "embedding_wrapper": (("embedding",), "TF 1.0"),
     "output_projection_wrapper": (("weights", "biases"), "TF 1.0"),
+    "InputProjectionWrapper": (("Linear/Matrix", "Linear/Bias"), "TF 0.x"),
+    "input_projection_wrapper": (("weights", "biases"), "TF 1.0"),
 }
 # Scopes in which one cell is called and nothing else is: static_rnn / dynamic_rnn (`RNN`,
 # `rnn`), rnn_decoder, tied_rnn_seq2seq's static_rnn and rnn_decoder, and attention_decoder

@@ -237,6 +237,27 @@ def test_an_excluded_wrapper_variable_moves_nothing():
     assert ERS + "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel" in got
 
 
+# InputProjectionWrapper(GRUCell(U), num_proj=P) under dynamic_rnn / static_rnn: the same move
+# (r0.x rnn_cell.py and r1.1 core_rnn_cell_impl.py call the cell after leaving the wrapper's
+# scope; r1.2 - r1.15 core_rnn_cell.py call it inside the layer).
+P = 5
+INPUT_PROJECTION = [
+    ("RNN/InputProjectionWrapper/Linear/Matrix", "rnn/input_projection_wrapper/weights",
+     "rnn/input_projection_wrapper/kernel", (D, P)),
+    ("RNN/InputProjectionWrapper/Linear/Bias", "rnn/input_projection_wrapper/biases",
+     "rnn/input_projection_wrapper/bias", (P,)),
+] + _rows("RNN/", "rnn/", "rnn/input_projection_wrapper/", [
+    (a, b, c, (P + shape[0] - D, *shape[1:]) if len(shape) == 2 else shape)
+    for a, b, c, shape in _gru(D)])
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_input_projection_wrapper_takes_its_cell_in(generation):
+    got = planned(old_specs(INPUT_PROJECTION, generation))
+    column = GENERATIONS[generation]
+    assert got == {row[2]: (row[3], (row[column],)) for row in INPUT_PROJECTION}
+
+
 # ------------------------------------------------------------------------ refusals
 
 
@@ -421,6 +442,14 @@ def _wrappers():
             embedding = tf1.get_variable("embedding", [E, self._size])
             return self._cell(tf.nn.embedding_lookup(embedding, tf.reshape(inputs, [-1])), state)
 
+    class InputProjectionWrapper(_Wrapper):
+        @property
+        def output_size(self):
+            return self._cell.output_size
+
+        def call(self, inputs, state):
+            return self._cell(_linear([inputs], self._size), state)
+
     class OutputProjectionWrapper(_Wrapper):
         @property
         def output_size(self):
@@ -430,7 +459,7 @@ def _wrappers():
             output, new_state = self._cell(inputs, state)
             return _linear([output], self._size), new_state
 
-    return EmbeddingWrapper, OutputProjectionWrapper
+    return EmbeddingWrapper, OutputProjectionWrapper, InputProjectionWrapper
 
 
 def _linear(args, size):
@@ -470,7 +499,7 @@ def _seq2seq_graph(case):
     """{name: shape} of today's graph of `case`, built for two buckets."""
     import copy
     from legacy_share._tf import rnn_cell, tf, tf1
-    embedding_wrapper, projection_wrapper = _wrappers()
+    embedding_wrapper, projection_wrapper, _ = _wrappers()
     function, projected = case.split("-")[0], case.endswith("output_projection")
     kind = {"embedding_rnn_seq2seq": rnn_cell.BasicLSTMCell}.get(function, rnn_cell.GRUCell)
     layers = 1 if function == "embedding_tied_rnn_seq2seq" else 2
@@ -559,3 +588,14 @@ def test_cli_dry_run_lists_todays_seq2seq_names(tmp_path, capsys):
     assert code == 0
     assert {row[2] for row in rows} <= set(re.findall(r'"(embedding_attention_seq2seq/[^"]+)"',
                                                       out))
+
+
+def test_input_projection_list_is_what_tf_layer_scoping_names_the_rebuilt_graph():
+    from legacy_share._tf import rnn_cell, tf, tf1
+    input_projection_wrapper = _wrappers()[2]
+    with tf1.Graph().as_default() as graph:
+        inputs = tf1.placeholder(tf.float32, [3, 4, D])
+        tf1.nn.dynamic_rnn(input_projection_wrapper(rnn_cell.GRUCell(U), P), inputs,
+                           dtype=tf.float32)
+        got = {v.name[:-2]: tuple(v.shape.as_list()) for v in graph.get_collection("variables")}
+    assert got == {row[2]: row[3] for row in INPUT_PROJECTION}
