@@ -57,6 +57,10 @@ _WRAPPERS = {
 # `rnn`), rnn_decoder, tied_rnn_seq2seq's static_rnn and rnn_decoder, and attention_decoder
 # (which also holds its own attention variables, `_ATTENTION_OWN`).
 _ONE_CELL_SCOPES = ("RNN", "rnn", "rnn_decoder", "tied_rnn_seq2seq", "attention_decoder")
+# ... and each direction of a bidirectional RNN, below its own parent scope.
+_DIRECTION_SCOPES = {(names.LEGACY_BIDIRECTIONAL_SCOPE, d) for d in names.LEGACY_DIRECTION_SCOPES}
+_DIRECTION_SCOPES |= {(names.BIDIRECTIONAL_SCOPE, d)
+                      for d in (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)}
 _ATTENTION_OWN = re.compile(r"AttnW_\d+|AttnV_\d+|Attention_\d+|AttnOutputProjection|Linear"
                             r"|weights|biases")
 _MULTI_CELL_SCOPES = (names.LEGACY_MULTI_RNN_CELL_SCOPE, names.MULTI_RNN_CELL_SCOPE)
@@ -158,7 +162,8 @@ def _check_scope(scope, found, cells, beside, reported):
     if len(found) > 1:
         raise refuse(cells[0], f"{where} holds the wrappers {' and '.join(sorted(found))} "
                                f"beside the cell, and the names do not say which wraps which")
-    if not scope or scope[-1] not in _ONE_CELL_SCOPES:
+    if not scope or (scope[-1] not in _ONE_CELL_SCOPES
+                     and tuple(scope[-2:]) not in _DIRECTION_SCOPES):
         raise refuse(cells[0], f"{where} is not the scope of an RNN or a legacy_seq2seq "
                                f"decoder, so the names do not say that {wrapper} wraps this cell")
     roots = sorted({comps[len(scope)] for comps in cells})

@@ -258,6 +258,18 @@ def test_input_projection_wrapper_takes_its_cell_in(generation):
     assert got == {row[2]: (row[3], (row[column],)) for row in INPUT_PROJECTION}
 
 
+@pytest.mark.parametrize("old, today", [
+    ("BiRNN/FW/", "bidirectional_rnn/fw/"), ("BiRNN/BW/", "bidirectional_rnn/bw/"),
+    ("bidirectional_rnn/fw/", "bidirectional_rnn/fw/")])
+def test_each_direction_of_a_bidirectional_rnn_takes_its_cell_in(old, today):
+    generation = "tf0" if old.startswith("BiRNN") else "tf1.0"
+    rows = [(old + a[4:], old + b[4:], today + c[4:], shape)
+            for a, b, c, shape in INPUT_PROJECTION]
+    got = planned(old_specs(rows, generation))
+    assert set(got) == {row[2] for row in rows}
+    assert today + "input_projection_wrapper/gru_cell/gates/kernel" in got
+
+
 # ------------------------------------------------------------------------ refusals
 
 
