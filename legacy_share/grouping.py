@@ -149,7 +149,9 @@ def _migrate(name, rules, gru_kernel, wrapped=None):
     `wrapped`: `seq2seq.wrapped_cells` of the whole checkpoint (after the user renames).
     """
     comps = _user_renamed(name, rules)
-    return renaming.migrate_name(seq2seq.relocate(comps, wrapped or {}), gru_kernel)
+    if wrapped is not None:
+        comps = wrapped.relocate(comps)
+    return renaming.migrate_name(comps, gru_kernel)
 
 
 def _user_renamed(name, rules):

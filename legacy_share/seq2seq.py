@@ -13,7 +13,7 @@ OutputProjectionWrapper (when no `output_projection` is given) under `rnn_decode
 `attention_decoder` or `tied_rnn_seq2seq`.
 
 `wrapped_cells` finds, in a whole checkpoint, the legacy scopes where a wrapper sits beside the
-cell it wraps; `relocate` moves a name's cell into the wrapper's scope, still in its own
+cell it wraps; its `relocate` moves a name's cell into the wrapper's scope, still in its own
 generation's spelling, before `legacy_share.renaming` gives it today's names. Where the names
 do not say for certain which cell a wrapper wraps, `wrapped_cells` refuses.
 
@@ -27,7 +27,7 @@ from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
 
-__all__ = ["NO_GRAPH", "SEQ2SEQ_SCOPES", "wrapped_cells", "relocate", "names_by_rule",
+__all__ = ["NO_GRAPH", "SEQ2SEQ_SCOPES", "WrappedCells", "wrapped_cells", "names_by_rule",
            "plan_notes"]
 
 NO_GRAPH = "names by rule; no graph to check against"
@@ -72,6 +72,7 @@ _CELL_GENERATION.update({scope: None for scope in names.CELL_VARIABLES})  # by t
 _UNTOLD_CELLS = ("GRUBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
 _TODAY = "TF >= 1.2"
 _TF1_OR_TODAY = "TF >= 1.0"
+_TRIE = ()  # a key no path component can be
 
 
 def wrapped_cells(variable_names):
@@ -82,7 +83,8 @@ def wrapped_cells(variable_names):
         {name: the input name a refusal reports} when the names were renamed by the user.
 
     Returns:
-      {scope (tuple of components): the wrapper component to put the scope's cell into}.
+      WrappedCells: {scope (tuple of components): the wrapper component to put the scope's
+      cell into}, and `relocate(comps)` that does it.
 
     Raises:
       PlanError: a legacy wrapper sits beside a cell the names cannot tie to it for certain
@@ -95,16 +97,16 @@ def wrapped_cells(variable_names):
     wrappers = {}
     for comps in split:
         length = renaming.variable_length(comps)
-        for i in range(length - 1):
+        for i in range(max(0, length - 3), length - 1):  # own paths are 1 or 2 components
             own = _WRAPPERS.get(comps[i])
             if own and "/".join(comps[i + 1:length]) in own[0]:
                 wrappers.setdefault(tuple(comps[:i]), set()).add(comps[i])
+    trie = _trie(wrappers)
     below = {scope: [] for scope in wrappers}
     for comps in split if wrappers else ():
-        for end in range(len(comps)):
-            found = wrappers.get(tuple(comps[:end]))
-            if found is not None and comps[end] not in found:
-                below[tuple(comps[:end])].append(comps)
+        for scope in _scopes_along(trie, comps):
+            if comps[len(scope)] not in wrappers[scope]:
+                below[scope].append(comps)
     moves = {}
     for scope, found in sorted(wrappers.items()):
         beside = below[scope]
@@ -112,16 +114,47 @@ def wrapped_cells(variable_names):
         wrapper = _check_scope(scope, found, cells, beside, reported) if cells else None
         if wrapper:
             moves[scope] = wrapper
-    return moves
+    return WrappedCells(moves)
 
 
-def relocate(comps, moves):
-    """`comps` with its cell moved into the wrapper `moves` names for its scope (a new list)."""
-    for end in range(len(comps) - 1, 0, -1):
-        wrapper = moves.get(tuple(comps[:end]))
-        if wrapper is not None and _is_cell_root(comps[end]):
-            return list(comps[:end]) + [wrapper] + list(comps[end:])
-    return list(comps)
+class WrappedCells:
+    """The moves `wrapped_cells` found: `moves` {scope (tuple): wrapper component}."""
+
+    def __init__(self, moves):
+        self.moves = dict(moves)
+        self._trie = _trie(self.moves)
+
+    def relocate(self, comps):
+        """`comps` with its cell moved into its scope's wrapper (a new list)."""
+        inside = [scope for scope in _scopes_along(self._trie, comps)
+                  if _is_cell_root(comps[len(scope)])]
+        if not inside:
+            return list(comps)
+        end = len(inside[-1])
+        return list(comps[:end]) + [self.moves[inside[-1]]] + list(comps[end:])
+
+
+def _trie(scopes):
+    """Nested dicts of the scopes' components; `_TRIE` marks where a scope ends."""
+    root = {}
+    for scope in scopes:
+        node = root
+        for comp in scope:
+            node = node.setdefault(comp, {})
+        node[_TRIE] = scope
+    return root
+
+
+def _scopes_along(trie, comps):
+    """The scopes of `trie` that are proper prefixes of `comps`, shortest first (linear time)."""
+    node, found = trie, []
+    for comp in comps:
+        if _TRIE in node:
+            found.append(node[_TRIE])
+        node = node.get(comp)
+        if node is None:
+            break
+    return found
 
 
 def names_by_rule(name):
