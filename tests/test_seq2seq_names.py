@@ -357,6 +357,17 @@ def test_the_refusal_names_the_input_tensor_before_user_renames():
     assert str(caught.value).startswith("cannot tell where TF >= 1.2 puts dec/" + GRU0 + ": ")
 
 
+def test_a_hostile_deep_name_is_looked_at_in_linear_time():
+    import time
+    deep = "/".join(["x"] * 20000)
+    names = [deep + "/RNN/EmbeddingWrapper/embedding", deep + "/RNN/" + GRU0]
+    start = time.perf_counter()
+    wrapped = seq2seq.wrapped_cells(names)
+    moved = wrapped.relocate(names[1].split("/"))
+    assert time.perf_counter() - start < 3  # 23 s when prefixes were tuples built per depth
+    assert moved[20000:20003] == ["RNN", "EmbeddingWrapper", "MultiRNNCell"]
+
+
 # ----------------------------------------------------------------- the planner's hook
 
 
@@ -435,6 +446,7 @@ def test_a_saved_checkpoint_migrates_bit_for_bit_and_restores_strictly(tmp_path,
 
 def _wrappers():
     from legacy_share._tf import rnn_cell, tf, tf1
+    plain = tf.autograph.experimental.do_not_convert  # graph code, no control flow to convert
 
     class _Wrapper(rnn_cell.RNNCell):
         def __init__(self, cell, size, **kwargs):
@@ -450,6 +462,7 @@ def _wrappers():
         def output_size(self):
             return self._cell.output_size
 
+        @plain
         def call(self, inputs, state):
             embedding = tf1.get_variable("embedding", [E, self._size])
             return self._cell(tf.nn.embedding_lookup(embedding, tf.reshape(inputs, [-1])), state)
@@ -459,6 +472,7 @@ def _wrappers():
         def output_size(self):
             return self._cell.output_size
 
+        @plain
         def call(self, inputs, state):
             return self._cell(_linear([inputs], self._size), state)
 
@@ -467,6 +481,7 @@ def _wrappers():
         def output_size(self):
             return self._size
 
+        @plain
         def call(self, inputs, state):
             output, new_state = self._cell(inputs, state)
             return _linear([output], self._size), new_state
