@@ -12,6 +12,7 @@ from typing import Tuple
 from legacy_share import generations
 from legacy_share import names
 from legacy_share import renaming
+from legacy_share import seq2seq
 from legacy_share.errors import PlanError
 from legacy_share.patterns import compile_pattern, compile_rename
 from legacy_share.plans import TensorSpec
@@ -184,14 +185,18 @@ def migrated_tensors(specs, rules):
     kernel_roles = renaming.gru_block_kernels(
         {s.name: s.shape for s in specs if not rules.excluded(s.name)})
     renamed = {s.name: _user_renamed(s.name, rules) for s in specs if not rules.excluded(s.name)}
-    naming = generations.CheckpointNaming(["/".join(c) for c in renamed.values()])
+    # A legacy_seq2seq cell moves into its wrapper's scope before its generation is decided,
+    # so the wrapper (in the checkpoint's own spelling) is part of its stack's scope.
+    wrapped = seq2seq.wrapped_cells({"/".join(c): name for name, c in renamed.items()})
+    relocated = {name: wrapped.relocate(c) for name, c in renamed.items()}
+    naming = generations.CheckpointNaming(["/".join(c) for c in relocated.values()])
     for spec in specs:
         if rules.excluded(spec.name):
             tensors.append(Tensor(spec.name, spec.shape, spec.dtype, (spec.name,), excluded=True))
             continue
         comps = spec.name.split("/")
         variable = "/".join(comps[:renaming.variable_length(comps)])
-        name, shard = _migrate(renamed[spec.name], naming, kernel_roles.get(variable))
+        name, shard = _migrate(relocated[spec.name], naming, kernel_roles.get(variable))
         if shard is None:
             tensors.append(Tensor(name, spec.shape, spec.dtype, (spec.name,)))
             continue

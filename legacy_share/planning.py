@@ -11,6 +11,7 @@ import dataclasses
 from legacy_share import generations
 from legacy_share import names
 from legacy_share import renaming
+from legacy_share import seq2seq
 from legacy_share.errors import PlanError
 from legacy_share.tables import format_shape
 # The plan's vocabulary is re-exported: the writer, the readers and tests import it from here.
@@ -152,7 +153,8 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
                               (), tensor.shards))
     return Plan(tuple(steps[name] for name in sorted(steps)),
                 tuple(sorted(dropped, key=lambda d: d.name)), strategy,
-                share_from, tuple(_block_cell_notes(kept)) + tuple(notes))
+                share_from, tuple(_block_cell_notes(kept)) + tuple(seq2seq.plan_notes(steps))
+                + tuple(notes))
 
 
 def plan_unshare(specs, layers, group_patterns=(), share_from=0):

@@ -17,14 +17,15 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def save_variables(folder, variables, write_meta_graph=True):
-    """Saves {name: value} as variables with a real `Saver` at folder/model.ckpt -> the prefix."""
+def save_variables(folder, variables, write_meta_graph=True, write_version="V2"):
+    """Saves {name: value} as variables with a real `Saver` (format `write_version`, "V1" or
+    "V2") at folder/model.ckpt -> the prefix."""
     from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
     os.makedirs(folder, exist_ok=True)
     with tf1.Graph().as_default():
         for name, value in variables.items():
             tf1.get_variable(name, initializer=value)
-        saver = tf1.train.Saver()
+        saver = tf1.train.Saver(write_version=getattr(tf1.train.SaverDef, write_version))
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
             return saver.save(session, os.path.join(folder, "model.ckpt"),
