@@ -122,9 +122,20 @@ def test_mismatch_also_names_other_layer_counts_directions_and_modes():
     assert "bidirectional" in message
     three = cudnn.Layout("rnn_tanh", 3, 4, 4)
     assert "3 layer(s)" in cudnn.describe_mismatch(three.size, cudnn.Layout("rnn_tanh", 1, 4, 4))
-    assert "mode rnn_relu" in cudnn.describe_mismatch(
-        three.size, cudnn.Layout("gru", 3, 4, 4)) or "input size" in cudnn.describe_mismatch(
-            three.size, cudnn.Layout("gru", 3, 4, 4))
+    # 120 values: rnn_tanh or rnn_relu with 3 layers, or a 1-layer GRU (3 * 4 * (4 + 4 + 2)).
+    assert cudnn.describe_mismatch(three.size, cudnn.Layout("gru", 3, 4, 4)).endswith(
+        "needs 360; with the rest as given it would fit 1 layer(s) or mode rnn_tanh or mode "
+        "rnn_relu")
+    assert cudnn.describe_mismatch(three.size, cudnn.Layout("rnn_tanh", 1, 4, 4)).endswith(
+        "needs 40; with the rest as given it would fit input size 24 or 3 layer(s) or mode gru")
+
+
+def test_sizes_are_closed_form_for_any_layer_count():
+    huge = cudnn.Layout("lstm", 10 ** 12, 4, 6)
+    # layer 0: 4 gates * 4 units * (6 + 4 + 2); each layer above: 4 * 4 * (4 + 4 + 2)
+    assert huge.size == 16 * 12 + (10 ** 12 - 1) * 16 * 10
+    assert cudnn.fitting_layers(huge.size, "lstm", 4, 6) == 10 ** 12
+    assert "needs" in cudnn.describe_mismatch(100, huge)
 
 
 @pytest.mark.parametrize("bad", [dict(kind="sru"), dict(layers=0), dict(units=-1),
