@@ -204,7 +204,10 @@ def _tf1_kernel(canonical, order):
 
 
 def _summed_bias(canonical, order):
-    return np.concatenate([canonical.bW[g] + canonical.bR[g] for g in order])
+    """bW + bR per gate in `order`, summed in float32 or wider (float16 sums lose the proof)."""
+    return np.concatenate([np.add(canonical.bW[g], canonical.bR[g],
+                                  dtype=np.promote_types(canonical.bW[g].dtype, np.float32))
+                           for g in order])
 
 
 _LSTM_TF1_ORDER = (0, 2, 1, 3)  # cuDNN i, f, c, o -> TF1 i, j (= c), f, o
