@@ -124,10 +124,9 @@ def _slots(specs, owners, prefix):
         if owner is None:
             continue
         if spec.shape != owner.shape or spec.dtype not in FLOATS:
-            raise PlanError(f"{prefix}: {name} ({spec.dtype} {list(spec.shape)}) is a {leaf} "
-                            f"slot of the cuDNN tensor {owner.name} ({owner.dtype} "
-                            f"{list(owner.shape)}) but does not match it; --exclude it",
-                            tensor=name, file=prefix)
+            raise PlanError(f"{prefix}: {name} holds {spec.dtype} {list(spec.shape)}, but as "
+                            f"the {leaf} slot of the cuDNN tensor {owner.name} it would hold "
+                            f"floats {list(owner.shape)}; --exclude it", tensor=name, file=prefix)
         slots.append(name)
     return tuple(sorted(slots))
 
