@@ -194,8 +194,8 @@ def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
     """`ckpt` as the planner should see it -> (reader, notes).
 
     The reader is `ckpt` itself when it holds no cuDNN model, else a CudnnCheckpoint whose
-    buffers and canonical tensors read as TF1 cell tensors, buffers checked against their canonical tensors when the data
-    files are there.
+    buffers and canonical tensors read as TF1 cell tensors, buffers checked against their
+    canonical tensors when the data files are there.
 
     Args:
       ckpt: an open Checkpoint.
