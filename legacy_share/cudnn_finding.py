@@ -119,8 +119,9 @@ def _slots(specs, owners, prefix):
         head, _, leaf = name.rpartition("/")
         if not _is_slot(name):
             continue
-        owner = by_name.get(head) or next(
-            (o for n, o in by_name.items() if head.endswith("/" + n)), None)
+        comps = head.split("/")
+        owner = next((by_name[tail] for tail in ("/".join(comps[i:]) for i in range(len(comps)))
+                      if tail in by_name), None)
         if owner is None:
             continue
         if spec.shape != owner.shape or spec.dtype not in FLOATS:
