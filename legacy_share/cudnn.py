@@ -27,6 +27,7 @@ __all__ = [
     "Canonical",
     "params_size",
     "fitting_input_sizes",
+    "fitting_layers",
     "describe_mismatch",
     "unpack",
     "pack",
@@ -97,13 +98,13 @@ class Canonical:
 
 
 def params_size(kind, layers, units, input_size, directions=1):
-    """Length of the opaque buffer of this configuration (linear input mode)."""
-    gates = KINDS[kind]
-    total = 0
-    for layer in range(layers):
-        depth = input_size if layer == 0 else units * directions
-        total += directions * gates * (units * depth + units * units + 2 * units)
-    return total
+    """Length of the opaque buffer of this configuration (linear input mode), in closed form.
+
+    Layer 0 reads `input_size` values, every layer above `units * directions`.
+    """
+    per_matrix = directions * KINDS[kind] * units
+    first = per_matrix * (input_size + units + 2)
+    return first + (layers - 1) * per_matrix * (units * directions + units + 2)
 
 
 def fitting_input_sizes(length, kind, layers, units, directions=1):
@@ -116,6 +117,15 @@ def fitting_input_sizes(length, kind, layers, units, directions=1):
     return [(length - rest) // per_input]
 
 
+def fitting_layers(length, kind, units, input_size, directions=1):
+    """The number of layers that makes a buffer of `length` values fit the rest, or None."""
+    one = params_size(kind, 1, units, input_size, directions)
+    above = params_size(kind, 2, units, input_size, directions) - one
+    if length < one or (length - one) % above:
+        return None
+    return (length - one) // above + 1
+
+
 def describe_mismatch(length, layout):
     """Why a buffer of `length` values cannot hold `layout`, and what it would fit."""
     fits = []
@@ -123,11 +133,10 @@ def describe_mismatch(length, layout):
                                 layout.directions)
     if sizes:
         fits.append(f"input size {sizes[0]}")
-    for layers in range(1, 17):
-        if layers != layout.layers and params_size(layout.kind, layers, layout.units,
-                                                   layout.input_size,
-                                                   layout.directions) == length:
-            fits.append(f"{layers} layer(s)")
+    layers = fitting_layers(length, layout.kind, layout.units, layout.input_size,
+                            layout.directions)
+    if layers is not None and layers != layout.layers:
+        fits.append(f"{layers} layer(s)")
     other = 3 - layout.directions
     if params_size(layout.kind, layout.layers, layout.units, layout.input_size, other) == length:
         fits.append("bidirectional" if other == 2 else "unidirectional")
@@ -195,7 +204,10 @@ def _tf1_kernel(canonical, order):
 
 
 def _summed_bias(canonical, order):
-    return np.concatenate([canonical.bW[g] + canonical.bR[g] for g in order])
+    """bW + bR per gate in `order`, summed in float32 or wider (float16 sums lose the proof)."""
+    return np.concatenate([np.add(canonical.bW[g], canonical.bR[g],
+                                  dtype=np.promote_types(canonical.bW[g].dtype, np.float32))
+                           for g in order])
 
 
 _LSTM_TF1_ORDER = (0, 2, 1, 3)  # cuDNN i, f, c, o -> TF1 i, j (= c), f, o

@@ -1,225 +1,24 @@
-"""cuDNN models in a checkpoint: where they are, their layout, and how they read as TF1 cells.
+"""cuDNN models (legacy_share.cudnn_finding) read as today's TF1 cells.
 
-A cuDNN model is an opaque buffer (`cudnn_lstm/opaque_kernel`, or any 1-D tensor the user names)
-and/or the canonical tensors TF 1.3-1.15 saved beside it (`.../cudnn_compatible_lstm_cell/...`).
-`find_models` is pure (names and shapes in, models out); `CudnnCheckpoint` is a read-only view of
-an open checkpoint in which each model's tensors are replaced by today's TF1 cell tensors.
+`CudnnCheckpoint` is a read-only view of an open checkpoint in which each model's buffer, its
+slots and its canonical tensors are replaced by today's TF1 cell tensors (`lstm_cell`,
+`basic_rnn_cell`); `check_canonical` proves canonical tensors and buffer agree.
 """
-
-import dataclasses
-import re
-from typing import Optional, Tuple
 
 import numpy as np
 
 from legacy_share import cudnn
+from legacy_share.cudnn_finding import Model, canonical_position, find_models, slot_suffix
 from legacy_share.errors import CheckpointError, PlanError
-from legacy_share.planning import OPTIMIZER_SLOT_NAMES, TensorSpec
+from legacy_share.graph_settings import cudnn_layouts as layouts_from_meta
+from legacy_share.plans import TensorSpec
 
 __all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "output_tensors",
-           "check_canonical", "open_cudnn", "canonical_position"]
+           "check_canonical", "open_cudnn", "canonical_position", "TF1_CELLS"]
 
-_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
-_BUFFER_LEAVES = ("opaque_kernel", "opaque_params")
-_COMPATIBLE_CELLS = {"cudnn_compatible_lstm_cell": "lstm", "cudnn_compatible_gru_cell": "gru"}
-_CELL_RE = re.compile(r"cell_(\d+)")
-_FLOATS = ("float16", "bfloat16", "float32", "float64")
-_OPS_WITH_SIZES = ("CudnnRNNParamsSize", "CudnnRNNParamsToCanonical",
-                   "CudnnRNNParamsToCanonicalV2", "CudnnRNNCanonicalToParams",
-                   "CudnnRNNCanonicalToParamsV2")
-_RNN_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3")
 # TF1 cell each cuDNN mode migrates to (None: no TF1 core cell computes it).
 TF1_CELLS = {"lstm": "lstm_cell", "rnn_tanh": "basic_rnn_cell", "rnn_relu": "basic_rnn_cell",
              "gru": None}
-
-
-@dataclasses.dataclass(frozen=True)
-class Model:
-    """One cuDNN model: its `buffer` (None if only canonical tensors were saved), the `scope`
-    its canonical and output names live under ('' at the root), its `layout`, where the layout
-    came from (`source`), the `canonical` tensors found and the buffer's optimizer `slots`."""
-
-    buffer: Optional[str]
-    scope: str
-    layout: cudnn.Layout
-    source: str
-    canonical: Tuple[str, ...] = ()
-    slots: Tuple[str, ...] = ()
-
-
-def find_models(specs, meta_layouts=(), given=None, buffer_name=None, prefix="checkpoint"):
-    """The cuDNN models among `specs` (TensorSpecs) -> [Model], sorted by scope.
-
-    The layout of a buffer comes from its canonical tensors, else from `meta_layouts`
-    (dicts of Layout fields read from a graph, matched by size), else from `given` (a Layout
-    from the command line). `buffer_name` names a buffer whose name is not recognisable.
-    Raises PlanError when a buffer's layout cannot be told or does not fit its length.
-    """
-    specs = {spec.name: spec for spec in specs}
-    groups = _canonical_groups(specs)
-    buffers = [name for name, spec in specs.items() if _is_buffer(name, spec)]
-    if buffer_name is not None:
-        if buffer_name not in specs:
-            raise PlanError(f"{prefix}: no tensor {buffer_name!r} for --cudnn-buffer",
-                            file=prefix)
-        buffers = sorted(set(buffers) | {buffer_name})
-    if given is not None and not buffers:
-        buffers = [name for name, spec in specs.items()
-                   if spec.shape == (given.size,) and spec.dtype in _FLOATS
-                   and not _is_slot(name)]
-        if len(buffers) != 1:
-            lengths = sorted({(n, s.shape[0]) for n, s in specs.items() if len(s.shape) == 1
-                              and s.dtype in _FLOATS and not _is_slot(n)}, key=lambda p: -p[1])
-            shown = ", ".join(f"{n} ({length})" for n, length in lengths[:3]) or "none"
-            what = "several tensors" if buffers else "no tensor"
-            raise PlanError(
-                f"{prefix}: {what} of {given.size} values fit {given.describe()} (1-D float "
-                f"tensors: {shown}); check the flags, or name the buffer with --cudnn-buffer",
-                file=prefix)
-    models = []
-    for name in sorted(buffers):
-        spec = specs[name]
-        scope = "/".join(name.split("/")[:-1])
-        group = groups.pop(scope, None)
-        layout, source = _buffer_layout(name, spec, group, meta_layouts, given, prefix)
-        slots = tuple(sorted(n for n in specs if n.startswith(name + "/")
-                             and _is_slot(n) and specs[n].shape == spec.shape))
-        models.append(Model(name, scope, layout, source,
-                            tuple(sorted(group[1])) if group else (), slots))
-    for scope, (layout, names_) in sorted(groups.items()):
-        models.append(Model(None, scope, layout, "canonical tensors", tuple(sorted(names_))))
-    return sorted(models, key=lambda m: m.scope)
-
-
-def _is_slot(name):
-    return "/" in name and bool(_SLOT_RE.fullmatch(name.rsplit("/", 1)[1]))
-
-
-def _is_buffer(name, spec):
-    if len(spec.shape) != 1 or spec.dtype not in _FLOATS or _is_slot(name):
-        return False
-    comps = name.split("/")
-    if comps[-1] in _BUFFER_LEAVES:
-        return True
-    # A variable of its own under a cudnn scope (TF 1.0-1.2 models named it themselves), not a
-    # cell's weights.
-    in_cell = any(c in _COMPATIBLE_CELLS or _CELL_RE.fullmatch(c) or c.endswith("_cell")
-                  for c in comps[:-1])
-    return any("cudnn" in c.lower() for c in comps[:-1]) and not in_cell and comps[-1] not in (
-        "kernel", "bias", "weights", "biases")
-
-
-def _canonical_groups(specs):
-    """{scope: (Layout, names)} of the TF 1.3-1.15 canonical tensors (cudnn_compatible_*_cell)."""
-    found = {}
-    for name, spec in specs.items():
-        comps = name.split("/")
-        cells = [i for i, c in enumerate(comps) if c in _COMPATIBLE_CELLS]
-        layers = [i for i, c in enumerate(comps) if _CELL_RE.fullmatch(c)]
-        if not cells or not layers or _is_slot(name):
-            continue
-        cell, layer_at = cells[-1], layers[-1]
-        start = next((i for i, c in enumerate(comps) if c in (
-            "rnn", "stack_bidirectional_rnn", "multi_rnn_cell")), layer_at)
-        scope = "/".join(comps[:start])
-        direction = 1 if "bw" in comps[layer_at:cell] else 0
-        entry = found.setdefault(scope, {"kind": _COMPATIBLE_CELLS[comps[cell]], "names": [],
-                                         "layers": set(), "directions": set(), "shapes": {}})
-        entry["names"].append(name)
-        entry["layers"].add(int(_CELL_RE.fullmatch(comps[layer_at]).group(1)))
-        entry["directions"].add(direction)
-        entry["shapes"][(int(_CELL_RE.fullmatch(comps[layer_at]).group(1)), direction,
-                         "/".join(comps[cell + 1:]))] = spec.shape
-    groups = {}
-    for scope, entry in found.items():
-        kernel, bias = (("kernel", "bias") if entry["kind"] == "lstm"
-                        else ("gates/kernel", "gates/bias"))
-        gates = 4 if entry["kind"] == "lstm" else 2
-        kernel_shape = entry["shapes"].get((0, 0, kernel))
-        bias_shape = entry["shapes"].get((0, 0, bias))
-        if not kernel_shape or not bias_shape or len(kernel_shape) != 2:
-            continue
-        units = bias_shape[0] // gates
-        layout = cudnn.Layout(entry["kind"], max(entry["layers"]) + 1, units,
-                              kernel_shape[0] - units, len(entry["directions"]))
-        groups[scope] = (layout, entry["names"])
-    return groups
-
-
-def _buffer_layout(name, spec, group, meta_layouts, given, prefix):
-    length = spec.shape[0]
-    candidates = []
-    if group is not None:
-        candidates.append((group[0], "canonical tensors"))
-    fits = [cudnn.Layout(**fields) for fields in meta_layouts]
-    fits = [layout for layout in dict.fromkeys(fits) if layout.size == length]
-    if len(fits) == 1:
-        candidates.append((fits[0], "--meta"))
-    if given is not None:
-        candidates.append((given, "flags"))
-    if not candidates:
-        hint = " (the graph's cuDNN ops give other sizes)" if meta_layouts else ""
-        raise PlanError(
-            f"{prefix}: {name} looks like a cuDNN opaque buffer of {length} values, but its "
-            f"layout cannot be told from the checkpoint{hint}: give --meta GRAPH.meta, or "
-            f"--cudnn lstm|gru|rnn_tanh|rnn_relu --layers L --units N --input-size D "
-            f"[--bidirectional]", tensor=name, file=prefix)
-    layout, source = candidates[0]
-    for other, other_source in candidates[1:]:
-        if other != layout:
-            raise PlanError(f"{prefix}: {name}: the {source} say {layout.describe()}, the "
-                            f"{other_source} say {other.describe()}; fix the flags",
-                            tensor=name, file=prefix)
-    if layout.size != length:
-        raise PlanError(f"{prefix}: {name}: {cudnn.describe_mismatch(length, layout)} "
-                        f"(layout from the {source}); fix the flags or --meta",
-                        tensor=name, file=prefix)
-    return layout, source
-
-
-def layouts_from_meta(meta_graph):
-    """Layout fields of the cuDNN ops of a MetaGraphDef proto -> [dict], never running it.
-
-    Raises PlanError for what cannot be migrated: skip_input mode, projections (num_proj),
-    a ROCm build.
-    """
-    graph = meta_graph.graph_def
-    nodes = {node.name: node for node in graph.node}
-    version = f"{meta_graph.meta_info_def.tensorflow_version} " \
-              f"{meta_graph.meta_info_def.tensorflow_git_version}"
-    found = []
-    for node in graph.node:
-        if node.op not in _OPS_WITH_SIZES + _RNN_OPS:
-            continue
-        attrs = {key: node.attr[key].s.decode() for key in ("rnn_mode", "input_mode", "direction")
-                 if key in node.attr}
-        if attrs.get("input_mode") == "skip_input":
-            raise PlanError(f"graph node {node.name} uses input_mode skip_input, which adds the "
-                            f"input without weights; only linear_input buffers can be unpacked")
-        if "num_proj" in node.attr and node.attr["num_proj"].i:
-            raise PlanError(f"graph node {node.name} projects its output (num_proj "
-                            f"{node.attr['num_proj'].i}); such buffers are not supported")
-        if "rocm" in version.lower():
-            raise PlanError(f"the graph was written by a ROCm build ({version.strip()}): MIOpen "
-                            f"orders the gates of its buffers differently; not supported")
-        if node.op in _RNN_OPS:
-            continue
-        sizes = [_constant(nodes, node.input[i]) for i in range(3)]
-        if None in sizes or "rnn_mode" not in attrs:
-            continue
-        found.append(dict(kind=attrs["rnn_mode"], layers=sizes[0], units=sizes[1],
-                          input_size=sizes[2],
-                          directions=2 if attrs.get("direction") == "bidirectional" else 1))
-    return found
-
-
-def _constant(nodes, input_name):
-    node = nodes.get(input_name.lstrip("^").split(":")[0])
-    if node is None or node.op != "Const":
-        return None
-    tensor = node.attr["value"].tensor
-    values = list(tensor.int_val) or list(tensor.int64_val)
-    return int(values[0]) if len(values) == 1 and values[0] > 0 else None
 
 
 def output_tensors(model, forget_bias=1.0):
@@ -231,8 +30,9 @@ def output_tensors(model, forget_bias=1.0):
     """
     cell = TF1_CELLS[model.layout.kind]
     if cell is None:
+        what = model.buffer or f"{model.scope or '(root)'} canonical tensors"
         raise PlanError(
-            f"{model.buffer or model.scope}: a cuDNN GRU computes "
+            f"{what}: a cuDNN GRU computes "
             f"h~ = tanh(W x + r * (R h + bR)), which no TF1 core cell computes, so it has no "
             f"TF1 checkpoint to migrate to; `legacy-share export` makes it a Keras "
             f"GRU(reset_after=True)", tensor=model.buffer)
@@ -255,8 +55,8 @@ class CudnnCheckpoint:
 
     It has the Checkpoint interface the planner and writer use (`prefix`, `version`, `specs`,
     `files`, `missing_files()`, `read(name)`); buffers, their slots and the canonical tensors
-    are replaced by `output_tensors` (slots follow as `<kernel>/Adam`, ...). `notes` says what
-    was assumed.
+    are replaced by `output_tensors` (slots follow as `<kernel>/Adam`, ...; a model with no
+    buffer is read from its canonical tensors). `notes` says what was assumed.
     """
 
     def __init__(self, ckpt, models, forget_bias=1.0):
@@ -264,23 +64,23 @@ class CudnnCheckpoint:
         self.prefix, self.version, self.models = ckpt.prefix, ckpt.version, tuple(models)
         self.forget_bias = float(forget_bias)
         self._virtual, self._cache = {}, (None, None)
-        hidden = set()
         stored = {spec.name: spec for spec in ckpt.specs}
-        added = []
+        hidden, added = set(), []
         for model in self.models:
-            hidden.update(model.canonical)
-            if model.buffer is None:
-                continue  # canonical tensors alone: nothing to unpack, kept as they are
-            hidden.add(model.buffer)
-            hidden.update(model.slots)
-            dtype = stored[model.buffer].dtype
+            hidden.update(model.canonical + model.slots + ((model.buffer,) if model.buffer else ()))
+            sources = _canonical_sources(model)
             for name, (key, suffix) in output_tensors(model, forget_bias).items():
+                source = model.buffer or sources[(key, suffix)]
                 shape = _tf1_shape(model.layout, key[0], suffix)
-                self._virtual[name] = (model, key, suffix, None)
-                added.append(TensorSpec(name, shape, dtype))
+                self._virtual[name] = (model, key, suffix, None, stored[source].dtype)
+                added.append(TensorSpec(name, shape, stored[source].dtype))
                 for slot in model.slots:
-                    slot_name = f"{name}/{slot[len(model.buffer) + 1:]}"
-                    self._virtual[slot_name] = (model, key, suffix, slot)
+                    before, leaf = slot_suffix(model, slot) if model.buffer else (
+                        _canonical_slot_suffix(slot, source))
+                    if leaf is None:
+                        continue  # another canonical tensor's slot
+                    slot_name = f"{before}{name}/{leaf}"
+                    self._virtual[slot_name] = (model, key, suffix, slot, stored[slot].dtype)
                     added.append(TensorSpec(slot_name, shape, stored[slot].dtype))
         hidden.difference_update(spec.name for spec in added)
         self._replaced = sorted(set(stored) & set(self._virtual))
@@ -292,8 +92,6 @@ class CudnnCheckpoint:
     def _note(self, model):
         what = model.buffer or f"{model.scope or '(root)'} canonical tensors"
         text = f"{what}: cuDNN {model.layout.describe()} (from the {model.source})"
-        if model.buffer is None:
-            return text + "; no opaque buffer, tensors kept as saved"
         cell = TF1_CELLS[model.layout.kind]
         text += f" -> {cell} per layer"
         if model.layout.kind == "lstm":
@@ -303,9 +101,11 @@ class CudnnCheckpoint:
             text += ", bias = bW + bR; build BasicRNNCell(activation=tf.nn.relu)"
         else:
             text += ", bias = bW + bR"
-        if model.slots:
+        if model.slots and model.buffer:
             text += ("; optimizer slots unpacked alike (a summed bias takes the input bias's "
                      "slot: both biases of a gate get the same gradient)")
+        elif model.slots:
+            text += "; optimizer slots renamed alike, their values kept"
         return text
 
     @property
@@ -319,15 +119,19 @@ class CudnnCheckpoint:
         """Tensor `name` as numpy: unpacked and converted for the replaced ones."""
         if name not in self._virtual:
             return self._ckpt.read(name)
-        model, key, suffix, slot = self._virtual[name]
+        model, key, suffix, slot, dtype = self._virtual[name]
+        if model.buffer is None:
+            return _from_canonical(self._ckpt, model, key, suffix, slot, self.forget_bias)
         canonical = self.canonicals(model, slot)[key]
         if slot is None:
             weights = _tf1_weights(model.layout.kind, canonical, self.forget_bias)
-            return weights[0] if suffix == "kernel" else weights[1]
-        order = _TF1_ORDER[model.layout.kind]
-        if suffix == "kernel":
-            return _tf1_weights(model.layout.kind, canonical, 0.0)[0]
-        return np.concatenate([canonical.bW[g] for g in order])
+        elif suffix == "kernel":
+            weights = _tf1_weights(model.layout.kind, canonical, 0.0)
+        else:
+            order = _TF1_ORDER[model.layout.kind]
+            weights = (None, np.concatenate([canonical.bW[g] for g in order]))
+        return np.asarray(weights[0] if suffix == "kernel" else weights[1]).astype(
+            dtype, copy=False)
 
     def canonicals(self, model, slot=None):
         """{(layer, direction): Canonical} of `model`'s buffer (or of its optimizer `slot`)."""
@@ -377,7 +181,9 @@ def check_canonical(ckpt, models, tolerance=1e-6, unpacked=None):
                     f"{model.buffer} ({model.layout.describe()}); use an intact checkpoint")
             difference = float(np.max(np.abs(expected.astype(np.float64) - saved), initial=0.0))
             scale = max(1.0, float(np.max(np.abs(saved), initial=0.0)))
-            if not difference <= tolerance * scale:
+            # TF summed the biases in the saved dtype: allow its rounding (float16: 1e-3).
+            allowed = max(tolerance, 2 * _EPSILON.get(saved.dtype.name, 0.0)) * scale
+            if not difference <= allowed:
                 raise CheckpointError(
                     f"{ckpt.prefix}: {name} and {model.buffer} hold different weights (max "
                     f"|diff| {difference:.3g}); the checkpoint is inconsistent, use an intact "
@@ -387,9 +193,9 @@ def check_canonical(ckpt, models, tolerance=1e-6, unpacked=None):
 def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
     """`ckpt` as the planner should see it -> (reader, notes).
 
-    The reader is `ckpt` itself when it holds no cuDNN buffer, else a CudnnCheckpoint whose
-    buffers read as TF1 cell tensors, checked against their canonical tensors when the data
-    files are there.
+    The reader is `ckpt` itself when it holds no cuDNN model, else a CudnnCheckpoint whose
+    buffers and canonical tensors read as TF1 cell tensors, buffers checked against their
+    canonical tensors when the data files are there.
 
     Args:
       ckpt: an open Checkpoint.
@@ -403,7 +209,7 @@ def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
     """
     meta_layouts = layouts_from_meta(meta_graph) if meta_graph is not None else ()
     models = find_models(ckpt.specs, meta_layouts, layout, buffer_name, prefix=ckpt.prefix)
-    if not any(model.buffer for model in models):
+    if not models:
         return ckpt, ()
     view = CudnnCheckpoint(ckpt, models)
     if not ckpt.missing_files():
@@ -413,6 +219,7 @@ def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
     return view, view.notes
 
 
+_EPSILON = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}  # narrower than float32
 _TF1_ORDER = {"lstm": (0, 2, 1, 3), "rnn_tanh": (0,), "rnn_relu": (0,), "gru": (0, 1, 2)}
 
 
@@ -422,21 +229,43 @@ def _tf1_weights(kind, canonical, forget_bias):
     return cudnn.basic_rnn_cell_weights(canonical)
 
 
+def _canonical_sources(model):
+    """{((layer, direction), "kernel" | "bias"): canonical tensor} of an LSTM without buffer."""
+    if model.buffer is not None:
+        return {}
+    return {canonical_position(name): name for name in model.canonical}
+
+
+def _canonical_slot_suffix(slot, source):
+    """(what stands before `source` in the name of `slot`, the slot's leaf), or (None, None)."""
+    head, _, leaf = slot.rpartition("/")
+    if head != source and not head.endswith("/" + source):
+        return None, None
+    return head[:len(head) - len(source)], leaf
+
+
+def _from_canonical(ckpt, model, key, suffix, slot, forget_bias):
+    """An LSTMCell tensor of a model saved as `cudnn_compatible_lstm_cell` tensors alone.
+
+    Their kernel is LSTMCell's (rows [inputs; state], columns i, j, f, o) and their bias is
+    bW + bR with no forget bias: LSTMCell adds `forget_bias` at run time, so it is subtracted
+    from the forget block. Slots are copied.
+    """
+    source = _canonical_sources(model)[(key, suffix)]
+    value = ckpt.read(slot or source)
+    if slot is None and suffix == "bias":
+        n = model.layout.units
+        value = value.copy()
+        wide = value[2 * n:3 * n].astype(np.promote_types(value.dtype, np.float32))
+        value[2 * n:3 * n] = wide - forget_bias
+    return value
+
+
 def _tf1_shape(layout, layer, suffix):
     columns = layout.units * (4 if layout.kind == "lstm" else 1)
     if suffix == "kernel":
         return (layout.layer_input(layer) + layout.units, columns)
     return (columns,)
-
-
-def canonical_position(name):
-    """A canonical tensor's name -> ((layer, direction index), suffix below the cell scope)."""
-    comps = name.split("/")
-    cell = max(i for i, c in enumerate(comps) if c in _COMPATIBLE_CELLS)
-    layer_at = max(i for i, c in enumerate(comps) if _CELL_RE.fullmatch(c))
-    direction = 1 if "bw" in comps[layer_at:cell] else 0
-    return ((int(_CELL_RE.fullmatch(comps[layer_at]).group(1)), direction),
-            "/".join(comps[cell + 1:]))
 
 
 def _compatible_weights(kind, canonical):

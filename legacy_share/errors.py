@@ -10,6 +10,7 @@ __all__ = [
     "NewVariableError",
     "CheckpointError",
     "PlanError",
+    "LayoutUnknownError",
     "LayersDifferError",
     "DestinationExistsError",
     "VerificationError",
@@ -69,6 +70,10 @@ class PlanError(Error, ValueError):
         super().__init__(message)
         self.tensor = tensor
         self.file = file
+
+
+class LayoutUnknownError(PlanError):
+    """A cuDNN buffer's layout cannot be told from the checkpoint, a graph or flags."""
 
 
 class LayersDifferError(Error):

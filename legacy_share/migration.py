@@ -197,7 +197,7 @@ def _inspect_cudnn(ckpt, meta, layout, buffer_name, values_read):
         models = cudnn_models.find_models(
             ckpt.specs, cudnn_models.layouts_from_meta(graph) if graph is not None else (),
             layout, buffer_name, prefix=ckpt.prefix)
-    except errors.PlanError as exc:
+    except errors.LayoutUnknownError as exc:  # only what was not given; misfits are errors
         return (), (str(exc),)
     if values_read:
         cudnn_models.check_canonical(ckpt, models)
@@ -205,8 +205,6 @@ def _inspect_cudnn(ckpt, meta, layout, buffer_name, values_read):
 
 
 def _cudnn_route(model):
-    if model.buffer is None:
-        return "kept as saved (no buffer to unpack)"
     cell = cudnn_models.TF1_CELLS[model.layout.kind]
     if cell is None:
         return "export only (no TF1 cell computes a cuDNN GRU)"

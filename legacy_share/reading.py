@@ -243,7 +243,8 @@ def open_input(path, what):
 
 
 def read_input(path, limit, what):
-    """The bytes of input file `path` -> bytes, read without following it into a FIFO or device.
+    """The bytes of input file `path` -> bytearray, read without following it into a FIFO or
+    device.
 
     Raises CheckpointError naming `path` if it is not a regular file or holds more than `limit`
     bytes (checked before reading; `what` names the kind of file in the message).
@@ -255,17 +256,21 @@ def read_input(path, limit, what):
             raise errors.CheckpointError(
                 f"{path}: the {what} has {info.st_size} bytes, more than any {what} ({limit}); "
                 f"give the {what} itself.")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, min(1 << 24, limit + 1 - total))
-            if not chunk:
+        # Read into one buffer of the announced size (one byte more: a file that grows is
+        # caught): the peak is the file's size, not twice it as chunks joined would be.
+        data = bytearray(info.st_size + 1)
+        view, total = memoryview(data), 0
+        while total < len(data):
+            count = os.readv(fd, [view[total:total + (1 << 24)]])
+            if not count:
                 break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
+            total += count
+        view.release()
+        if total > info.st_size:
             raise errors.CheckpointError(f"{path}: the {what} grows while it is read; give a "
                                          f"{what} that no other program writes.")
-        return b"".join(chunks)
+        del data[total:]
+        return data
     except OSError as exc:
         raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
     finally:

@@ -5,6 +5,7 @@ The graph is never imported nor run: variables come from the `variables` collect
 """
 
 import dataclasses
+import os
 from typing import Optional, Tuple
 
 from google.protobuf import message as protobuf_message
@@ -13,7 +14,7 @@ from google.protobuf import text_format
 from legacy_share import errors
 from legacy_share.planning import TensorSpec
 from legacy_share.reading import (LFS_POINTER_START, lfs_pointer_problem, open_checkpoint,
-                                  read_input)
+                                  open_input, read_input)
 from legacy_share.reports import JsonReport
 from legacy_share._tf import tf, tf1
 
@@ -172,6 +173,10 @@ def read_meta_graph(path):
 
 
 def _parse_meta_graph(path):
+    not_meta = (f"{path}: not a MetaGraphDef (binary or text){{}}; give the .meta file written "
+                f"by Saver.save or export_meta_graph.")
+    if _first_byte(path) == b"\0":  # no tag nor text starts so: refused before a sparse GiB
+        raise errors.CheckpointError(not_meta.format(" (it starts with a zero byte)"))
     data = read_input(path, _META_LIMIT, "MetaGraphDef")
     if data.startswith(LFS_POINTER_START):
         raise errors.CheckpointError(lfs_pointer_problem(path, "MetaGraphDef") + ".")
@@ -182,15 +187,27 @@ def _parse_meta_graph(path):
             return meta
     except protobuf_message.DecodeError:
         pass
+    if b"\0" in data:  # text holds no zero byte; parsing it as text would copy it twice
+        raise errors.CheckpointError(not_meta.format(""))
     meta = tf1.MetaGraphDef()
     try:
-        text_format.Parse(data.decode("utf-8"), meta)
+        # Lines of bytes, each decoded as it is parsed: never a second copy of the whole file.
+        text_format.ParseLines(data.split(b"\n"), meta)
     except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
         nested = " (nested too deeply)" if isinstance(exc, RecursionError) else ""
-        raise errors.CheckpointError(
-            f"{path}: not a MetaGraphDef (binary or text){nested}; give the .meta file written "
-            f"by Saver.save or export_meta_graph.") from exc
+        raise errors.CheckpointError(not_meta.format(nested)) from exc
     return meta
+
+
+def _first_byte(path):
+    fd = open_input(path, "MetaGraphDef")
+    try:
+        return os.pread(fd, 1, 0)
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef "
+                                     f"({exc.strerror}).") from exc
+    finally:
+        os.close(fd)
 
 
 def _node_shape(node):

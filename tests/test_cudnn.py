@@ -122,9 +122,20 @@ def test_mismatch_also_names_other_layer_counts_directions_and_modes():
     assert "bidirectional" in message
     three = cudnn.Layout("rnn_tanh", 3, 4, 4)
     assert "3 layer(s)" in cudnn.describe_mismatch(three.size, cudnn.Layout("rnn_tanh", 1, 4, 4))
-    assert "mode rnn_relu" in cudnn.describe_mismatch(
-        three.size, cudnn.Layout("gru", 3, 4, 4)) or "input size" in cudnn.describe_mismatch(
-            three.size, cudnn.Layout("gru", 3, 4, 4))
+    # 120 values: rnn_tanh or rnn_relu with 3 layers, or a 1-layer GRU (3 * 4 * (4 + 4 + 2)).
+    assert cudnn.describe_mismatch(three.size, cudnn.Layout("gru", 3, 4, 4)).endswith(
+        "needs 360; with the rest as given it would fit 1 layer(s) or mode rnn_tanh or mode "
+        "rnn_relu")
+    assert cudnn.describe_mismatch(three.size, cudnn.Layout("rnn_tanh", 1, 4, 4)).endswith(
+        "needs 40; with the rest as given it would fit input size 24 or 3 layer(s) or mode gru")
+
+
+def test_sizes_are_closed_form_for_any_layer_count():
+    huge = cudnn.Layout("lstm", 10 ** 12, 4, 6)
+    # layer 0: 4 gates * 4 units * (6 + 4 + 2); each layer above: 4 * 4 * (4 + 4 + 2)
+    assert huge.size == 16 * 12 + (10 ** 12 - 1) * 16 * 10
+    assert cudnn.fitting_layers(huge.size, "lstm", 4, 6) == 10 ** 12
+    assert "needs" in cudnn.describe_mismatch(100, huge)
 
 
 @pytest.mark.parametrize("bad", [dict(kind="sru"), dict(layers=0), dict(units=-1),
@@ -205,3 +216,14 @@ def test_reference_run_bidirectional_reads_valid_steps_backwards_and_zeros_paddi
     first_layer = cudnn.run({k: v for k, v in canonicals.items() if k[0] == 0},
                             cudnn.Layout("rnn_tanh", 1, 2, 3, directions=2), inputs, [4, 2])
     np.testing.assert_allclose(first_layer[1, 1, 2:], solo[0, 0, 2:], atol=1e-12)
+
+
+def test_biases_of_a_float16_buffer_are_summed_in_float32():
+    # Summed in float16, bW + bR lost up to half a float16 step and no export passed the proof.
+    layout = cudnn.Layout("lstm", 1, 8, 3)
+    buffer = np.random.RandomState(1).uniform(-1, 1, layout.size).astype(np.float16)
+    canonical = cudnn.unpack(buffer, layout)[(0, 0)]
+    exact = [canonical.bW[g].astype(np.float64) + canonical.bR[g] for g in range(4)]
+    np.testing.assert_array_equal(cudnn.keras_weights(canonical, "lstm")[2], np.concatenate(exact))
+    tf1_bias = cudnn.lstm_cell_weights(canonical, forget_bias=0.0)[1]
+    np.testing.assert_array_equal(tf1_bias, np.concatenate([exact[g] for g in (0, 2, 1, 3)]))

@@ -101,34 +101,49 @@ def test_skip_input_and_projections_in_the_graph_are_refused():
 # ------------------------------------------------------------------ migrated, restored, run
 
 
-def _tf1_stack_outputs(prefix, layout, inputs, lengths, forget_bias=1.0):
-    """Builds today's tf.compat.v1 cells under the migrated names, restores `prefix` strictly
-    and runs them -> outputs [batch, time, units * directions]."""
+def _tf1_stack_outputs(prefix, layout, inputs, lengths, forget_bias=1.0, scope=SCOPE,
+                       optimizer_scope=None):
+    """Builds today's tf.compat.v1 cells under the migrated names in `scope`, restores `prefix`
+    strictly and runs them -> outputs [batch, time, units * directions].
+
+    `optimizer_scope`: also an Adam minimizing the outputs, built in that variable scope, whose
+    slots are restored too (its beta powers are not in a migrated checkpoint).
+    """
     with tf1.Graph().as_default():
-        x = tf1.constant(inputs, tf.float32)
-        seq = tf1.constant(lengths, tf.int32)
-
-        def cell():
-            if layout.kind == "lstm":
-                return tf1.nn.rnn_cell.LSTMCell(layout.units, forget_bias=forget_bias)
-            activation = tf.nn.relu if layout.kind == "rnn_relu" else None
-            return tf1.nn.rnn_cell.BasicRNNCell(layout.units, activation=activation)
-
-        with tf1.variable_scope(SCOPE):
-            if layout.directions == 1:
-                stack = tf1.nn.rnn_cell.MultiRNNCell([cell() for _ in range(layout.layers)])
-                outputs, _ = tf1.nn.dynamic_rnn(stack, x, sequence_length=seq, dtype=tf.float32)
-            else:
-                outputs = x
-                for layer in range(layout.layers):
-                    with tf1.variable_scope(f"stack_bidirectional_rnn/cell_{layer}"):
-                        (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
-                            cell(), cell(), outputs, sequence_length=seq, dtype=tf.float32)
-                    outputs = tf.concat([fw, bw], axis=2)
-        saver = tf1.train.Saver()  # every graph variable must be in the checkpoint
+        outputs = _tf1_stack(inputs, lengths, layout, forget_bias, scope)
+        if optimizer_scope is not None:
+            with tf1.variable_scope(optimizer_scope):
+                tf1.train.AdamOptimizer().minimize(tf.reduce_sum(outputs))
+        variables = [v for v in tf1.global_variables() if "_power" not in v.op.name]
+        saver = tf1.train.Saver(variables)  # every one of them must be in the checkpoint
         with tf1.Session() as session:
             saver.restore(session, prefix)
-            return session.run(outputs)
+            return session.run(outputs), {v.op.name: session.run(v) for v in variables}
+
+
+def _tf1_stack(inputs, lengths, layout, forget_bias, scope):
+    """Today's tf.compat.v1 cells of `layout` in `scope` ('': the root) on `inputs`."""
+    x = tf1.constant(inputs, tf.float32)
+    seq = tf1.constant(lengths, tf.int32)
+
+    def cell():
+        if layout.kind == "lstm":
+            return tf1.nn.rnn_cell.LSTMCell(layout.units, forget_bias=forget_bias)
+        activation = tf.nn.relu if layout.kind == "rnn_relu" else None
+        return tf1.nn.rnn_cell.BasicRNNCell(layout.units, activation=activation)
+
+    with tf1.variable_scope(scope or tf1.get_variable_scope()):
+        if layout.directions == 1:
+            stack = tf1.nn.rnn_cell.MultiRNNCell([cell() for _ in range(layout.layers)])
+            outputs, _ = tf1.nn.dynamic_rnn(stack, x, sequence_length=seq, dtype=tf.float32)
+        else:
+            outputs = x
+            for layer in range(layout.layers):
+                with tf1.variable_scope(f"stack_bidirectional_rnn/cell_{layer}"):
+                    (fw, bw), _ = tf1.nn.bidirectional_dynamic_rnn(
+                        cell(), cell(), outputs, sequence_length=seq, dtype=tf.float32)
+                outputs = tf.concat([fw, bw], axis=2)
+    return outputs
 
 
 @pytest.mark.parametrize("layout,canonical,slots", [
@@ -159,7 +174,7 @@ def test_migrated_buffer_restores_into_tf1_cells_that_compute_the_cudnn_equation
     assert names == expected
     inputs = np.random.RandomState(5).randn(3, 7, layout.input_size).astype(np.float32)
     lengths = np.array([7, 3, 0], np.int32)
-    got = _tf1_stack_outputs(dst, layout, inputs, lengths)
+    got, _ = _tf1_stack_outputs(dst, layout, inputs, lengths)
     np.testing.assert_allclose(got, cudnn.run(canonicals, layout, inputs, lengths),
                                rtol=1e-5, atol=1e-5)
 
@@ -221,7 +236,7 @@ def test_cli_migrate_unpacks_and_a_tf1_graph_computes_the_cudnn_lstm(capsys, tmp
                out.splitlines())
     inputs = np.random.RandomState(1).randn(2, 5, 6).astype(np.float32)
     lengths = np.array([5, 2], np.int32)
-    np.testing.assert_allclose(_tf1_stack_outputs(str(dst), layout, inputs, lengths),
+    np.testing.assert_allclose(_tf1_stack_outputs(str(dst), layout, inputs, lengths)[0],
                                cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
     dropped = tmp_path / "dropped" / "model.ckpt"
     code, _, err = run_main(capsys, "migrate", prefix, dropped, "--no-share", "--meta",
@@ -264,3 +279,119 @@ def test_cli_migrate_refuses_canonical_tensors_that_disagree_with_the_buffer(cap
     line = error_line(err)
     assert code == 1 and wrong in line and "hold different weights" in line
     assert not os.path.exists(dst.parent)
+
+
+# ------------------------------------------------- issue 17: where TF 1.4-1.15 put the tensors
+
+# TF r1.15 contrib/cudnn_rnn: `_create_saveable` passes the variable scope current at build()
+# (the layer's own when the layer is called, the one outside it when build() is called by
+# hand) and the saveable names each tensor "<scope>/rnn/multi_rnn_cell/cell_%d/<cell>/...".
+def _run_inputs(layout, seed=5):
+    inputs = np.random.RandomState(seed).randn(3, 6, layout.input_size).astype(np.float32)
+    return inputs, np.array([6, 2, 0], np.int32)
+
+
+def _migrate(capsys, prefix, dst, *flags):
+    code, out, err = run_main(capsys, "migrate", prefix, dst, "--no-share", *flags)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("user_scope", ["", "model"])
+def test_canonical_tensors_of_a_layer_built_by_hand_live_in_the_scope_outside_it(
+        capsys, tmp_path, user_scope):
+    layout = cudnn.Layout("lstm", 2, 3, 5)
+    head = f"{user_scope}/" if user_scope else ""
+    prefix, canonicals = save_cudnn_checkpoint(
+        str(tmp_path / "src"), layout, canonical=True, slots=True,
+        buffer_name=f"{head}{SCOPE}/opaque_kernel", canonical_scope=user_scope)
+    ckpt, models = _find(prefix)
+    assert [(m.buffer, m.scope, m.layout, m.source, len(m.canonical)) for m in models] == [
+        (f"{head}{SCOPE}/opaque_kernel", user_scope, layout, "canonical tensors", 4)]
+    cudnn_models.check_canonical(ckpt, models)
+    dst = tmp_path / "out" / "model.ckpt"
+    with untouched(str(tmp_path / "src")):
+        _migrate(capsys, prefix, dst)
+    names = {spec.name for spec in open_checkpoint(str(dst)).specs}
+    assert f"{head}rnn/multi_rnn_cell/cell_1/lstm_cell/kernel" in names
+    assert not [n for n in names if "cudnn" in n]
+    inputs, lengths = _run_inputs(layout)
+    got, _ = _tf1_stack_outputs(str(dst), layout, inputs, lengths, scope=user_scope,
+                                optimizer_scope="")
+    np.testing.assert_allclose(got, cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
+
+
+def test_canonical_tensors_two_buffers_could_own_are_refused(tmp_path):
+    layout = cudnn.Layout("lstm", 1, 2, 3)
+    other = cudnn.pack(cudnn.unpack(np.ones(layout.size, np.float32), layout), layout)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), layout, canonical=True, canonical_scope="",
+                                      extra={"cudnn_lstm_1/opaque_kernel": other})
+    with pytest.raises(PlanError, match=r"may belong to cudnn_lstm/opaque_kernel or "
+                                        r"cudnn_lstm_1/opaque_kernel"):
+        _find(prefix)
+
+
+@pytest.mark.parametrize("layout", [cudnn.Layout("lstm", 2, 4, 3),
+                                    cudnn.Layout("lstm", 2, 2, 3, directions=2)], ids=str)
+def test_canonical_tensors_alone_migrate_to_lstm_cell_with_the_forget_bias_folded(
+        capsys, tmp_path, layout):
+    prefix, canonicals = save_cudnn_checkpoint(str(tmp_path / "src"), layout, canonical=True,
+                                               buffer_name=None, slots=True)
+    dst = tmp_path / "out" / "model.ckpt"
+    with untouched(str(tmp_path / "src")):
+        out = _migrate(capsys, prefix, dst)
+    assert "cudnn_lstm canonical tensors: cuDNN lstm" in out and "lstm_cell per layer" in out
+    written = {spec.name for spec in open_checkpoint(str(dst)).specs}
+    model = _find(prefix)[1][0]
+    cells = set(cudnn_models.output_tensors(model))
+    assert written == cells | {f"{n}/{s}" for n in cells for s in ("Adam", "Adam_1")} | {
+        "global_step"}
+    inputs, lengths = _run_inputs(layout)
+    got, restored = _tf1_stack_outputs(str(dst), layout, inputs, lengths, optimizer_scope="")
+    np.testing.assert_allclose(got, cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
+    source = open_checkpoint(prefix)
+    for name in cells:  # slots renamed, values kept
+        old = name.replace("/lstm_cell/", "/cudnn_compatible_lstm_cell/")
+        np.testing.assert_array_equal(restored[name + "/Adam"], source.read(old + "/Adam"))
+
+
+def test_canonical_gru_tensors_alone_are_refused_as_the_buffer_is(capsys, tmp_path):
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path / "src"), cudnn.Layout("gru", 1, 3, 2),
+                                      canonical=True, buffer_name=None)
+    dst = tmp_path / "out" / "model.ckpt"
+    code, _, err = run_main(capsys, "migrate", prefix, dst)
+    line = error_line(err)
+    assert code == 1 and "cudnn_lstm canonical tensors: a cuDNN GRU" in line
+    assert "GRU(reset_after=True)" in line and not os.path.exists(dst.parent)
+
+
+def test_every_slot_of_the_buffer_is_unpacked_even_with_the_scope_twice(capsys, tmp_path):
+    # An optimizer built in variable scope `model` names the slots of `model/cudnn_lstm/...`
+    # `model/model/cudnn_lstm/.../Adam` (checked below against the graph TF builds today).
+    layout = cudnn.Layout("lstm", 1, 3, 4)
+    prefix, canonicals = save_cudnn_checkpoint(
+        str(tmp_path / "src"), layout, slots=True, buffer_name=f"model/{SCOPE}/opaque_kernel",
+        slot_head="model/")
+    ckpt, models = _find(prefix, given=layout)
+    assert models[0].slots == (f"model/model/{SCOPE}/opaque_kernel/Adam",
+                               f"model/model/{SCOPE}/opaque_kernel/Adam_1")
+    dst = tmp_path / "out" / "model.ckpt"
+    _migrate(capsys, prefix, dst, "--cudnn", "lstm", "--layers", "1", "--units", "3",
+             "--input-size", "4")
+    inputs, lengths = _run_inputs(layout)
+    got, restored = _tf1_stack_outputs(str(dst), layout, inputs, lengths,
+                                       scope=f"model/{SCOPE}", optimizer_scope="model")
+    np.testing.assert_allclose(got, cudnn.run(canonicals, layout, inputs, lengths), atol=1e-5)
+    slot = cudnn.unpack(ckpt.read(f"model/model/{SCOPE}/opaque_kernel/Adam"), layout)[(0, 0)]
+    kernel = f"model/model/{SCOPE}/rnn/multi_rnn_cell/cell_0/lstm_cell/kernel/Adam"
+    np.testing.assert_array_equal(restored[kernel],
+                                  cudnn.lstm_cell_weights(slot, forget_bias=0.0)[0])
+    assert not [s.name for s in open_checkpoint(str(dst)).specs if "opaque" in s.name]
+
+
+def test_cli_inspect_refuses_flags_that_do_not_fit_the_buffer(capsys, lstm_checkpoint):
+    prefix, _, _ = lstm_checkpoint
+    wrong = list(FLAGS)
+    wrong[-1] = "7"
+    code, _, err = run_main(capsys, "inspect", prefix, *wrong)
+    assert code == 1 and "would fit input size 6" in error_line(err)

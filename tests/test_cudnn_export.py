@@ -34,6 +34,10 @@ CASES = {
                            "ckpt"),
     "lstm-bidirectional-canonical-only": (cudnn.Layout("lstm", 1, 3, 2, 2),
                                           dict(canonical=True, buffer_name=None), "ckpt"),
+    # build() called by hand: the canonical tensors live in the scope outside the layer's
+    "lstm-built-by-hand": (cudnn.Layout("lstm", 2, 3, 4), dict(canonical=True,
+                                                               canonical_scope=""), "ckpt"),
+    "lstm-float16-flags": (cudnn.Layout("lstm", 2, 4, 3), dict(dtype=np.float16), "flags"),
 }
 KERAS2_CASES = ("gru-2-layers-bidirectional-meta",)
 

@@ -20,10 +20,6 @@ CELLS = {"cudnn_lstm": "lstm", "cudnn_gru": "gru", "cudnn_rnn_tanh": "rnn_tanh",
          "cudnn_rnn_relu": "rnn_relu"}
 _OPAQUE = "opaque"
 _DIRECTIONS = {1: ("",), 2: ("fw", "bw")}
-_COMPATIBLE = {"lstm": ("kernel", "bias"),
-               "gru": ("gates/kernel", "gates/bias", "candidate/input_projection/kernel",
-                       "candidate/input_projection/bias", "candidate/hidden_projection/kernel",
-                       "candidate/hidden_projection/bias")}
 
 
 def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None, layers=None,
@@ -67,7 +63,7 @@ def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None,
     if not ckpt.missing_files():
         cudnn_models.check_canonical(ckpt, models)
     shape_of = {spec.name: tuple(spec.shape) for spec in ckpt.specs}
-    stacks = tuple(_stack(model, shape_of, ckpt.prefix) for model in models)
+    stacks = tuple(_stack(model) for model in models)
     chosen = structure.choose_stack(ckpt.prefix, stacks, stack)
     used = {src for cell in chosen.sources.values() for srcs in cell.values() for src in srcs}
     chosen_model = models[stacks.index(chosen)]
@@ -77,7 +73,8 @@ def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None,
     return structure.ExportPlan(ckpt.prefix, stacks, chosen, None, None, not_exported)
 
 
-def _stack(model, shape_of, prefix):
+def _stack(model):
+    """The export Stack of a cuDNN Model (its canonical tensors checked whole by find_models)."""
     layout = model.layout
     directions = _DIRECTIONS[layout.directions]
     sources = {}
@@ -89,38 +86,12 @@ def _stack(model, shape_of, prefix):
         for name in model.canonical:
             (layer, direction), suffix = cudnn_models.canonical_position(name)
             sources.setdefault((directions[direction], layer), {})[suffix] = (name,)
-        _check_compatible(model, sources, shape_of, prefix)
     topology = structure.FORWARD if layout.directions == 1 else structure.STACKED_BIDIRECTIONAL
     depths = tuple(layout.layer_input(layer) for layer in range(layout.layers))
     cell = next(c for c, kind in CELLS.items() if kind == layout.kind)
     return structure.Stack(model.buffer or model.scope, cell, topology, layout.layers, False,
                            layout.units, layout.units, depths, sources, (), structure.EXACT,
                            forget_bias=0.0, origin=model.source)
-
-
-def _check_compatible(model, sources, shape_of, prefix):
-    """Every canonical tensor of every (layer, direction) is there with its shape."""
-    layout, n = model.layout, model.layout.units
-    for layer in range(layout.layers):
-        d = layout.layer_input(layer)
-        expected = {"kernel": (d + n, 4 * n), "bias": (4 * n,), "gates/kernel": (d + n, 2 * n),
-                    "gates/bias": (2 * n,), "candidate/input_projection/kernel": (d, n),
-                    "candidate/input_projection/bias": (n,),
-                    "candidate/hidden_projection/kernel": (n, n),
-                    "candidate/hidden_projection/bias": (n,)}
-        for direction in _DIRECTIONS[layout.directions]:
-            have = sources.get((direction, layer), {})
-            for suffix in _COMPATIBLE[layout.kind]:
-                where = f"layer {layer}{' ' + direction if direction else ''}"
-                if suffix not in have:
-                    raise ExportError(
-                        f"{prefix}: {model.scope or '(root)'}: the canonical {suffix} of {where} "
-                        f"is missing ({layout.describe()}); the checkpoint is incomplete")
-                shape = shape_of[have[suffix][0]]
-                if shape != expected[suffix]:
-                    raise ExportError(
-                        f"{prefix}: {have[suffix][0]} has shape {list(shape)}, but "
-                        f"{layout.describe()} needs {list(expected[suffix])} for {where}")
 
 
 def layout_of(stack):
