@@ -10,6 +10,7 @@ __all__ = [
     "NewVariableError",
     "CheckpointError",
     "PlanError",
+    "NameCheckError",
     "LayersDifferError",
     "DestinationExistsError",
     "VerificationError",
@@ -69,6 +70,11 @@ class PlanError(Error, ValueError):
         super().__init__(message)
         self.tensor = tensor
         self.file = file
+
+
+class NameCheckError(PlanError):
+    """The names and shapes planned for a stack are not the variables today's TensorFlow
+    creates in the graph that restores it (or that graph could not be built to check)."""
 
 
 class LayersDifferError(Error):

@@ -144,6 +144,11 @@ def normalize_specs(specs):
 
 def _migrate(name, rules, gru_kernel):
     """Input name -> (today's name, shard index or None): user renames, then the built-in ones."""
+    return renaming.migrate_name(user_renamed(name, rules), gru_kernel)
+
+
+def user_renamed(name, rules):
+    """The components of input `name` after the user's --rename rules (before the built-in ones)."""
     comps = name.split("/")
     if rules.renames:
         renamed = []
@@ -157,7 +162,7 @@ def _migrate(name, rules, gru_kernel):
         if not renamed:
             raise PlanError(f"the renames leave nothing of the name {name}; check --rename")
         comps = renamed
-    return renaming.migrate_name(comps, gru_kernel)
+    return comps
 
 
 def migrated_tensors(specs, rules):
