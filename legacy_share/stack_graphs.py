@@ -289,7 +289,7 @@ def compare(graph, created, planned, source_of=lambda name: None):
 
 
 def _cell_of(name):
-    """The cell scope of a variable name: `a/multi_rnn_cell/cell_0/gru_cell` of `.../gates/kernel`."""
+    """The cell scope of a name: `a/multi_rnn_cell/cell_0/gru_cell` of `.../gates/kernel`."""
     comps = name.split("/")
     at = next((i for i in reversed(range(len(comps) - 1)) if comps[i] in names.CELL_VARIABLES),
               len(comps) - 1)

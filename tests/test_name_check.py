@@ -60,6 +60,19 @@ def test_a_keras3_process_builds_in_one_child_with_the_same_names():
     assert graph_names._build_in_child(graphs) == [golden for _, golden in GOLDEN]
 
 
+@pytest.mark.parametrize("name,scope,call", [
+    ("model/RNN/multi_rnn_cell/cell_0/basic_lstm_cell/kernel", "model/RNN", CELL_CALL),
+    ("model/RNN/MultiRNNCell/Cell0/BasicLSTMCell/Linear/Matrix", "model", DYNAMIC_RNN),
+    ("enc/BiRNN/FW/GRUCell/Gates/Linear/Matrix", "enc", BIDIRECTIONAL),
+    ("enc/BiRNN/fw/gru_cell/gates/kernel", "enc/BiRNN/fw", CELL_CALL),
+    ("RNN/lstm_cell/kernel", "RNN", CELL_CALL),
+    ("a/rnn/multi_rnn_cell/cell_1/gru_cell/gates/weights", "a", DYNAMIC_RNN),
+])
+def test_the_scope_comes_from_the_input_names_users_part_verbatim(name, scope, call):
+    stack, = stack_graphs.stacks_of([name])
+    assert (stack.scope, stack.call, stack.by_rule) == (scope, call, "")
+
+
 # ------------------------------------------------------------------ real checkpoints pass
 
 
@@ -209,6 +222,17 @@ def test_an_extra_variable_in_a_cell_is_refused(tmp_path, capsys):
     assert code == 1
     assert ("planned model/lm/multi_rnn_cell/cell_0/basic_lstm_cell/layer_norm_gain [6], which "
             "today's graph that restores it") in error_line(err)
+
+
+def test_a_cell_the_checkpoint_holds_in_part_is_incomplete_not_exact(tmp_path):
+    prefix = save_variables(str(tmp_path), {
+        "rnn/multi_rnn_cell/cell_0/gru_cell/gates/kernel": np.zeros((6, 4), np.float32),
+        "rnn/multi_rnn_cell/cell_0/gru_cell/gates/bias": np.zeros(4, np.float32)})
+    plan = migration.plan_checkpoint(prefix, share=False)
+    assert _stacks(plan) == [(stack_graphs.INCOMPLETE, (
+        "the checkpoint lacks rnn/multi_rnn_cell/cell_0/gru_cell/candidate/bias [2] (and 1 "
+        "more), which dynamic_rnn(MultiRNNCell([GRUCell(2)] * 1)) in scope '<root>', input "
+        "depth 4 creates"))]
 
 
 # ------------------------------------------------------------------ no graph to check against

@@ -69,6 +69,11 @@ def _checks(stack, shape_of, rules):
 
 
 def _verdict(stack, checks):
+    by_rule = next((s.by_rule for s, _, _ in checks if s.by_rule), "")
+    if by_rule:
+        if stack.status == structure.EXACT:
+            return dataclasses.replace(stack, status=stack_graphs.BY_RULE, reason=by_rule)
+        return dataclasses.replace(stack, reason=f"{stack_graphs.BY_RULE}: {by_rule}")
     if len(checks) != 1:
         where = ", ".join(repr(s.raw_base) for s, _, _ in checks)
         return dataclasses.replace(stack, status=structure.REFUSED, reason=(
@@ -80,6 +85,4 @@ def _verdict(stack, checks):
         return dataclasses.replace(stack, status=structure.REFUSED, reason=str(exc))
     if verdict.names == stack_graphs.EXACT:
         return stack
-    if stack.status == structure.EXACT:
-        return dataclasses.replace(stack, status=stack_graphs.BY_RULE, reason=verdict.graph)
-    return dataclasses.replace(stack, reason=f"{stack_graphs.BY_RULE}: {verdict.graph}")
+    return dataclasses.replace(stack, status=structure.REFUSED, reason=verdict.graph)
