@@ -11,6 +11,7 @@ __all__ = [
     "CheckpointError",
     "PlanError",
     "LayoutUnknownError",
+    "NameCheckError",
     "LayersDifferError",
     "DestinationExistsError",
     "VerificationError",
@@ -74,6 +75,11 @@ class PlanError(Error, ValueError):
 
 class LayoutUnknownError(PlanError):
     """A cuDNN buffer's layout cannot be told from the checkpoint, a graph or flags."""
+
+
+class NameCheckError(PlanError):
+    """The names and shapes planned for a stack are not the variables today's TensorFlow
+    creates in the graph that restores it (or that graph could not be built to check)."""
 
 
 class LayersDifferError(Error):

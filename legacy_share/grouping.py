@@ -64,9 +64,9 @@ def migrated_name(name, renames=(), context=()):
     generation of its stack (generations.CheckpointNaming); alone, only its own names count.
     """
     rules = Rules((), renames, ())
-    comps = _user_renamed(name, rules)
+    comps = user_renamed(name, rules)
     naming = generations.CheckpointNaming(
-        ["/".join(comps)] + ["/".join(_user_renamed(n, rules)) for n in context if n != name])
+        ["/".join(comps)] + ["/".join(user_renamed(n, rules)) for n in context if n != name])
     return _migrate(comps, naming, None)[0]
 
 
@@ -155,8 +155,8 @@ def normalize_specs(specs):
     return out
 
 
-def _user_renamed(name, rules):
-    """Input name -> its components after the user's --rename rules."""
+def user_renamed(name, rules):
+    """The components of input `name` after the user's --rename rules (before the built-in ones)."""
     comps = name.split("/")
     if rules.renames:
         renamed = []
@@ -184,7 +184,7 @@ def migrated_tensors(specs, rules):
     tensors, sharded = [], {}
     kernel_roles = renaming.gru_block_kernels(
         {s.name: s.shape for s in specs if not rules.excluded(s.name)})
-    renamed = {s.name: _user_renamed(s.name, rules) for s in specs if not rules.excluded(s.name)}
+    renamed = {s.name: user_renamed(s.name, rules) for s in specs if not rules.excluded(s.name)}
     # A legacy_seq2seq cell moves into its wrapper's scope before its generation is decided,
     # so the wrapper (in the checkpoint's own spelling) is part of its stack's scope.
     wrapped = seq2seq.wrapped_cells({"/".join(c): name for name, c in renamed.items()})

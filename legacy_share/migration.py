@@ -12,6 +12,7 @@ import numpy as np
 from legacy_share import cudnn_models
 from legacy_share import errors
 from legacy_share import generations
+from legacy_share import graph_names
 from legacy_share import planning
 from legacy_share import tables
 from legacy_share import values
@@ -290,13 +291,22 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, sh
     with _naming(ckpt):
         plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns,
                                      share_from=share_from)
+        plan = _check_names(plan, ckpt, dict(group_patterns=group_patterns), layers)
     return execute(plan, ckpt, dst, force=force, progress=progress)
 
 
 def plan_for(ckpt, **options):
     """`planning.plan_migration` over an open checkpoint; a PlanError names the checkpoint."""
     with _naming(ckpt):
-        return planning.plan_migration(ckpt.specs, **options)
+        plan = planning.plan_migration(ckpt.specs, **options)
+        return _check_names(plan, ckpt, options)
+
+
+def _check_names(plan, ckpt, options, layers=None):
+    """`plan` with its stacks' names checked against the graphs TensorFlow builds today."""
+    rules = planning.Rules(options.get("group_patterns", ()), options.get("renames", ()),
+                           options.get("excludes", ()))
+    return graph_names.check_plan(plan, [s.name for s in ckpt.specs], rules, layers)
 
 
 @contextlib.contextmanager
@@ -305,8 +315,8 @@ def _naming(ckpt):
     try:
         yield
     except errors.PlanError as exc:
-        raise errors.PlanError(f"{ckpt.prefix}: {exc}", tensor=exc.tensor,
-                               file=ckpt.prefix) from exc
+        raise type(exc)(f"{ckpt.prefix}: {exc}", tensor=exc.tensor,
+                        file=ckpt.prefix) from exc
 
 
 def open_for_planning(src, meta=None, cudnn=None, cudnn_buffer=None):

@@ -24,6 +24,7 @@ __all__ = [
     "Strategy",
     "Step",
     "Drop",
+    "StackCheck",
     "Plan",
 ]
 
@@ -138,6 +139,17 @@ class Drop:
 
 
 @dataclasses.dataclass(frozen=True)
+class StackCheck:
+    """How the output names of one RNN stack were checked: `names` is "exact" (equal to the
+    variables TensorFlow creates in `graph`, the graph that restores them) or "names by rule;
+    no graph to check against" (`graph` then says why)."""
+
+    scope: str
+    names: str
+    graph: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan(JsonReport):
     """Every output tensor (`steps`, sorted by name) and every dropped input (`dropped`).
 
@@ -151,16 +163,19 @@ class Plan(JsonReport):
     strategy: Optional[Strategy]
     share_from: Optional[int] = 0
     notes: Tuple[str, ...] = ()
+    stacks: Tuple[StackCheck, ...] = ()
 
     def to_dict(self):
-        """JSON-ready form: {"strategy", "share_from", "notes", "steps": [...], "dropped": [...]}."""
+        """JSON-ready form: {"strategy", "share_from", "notes", "steps": [...], "dropped": [...],
+        "stacks": [{"scope", "names", "graph"}]}."""
         strategy = None if self.strategy is None else dataclasses.asdict(self.strategy)
         steps = [dict(name=s.name, shape=list(s.shape), dtype=s.dtype, action=s.action,
                       sources=list(s.sources), layers=list(s.layers), shards=s.shards)
                  for s in self.steps]
         dropped = [dict(name=d.name, reason=d.reason) for d in self.dropped]
         return {"strategy": strategy, "share_from": self.share_from, "notes": list(self.notes),
-                "steps": steps, "dropped": dropped}
+                "steps": steps, "dropped": dropped,
+                "stacks": [dataclasses.asdict(s) for s in self.stacks]}
 
     @classmethod
     def from_dict(cls, data):
@@ -176,8 +191,10 @@ class Plan(JsonReport):
             for s in data["steps"])
         dropped = tuple(Drop(d["name"], d["reason"]) for d in data.get("dropped", ()))
         share_from = data.get("share_from", 0)
+        stacks = tuple(StackCheck(s["scope"], s["names"], s["graph"])
+                       for s in data.get("stacks", ()))
         return cls(steps, dropped, strategy, None if share_from is None else int(share_from),
-                   tuple(data.get("notes", ())))
+                   tuple(data.get("notes", ())), stacks)
 
     @classmethod
     def from_json(cls, text):

@@ -45,5 +45,7 @@ def format_plan(plan):
         width = max(len(d.name) for d in plan.dropped)
         lines.extend(f"drop  {d.name.ljust(width)}  {d.reason}" for d in plan.dropped)
     lines.extend(f"note: {note}" for note in plan.notes)
+    lines.extend(f"stack {check.scope}: {check.names} ({check.graph})"
+                 for check in plan.stacks)
     lines.append(plan.summary())
     return "\n".join(lines)

@@ -595,7 +595,7 @@ def sample_plan():
 def test_json_round_trip(make):
     plan = make()
     data = json.loads(plan.to_json())
-    assert set(data) == {"strategy", "share_from", "notes", "steps", "dropped"}
+    assert set(data) == {"strategy", "share_from", "notes", "steps", "dropped", "stacks"}
     assert Plan.from_dict(data) == plan
     assert Plan.from_json(plan.to_json()) == plan
     assert plan.to_dict() == data

@@ -15,6 +15,7 @@ from legacy_share import tf_paths
 from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
+from legacy_share.keras import name_check
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.reports import JsonReport
@@ -86,12 +87,22 @@ def _plan(ckpt, options):
     dense = options.get("dense")
     if isinstance(dense, str):
         dense = tuple(dense.split(","))
-    return structure.plan_export(
+    export_plan = structure.plan_export(
         ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
         layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
         forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
         dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
         proj_clip=options.get("proj_clip"))
+    return _check_names(ckpt, export_plan, naming)
+
+
+def _check_names(ckpt, export_plan, naming):
+    """The stacks' names checked against the graphs TensorFlow builds (keras.name_check)."""
+    rules = planning.Rules(naming["group_patterns"], naming["renames"], naming["excludes"])
+    try:
+        return name_check.check_export_names(export_plan, ckpt.specs, rules)
+    except PlanError as exc:
+        raise type(exc)(f"{ckpt.prefix}: {exc}", tensor=exc.tensor, file=ckpt.prefix) from exc
 
 
 def _cudnn_plan(ckpt, graph, options):
