@@ -160,6 +160,8 @@ class Output:
         return self
 
     def __exit__(self, kind, exc, trace):
+        if isinstance(exc, KeyboardInterrupt):  # for the one line: was the output complete?
+            exc.written = self.dst if self.committed else None
         self._release()
         return False
 

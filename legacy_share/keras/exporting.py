@@ -222,7 +222,7 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     model = _model.assemble(export_plan, value_of, K)
     del value_of
     result = None
-    with output:
+    with output:  # an interrupt says whether `dst` was complete (see Output.__exit__)
         output.check(force)  # again, with the claim held: another run may have written it
         output.ensure_space(_bytes_needed(model, fmt))
         written = output.written[0]
