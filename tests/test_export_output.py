@@ -432,3 +432,30 @@ def test_a_signal_while_exporting_leaves_the_old_output_or_the_new(signalled, fm
         assert "Traceback" not in row["stderr"] and len(lines) <= 1, where
         if row["code"]:
             assert ("left as it was" in lines[0]) == (row["outcome"] == "old"), where
+
+
+# ------------------------------------------------------------------- files outside the output
+
+
+def test_no_command_creates_a_keras_config_where_the_user_has_none(src, tmp_path):
+    """Before: `migrate` and `inspect` (which need no Keras) and `export` created
+    ~/.keras/keras.json by importing Keras. A user's own keras.json stays as it is."""
+    import sys  # pylint: disable=import-outside-toplevel
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "TF_USE_LEGACY_KERAS")}
+    env.update(HOME=str(home), PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    runs = [["inspect", src], ["migrate", src, tmp_path / "out" / "m.ckpt", "--no-share"],
+            ["export", src, tmp_path / "out" / "m.keras"],
+            ["export", src, tmp_path / "out" / "m2.keras", "--keras", "2"]]
+    for argv in runs:
+        done = subprocess.run([sys.executable, "-m", "legacy_share", *map(str, argv)], env=env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert os.listdir(home) == [], (argv, os.listdir(home))
+    (home / ".keras").mkdir()
+    (home / ".keras" / "keras.json").write_text('{"floatx": "float32"}')
+    with untouched(str(home)):
+        done = subprocess.run([sys.executable, "-m", "legacy_share", "inspect", src], env=env,
+                              capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
