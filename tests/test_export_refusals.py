@@ -78,7 +78,7 @@ def _refused(capsys, ckpts, src, dst, *argv, match=()):
     for text in match:
         assert text in lines[0], lines[0]
     assert not os.path.exists(dst)
-    assert not [f for f in os.listdir(os.path.dirname(dst)) if "legacy-share-tmp" in f]
+    assert not [f for f in os.listdir(os.path.dirname(dst)) if ".legacy-share-" in f]
     return lines[0]
 
 
