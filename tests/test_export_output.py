@@ -213,6 +213,35 @@ def test_ctrl_c_while_an_export_is_moved_into_place_finishes_the_move(capsys, sr
     _runs(src, dst)
 
 
+def test_at_every_rename_of_a_pair_the_weights_lie_beside_their_own_architecture(
+        capsys, src, tmp_path, monkeypatch):
+    """What SIGKILL could leave between the renames of a `.weights.h5 --force`: before, the new
+    `.model.json` beside the old weights. Now: the old pair, no weights, or the new pair."""
+    dst = tmp_path / "m.weights.h5"
+    assert _export(capsys, src, dst)[0] == 0
+    old = {os.stat(tmp_path / name).st_ino for name in FORMATS["weights"]}
+    states = []
+    real_replace = os.replace
+
+    def replace(source, target):
+        real_replace(source, target)
+        present = [n for n in FORMATS["weights"] if os.path.exists(tmp_path / n)]
+        states.append((present, {os.stat(tmp_path / n).st_ino in old for n in present}))
+
+    real_commit = file_output.FileOutput.commit
+
+    def commit(self):
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "replace", replace)
+            real_commit(self)
+
+    monkeypatch.setattr(file_output.FileOutput, "commit", commit)
+    assert _export(capsys, src, dst, "--force")[0] == 0
+    assert len(states) == 4, states  # two aside, two in
+    for present, olds in states:
+        assert "m.weights.h5" not in present or len(present) == 2 and len(olds) == 1, states
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_export(capsys, src, tmp_path,
                                                                       monkeypatch):
