@@ -10,6 +10,7 @@ process holds one of them, chosen at TensorFlow's import.
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -21,7 +22,8 @@ from legacy_share.errors import LegacyKerasError
 __all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
            "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
-           "import_tensorflow", "prepare_tensorflow", "deferred_signals"]
+           "import_tensorflow", "prepare_tensorflow", "deferred_signals",
+           "keras_config_untouched"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
 # Marks (also for child processes, which inherit the environment) that the switch above was set
@@ -205,6 +207,27 @@ def deferred_signals():
                 os.kill(os.getpid(), caught[0])
 
 
+@contextlib.contextmanager
+def keras_config_untouched():
+    """For the body (an import of TensorFlow or Keras): no `~/.keras/keras.json` is created.
+
+    Keras 3 and tf_keras write that file at their import when it is missing (TensorFlow imports
+    tf_keras when TF_USE_LEGACY_KERAS=1 is set). Where the user has none, KERAS_HOME points
+    to a throwaway folder for the import; a user's KERAS_HOME or keras.json is used as it is.
+    """
+    home = os.path.join(os.path.expanduser("~"), ".keras")
+    if "KERAS_HOME" in os.environ or os.path.exists(os.path.join(home, "keras.json")):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="legacy-share-keras-home-")
+    os.environ["KERAS_HOME"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("KERAS_HOME", None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def import_tensorflow(quiet=True):
     """Imports TensorFlow (through `legacy_share._tf`); when `quiet`, drops its C++ start-up lines.
 
@@ -215,7 +238,7 @@ def import_tensorflow(quiet=True):
     imports, turned into an ImportError, or left native modules half set up (a crash at exit).
     """
     # pylint: disable=import-outside-toplevel,unused-import
-    with deferred_signals():
+    with deferred_signals(), keras_config_untouched():
         if not quiet or "tensorflow" in sys.modules:
             import legacy_share._tf
             return

@@ -19,8 +19,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 
 try:
     import fcntl
@@ -143,9 +145,12 @@ class Output:
         self._created = []
         self._lock = None
         self._temp_id = None
+        self._signals = {}  # number -> the handler before ours; `signalled` lists those that came
+        self.signalled = []
 
     def __enter__(self):
         try:
+            self._note_signals()
             self._created = _make_folders(self.folder)
             self._lock = self._claim()
             self._remove_dead_temps()
@@ -157,10 +162,48 @@ class Output:
         return self
 
     def __exit__(self, kind, exc, trace):
+        if isinstance(exc, KeyboardInterrupt):  # for the one line: was the output complete?
+            exc.written = self.dst if self.committed else None
         self._release()
         return False
 
+    def _note_signals(self):
+        """Wraps the SIGINT / SIGTERM handlers so that a signal is remembered as well as raised.
+
+        Raised inside a `__del__` or weakref callback (TensorFlow and Keras run many), the
+        KeyboardInterrupt is swallowed ("Exception ignored in ..."); `raise_if_signalled` then
+        raises it again before anything is moved into place.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(number)
+            if not callable(previous):
+                continue  # SIG_IGN / SIG_DFL: nothing is raised, nothing can be swallowed
+
+            def noted(signum, frame, previous=previous):
+                self.signalled.append(signum)
+                previous(signum, frame)
+
+            self._signals[number] = previous
+            signal.signal(number, noted)
+
+    def raise_if_signalled(self):
+        """Raises again the first SIGINT / SIGTERM that came during the run (it was swallowed)."""
+        if self.signalled:
+            number = self.signalled[0]
+            self._signals.get(number, signal.default_int_handler)(number, None)
+            raise KeyboardInterrupt  # the previous handler did not raise
+
     def _release(self):
+        try:
+            self._clean_up()
+        finally:
+            for number, previous in self._signals.items():
+                signal.signal(number, previous)
+            self._signals = {}
+
+    def _clean_up(self):
         with deferred_signals():  # a second Ctrl-C must not stop the cleanup half-way
             if self.temp is not None and self._is_ours(self.temp, self._temp_id):
                 shutil.rmtree(self.temp, ignore_errors=True)
@@ -258,9 +301,13 @@ class Output:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         return path, fd, _identity(info)
 
+    def _dead_temp_name(self):
+        """The names of this prefix's temp folders, as a compiled regex."""
+        return re.compile(re.escape(f".{self.base}{TEMP_MARK}") + f"[a-z0-9_]{{{_TEMP_RANDOM}}}")
+
     def _remove_dead_temps(self):
         """Removes temp folders of this prefix: with the claim held, their runs are dead."""
-        mark = re.compile(re.escape(f".{self.base}{TEMP_MARK}") + f"[a-z0-9_]{{{_TEMP_RANDOM}}}")
+        mark = self._dead_temp_name()
         for name in os.listdir(self.folder):
             path = os.path.join(self.folder, name)
             if not mark.fullmatch(name) or not self._looks_like_our_temp(path):
@@ -281,8 +328,12 @@ class Output:
         inside = os.path.realpath(path) + os.sep
         if any(p.startswith(inside) for p in self.inputs):
             return False
-        return all(_OUR_TEMP_FILE.fullmatch(name) and stat.S_ISREG(
-            os.lstat(os.path.join(path, name)).st_mode) for name in names)
+        return all(self._is_temp_entry(name, os.lstat(os.path.join(path, name)))
+                   for name in names)
+
+    def _is_temp_entry(self, name, info):  # pylint: disable=no-self-use
+        """Whether `name` (lstat `info`) is what a run writes into its temp folder."""
+        return bool(_OUR_TEMP_FILE.fullmatch(name)) and stat.S_ISREG(info.st_mode)
 
     def write_state(self, text):
         """Writes the state file `text` into the temp folder, for `commit` to move -> its path."""
@@ -301,6 +352,7 @@ class Output:
         """
         dst = self.dst
         with deferred_signals():
+            self.raise_if_signalled()
             old = destination_files(dst)
             if old:
                 # From here on, a crash must not leave a state file naming a half-replaced

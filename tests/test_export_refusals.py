@@ -78,7 +78,7 @@ def _refused(capsys, ckpts, src, dst, *argv, match=()):
     for text in match:
         assert text in lines[0], lines[0]
     assert not os.path.exists(dst)
-    assert not [f for f in os.listdir(os.path.dirname(dst)) if "legacy-share-tmp" in f]
+    assert not [f for f in os.listdir(os.path.dirname(dst)) if ".legacy-share-" in f]
     return lines[0]
 
 
@@ -177,9 +177,14 @@ def test_an_existing_destination_needs_force(capsys, ckpts, tmp_path):
     dst.write_bytes(b"keep me")
     code, _, err = _export(capsys, ckpts["per_layer"], str(dst))
     assert code == 1 and "exists; pass --force" in err and dst.read_bytes() == b"keep me"
+    code, _, err = _export(capsys, ckpts["per_layer"], str(dst), "--force")  # not a .keras file
+    assert code == 1 and "is not a .keras file" in err and dst.read_bytes() == b"keep me"
+    dst.unlink()
+    assert _export(capsys, ckpts["per_layer"], str(dst))[0] == 0
+    first = dst.stat().st_ino
     code, _, err = _export(capsys, ckpts["per_layer"], str(dst), "--force")
     assert code == 0, err
-    assert dst.read_bytes() != b"keep me"
+    assert dst.stat().st_ino != first and sorted(os.listdir(tmp_path)) == ["m.keras"]
 
 
 def test_an_unknown_format_is_refused(capsys, ckpts, tmp_path):

@@ -1,18 +1,21 @@
 """`export`: a legacy checkpoint -> a Keras file, written atomically and proven by default."""
 
 import dataclasses
+import gc
 import logging
 import os
-import shutil
-import tempfile
+import re
+import sys
 
 import numpy as np
 
 from legacy_share import _process
+from legacy_share import errors
+from legacy_share import file_output
 from legacy_share import migration
 from legacy_share import planning
 from legacy_share import tf_paths
-from legacy_share.errors import DestinationExistsError, ExportError, PlanError, ProofError
+from legacy_share.errors import ExportError, PlanError, ProofError
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
@@ -162,8 +165,8 @@ def build_model(src, keras=3, **options):
 
 def destination_format(dst):
     """`keras`, `weights.h5` or `saved_model` by the destination's name; ExportError otherwise."""
-    text = os.fspath(dst)
-    tf_paths.check_literal(os.path.abspath(os.path.expanduser(text)), "output")
+    text = os.path.expanduser(os.fspath(dst))
+    tf_paths.check_literal(os.path.abspath(text), "output")
     if text.endswith(".keras"):
         return KERAS
     if text.endswith(".weights.h5"):
@@ -212,7 +215,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       `build_model`.
     """
     fmt = destination_format(dst)
-    dst = os.path.abspath(os.fspath(dst).rstrip(os.sep) or os.sep)
+    kind = {KERAS: file_output.FILE, WEIGHTS: file_output.PAIR}.get(fmt, file_output.FOLDER)
+    dst = file_output.output_path(dst, kind)
     _process.use_keras(keras)
     ckpt = open_checkpoint(src)
     export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
@@ -222,9 +226,9 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                                    cudnn_buffer=cudnn_buffer, cell_clip=cell_clip,
                                    proj_clip=proj_clip))
     _ready(export_plan)
-    for path in [dst] + ([architecture_path(dst)] if fmt == WEIGHTS else []):
-        if os.path.lexists(path) and not force:
-            raise DestinationExistsError(f"{path} exists; pass --force (force=True) to replace it")
+    output = file_output.FileOutput(dst, kind, ckpt.files + ([os.fspath(meta)] if meta else []),
+                                    companion=architecture_path(dst) if fmt == WEIGHTS else None)
+    output.check(force)
     K = _model.keras_module(keras)  # pylint: disable=invalid-name
     value_of = _reader(ckpt)
     inputs, lengths = _proof.probe_inputs(export_plan)
@@ -232,16 +236,13 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     expected = _proof.reference_outputs(export_plan, value_of, inputs, lengths) if prove else None
     model = _model.assemble(export_plan, value_of, K)
     del value_of
-    parent = os.path.dirname(dst)
-    created = _make_folders(parent)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.", suffix=".legacy-share-tmp",
-                            dir=parent)
-    done = False
-    try:
-        written = os.path.join(work, os.path.basename(dst))
+    result = None
+    with output:  # an interrupt says whether `dst` was complete (see Output.__exit__)
+        output.check(force)  # again, with the claim held: another run may have written it
+        output.ensure_space(_bytes_needed(model, fmt))
+        written = output.written[0]
         _save(model, written, fmt, keras)
         del model
-        result = None
         if prove:
             outputs = _run_saved(written, fmt, K, keras, inputs, lengths)
             result = _proof.compare(outputs, expected, tolerance, inputs.shape[1])
@@ -253,29 +254,16 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                 raise ProofError(f"{dst}: not written: the exported model differs from the "
                                  f"{which} equations of {ckpt.prefix}: {result.describe()}; "
                                  f"check {check}, or raise --tolerance")
-        if fmt == WEIGHTS:
-            _move_into_place(architecture_path(written), architecture_path(dst))
-        _move_into_place(written, dst)
-        done = True
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        for folder in [] if done else reversed(created):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
+        output.commit()
     return ExportReport(dst, fmt, keras, export_plan, result)
 
 
-def _make_folders(path):
-    """Creates `path` and its missing parents -> those created, outermost first."""
-    missing = []
-    while path and not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for folder in reversed(missing):
-        os.mkdir(folder)
-    return list(reversed(missing))
+def _bytes_needed(model, fmt):
+    """What writing `model` as `fmt` takes on disk, about: its weights, a quarter more for the
+    containers' own bytes, and 1 MiB (4 MiB for a SavedModel's graph)."""
+    weights = sum(int(np.prod(w.shape)) * np.dtype(getattr(w.dtype, "name", w.dtype)).itemsize
+                  for w in model.weights)
+    return weights + weights // 4 + ((4 << 20) if fmt == SAVED_MODEL else (1 << 20))
 
 
 def architecture_path(weights_path):
@@ -284,17 +272,53 @@ def architecture_path(weights_path):
 
 
 def _save(model, path, fmt, flavour):
+    """Writes `model` as `fmt` at `path`; CheckpointError (one line) on the first write error."""
+    try:
+        _write(model, path, fmt, flavour)
+    except Exception as exc:  # pylint: disable=broad-except
+        reason = _write_error(exc)
+        if reason is None:
+            raise
+        exc = None  # its traceback holds the HDF5 file open; closed now, its complaints muted
+        _collect_quietly()
+        raise errors.CheckpointError(
+            f"{path}: cannot write the export: {reason}; check free space and permissions "
+            f"(nothing was left at the destination).") from None
+
+
+def _write(model, path, fmt, flavour):
     if fmt == KERAS:
         model.save(path)
     elif fmt == WEIGHTS:
         model.save_weights(path)
-        with open(architecture_path(path), "w", encoding="utf-8") as f:
+        with open(architecture_path(path), "x", encoding="utf-8") as f:
             f.write(model.to_json())
     elif flavour == 3:
         model.export(path, format="tf_saved_model", verbose=False)
     else:
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
         tf.saved_model.save(model, path)
+
+
+def _write_error(exc):
+    """The reason of a failed write (`No space left on device`), or None if `exc` is none."""
+    if isinstance(exc, OSError):
+        return os.strerror(exc.errno) if exc.errno else errors.first_line(exc)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(exc, tf.errors.OpError):
+        message = re.sub(r"\s*\[Op:\w+\]$", "", errors.first_line(exc))
+        return message.rsplit("; ", 1)[-1]
+    return None
+
+
+def _collect_quietly():
+    """Runs the garbage collector with unraisable errors muted (h5py's failed closes)."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
 
 
 def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=invalid-name
@@ -312,13 +336,3 @@ def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=inval
     serve = loaded.signatures["serving_default"]
     outputs = serve(inputs=tf.constant(inputs), lengths=tf.constant(lengths))
     return np.asarray(next(iter(outputs.values())))
-
-
-def _move_into_place(written, dst):
-    if os.path.isdir(dst) and not os.path.islink(dst):
-        trash = written + ".old"
-        os.replace(dst, trash)
-        os.replace(written, dst)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(written, dst)

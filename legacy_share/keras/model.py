@@ -7,6 +7,7 @@ Inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time] with an em
 
 import numpy as np
 
+from legacy_share import _process
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import custom
 from legacy_share.keras import structure
@@ -25,14 +26,15 @@ _LAYER_CLASS = {_weights.GRU: "GRU", _weights.BASIC_LSTM: "LSTM", _weights.LSTM:
 
 def keras_module(flavour):
     """Keras 3's `keras` (flavour 3), or tf_keras (2; `tf.keras` on TensorFlow < 2.16)."""
-    if flavour == 3:
-        import keras  # pylint: disable=import-outside-toplevel
-        return keras
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    if tuple(int(p) for p in tf.__version__.split(".")[:2]) < (2, 16):
-        return tf.keras
-    import tf_keras  # pylint: disable=import-outside-toplevel
-    return tf_keras
+    with _process.keras_config_untouched():  # imported here: no ~/.keras/keras.json made
+        if flavour == 3:
+            import keras  # pylint: disable=import-outside-toplevel
+            return keras
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        if tuple(int(p) for p in tf.__version__.split(".")[:2]) < (2, 16):
+            return tf.keras
+        import tf_keras  # pylint: disable=import-outside-toplevel
+        return tf_keras
 
 
 def assemble(plan, value_of, K):  # pylint: disable=invalid-name
