@@ -4,7 +4,6 @@ Exit codes: 0 ok, 1 error or failed check, 2 usage.
 """
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -13,34 +12,18 @@ import sys
 import threading
 
 from legacy_share import _process
+from legacy_share import cli_errors
 from legacy_share import errors
 from legacy_share.plans import Strategy
 
 __all__ = ["main", "build_parser"]
 
-PROG = "legacy-share"
-
-
-class _UsageExit(SystemExit):
-    """A usage error (exit 2), after argparse printed its usage and message on stderr."""
-
-    def __init__(self, message):
-        super().__init__(2)
-        self.message = message
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors raise _UsageExit, so `main` can also print them as JSON."""
-
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise _UsageExit(f"{self.prog}: {message}")
+PROG = cli_errors.PROG
 
 
 def build_parser():
     """The argparse parser of `legacy-share` and its subcommands."""
-    parser = _Parser(
+    parser = cli_errors.Parser(
         prog=PROG, description="Migrate per-layer TF1 RNN checkpoints to shared-cell names.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
@@ -169,9 +152,9 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return _run(args, argv)
-    except _UsageExit as exc:  # also from a command's own check of its flags
-        if _asks_json(sys.argv[1:] if argv is None else argv):
-            _print_json(exc.message, None, None)
+    except cli_errors.UsageExit as exc:  # also from a command's own check of its flags
+        if cli_errors.asks_json(sys.argv[1:] if argv is None else argv):
+            cli_errors.print_json(exc.message, None, None)
         raise
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as errors.Interrupted
         return _interrupted(exc, args)
@@ -193,14 +176,14 @@ def _run(args, argv):
         sys.stdout.flush()  # a closed stdout shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
-        return _stdout_closed(args)
+        return cli_errors.stdout_closed(args)
     except (errors.Error, OSError, ImportError) as exc:
-        return _fail(exc, args)
+        return cli_errors.fail(exc, args)
     except (ArithmeticError, AssertionError, AttributeError, LookupError, RuntimeError,
             TypeError, ValueError, MemoryError) as exc:
         # Keras, TensorFlow, NumPy or h5py failed on an input no check of legacy_share caught
         # (or legacy_share has a bug): still one line, never a traceback without --debug.
-        return _fail(exc, args, unexpected=True)
+        return cli_errors.fail(exc, args, unexpected=True)
 
 
 def _terminate(signal_number, frame):  # pylint: disable=unused-argument
@@ -321,7 +304,7 @@ def _arrange_keras(args, argv):
         _process.arrange_keras(args.keras)
     except errors.LegacyKerasError as exc:
         if "tensorflow" not in sys.modules or (args.keras == 3 and not _process.supports_keras3()):
-            return _fail(exc, args)
+            return cli_errors.fail(exc, args)
         import subprocess  # pylint: disable=import-outside-toplevel
         env = {k: v for k, v in os.environ.items() if k != _process.LEGACY_KERAS_SWITCH}
         if args.keras == 2:
@@ -471,80 +454,3 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of layers, got {text!r}")
     return value
-
-
-def _fail(exc, args, unexpected=False):
-    """Prints `exc` as one line on stderr (with --json also as JSON on stdout) -> exit code 1."""
-    if getattr(args, "debug", False):
-        import traceback  # pylint: disable=import-outside-toplevel
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    message = errors.first_line(exc)
-    if isinstance(exc, OSError) and exc.filename and exc.filename not in message:
-        message = f"{exc.filename}: {message}"
-    if unexpected:
-        message = (f"unexpected {type(exc).__name__}{_raised_in(exc)}: {message} (an input "
-                   f"legacy_share does not check yet, or a bug: rerun with --debug and report "
-                   f"the traceback)")
-    written = getattr(args, "written", None)
-    if written:  # the command had finished writing: what failed is printing what it did
-        if isinstance(exc, OSError):
-            message = f"cannot print to stdout: {exc.strerror or message}"
-        message += f"; {written} had been written in full and is complete"
-    elif getattr(args, "json", False):
-        file = (getattr(exc, "file", None) or getattr(exc, "filename", None)
-                or getattr(args, "src", None) or getattr(args, "ckpt", None))
-        _print_json(message, file, getattr(exc, "tensor", None))
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 1
-
-
-def _raised_in(exc):
-    """" in keras" / " in numpy" ...: the top-level package of the innermost frame of `exc`."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
-    return f" in {module.split('.')[0]}" if module else ""
-
-
-def _print_json(message, file, tensor):
-    """{"error", "file", "tensor"} on stdout; nothing if stdout itself is what fails."""
-    try:
-        print(json.dumps({"error": message, "file": file, "tensor": tensor}, sort_keys=True))
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _asks_json(argv):
-    """True when the command line has --json (or an abbreviation argparse accepts), before --."""
-    for token in argv:
-        if token == "--":
-            return False
-        if len(token) > 3 and "--json".startswith(str(token)):
-            return True
-    return False
-
-
-def _stdout_closed(args):
-    """stdout's reader went away (`legacy-share inspect ... | head -1`) -> 141.
-
-    Quiet, as `cat` or `grep` are: the default SIGPIPE action ends them without a word and the
-    shell sees 128 + SIGPIPE = 141 (the status `set -o pipefail` scripts already expect from
-    a pipe's writer). Python ignores SIGPIPE and raises BrokenPipeError instead; this returns
-    the same status and points stdout at /dev/null, so the exit's flush does not fail again.
-    Only what was written to a file is mentioned: that it is complete.
-    """
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, sys.stdout.fileno())
-        finally:
-            os.close(devnull)
-    except (OSError, ValueError):  # no file descriptor (an embedding program's stdout)
-        pass
-    written = getattr(args, "written", None)
-    if written:
-        print(f"{PROG}: stdout was closed; {written} had been written in full and is complete.",
-              file=sys.stderr)
-    return 128 + signal.SIGPIPE
