@@ -6,6 +6,7 @@ these run in pytest's tf_keras process with `--keras 2`.
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from tests.file_guard import error_line, run_main, save_variables, untouched
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
+from legacy_share import cudnn, reference  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import checks  # noqa: E402  pylint: disable=wrong-import-order
 
 
@@ -144,3 +146,19 @@ def test_a_shared_stack_runs_at_most_the_documented_number_of_times(capsys, tmp_
     plan = legacy_share.keras.plan(src, layers=checks.MAX_SHARED_LAYERS)
     assert plan.stack.layers == checks.MAX_SHARED_LAYERS
     assert not os.path.exists(tmp_path / "m.keras")
+
+
+def test_saturated_gates_prove_without_a_numpy_warning(tmp_path):
+    """Gates far below 0 overflowed exp() in the float64 reference: a RuntimeWarning on stderr."""
+    src = save_variables(str(tmp_path / "saturated"), {
+        "rnn/lstm_cell/kernel": np.full([5, 8], -1000, np.float32),
+        "rnn/lstm_cell/bias": np.full([8], -1000, np.float32)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = legacy_share.keras.export(src, str(tmp_path / "m.keras"), keras=2)
+        sigmoids = [reference.sigmoid(np.array([-1000.0, 0.0, 1000.0])),
+                    cudnn._sigmoid(np.array([-1000.0, 0.0, 1000.0]))]  # pylint: disable=protected-access
+    assert report.proof.ok
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    for values in sigmoids:
+        np.testing.assert_array_equal(values, [0.0, 0.5, 1.0])
