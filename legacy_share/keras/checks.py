@@ -13,10 +13,11 @@ from legacy_share.tables import format_shape
 __all__ = ["MAX_SHARED_LAYERS", "dense_names", "check_forget_bias", "check_plan"]
 
 # How many times a shared stack may run its one layer. K is not stored in a shared checkpoint,
-# so it comes from the user, and every run is a node of the Keras model: measured on a 2-unit
-# GRU, each costs ~36 ms to build, save, reload and prove, 600 runs export, and at 1024 Keras 3
-# fails with RecursionError walking the model; no TF1 graph we know of ran a cell that often.
-MAX_SHARED_LAYERS = 512
+# so it comes from the user, and every run is a node of the Keras model. Measured on a 2-unit
+# GRU (2 busy cores): K = 200 exports in 13 s, 256 in 6 min with tf_keras, 512 in 3 min with
+# Keras 3, and at 1024 Keras 3 fails with RecursionError; no TF1 graph we know of ran a
+# cell anywhere near 256 times.
+MAX_SHARED_LAYERS = 256
 
 
 def dense_names(prefix, dense):
