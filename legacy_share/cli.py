@@ -179,10 +179,10 @@ def _run(args, argv):
         return cli_errors.stdout_closed(args)
     except (errors.Error, OSError, ImportError) as exc:
         return cli_errors.fail(exc, args)
-    except (ArithmeticError, AssertionError, AttributeError, LookupError, RuntimeError,
-            TypeError, ValueError, MemoryError) as exc:
-        # Keras, TensorFlow, NumPy or h5py failed on an input no check of legacy_share caught
-        # (or legacy_share has a bug): still one line, never a traceback without --debug.
+    except Exception as exc:  # pylint: disable=broad-except
+        # Keras, TensorFlow (an OpError is no OSError), NumPy or h5py failed on an input no check
+        # of legacy_share caught, or legacy_share has a bug: still one line, the traceback only
+        # with --debug.
         return cli_errors.fail(exc, args, unexpected=True)
 
 

@@ -132,19 +132,28 @@ def test_inspect_into_a_closed_pipe_exits_141_without_a_word(shared):
     assert process.returncode == 141 and err == "", err
 
 
-def test_an_unexpected_library_error_is_one_line_and_json(capsys, monkeypatch, shared):
+def _numpy_fails(*args, **kwargs):  # a NumPy call failing inside NumPy, as a library would
+    return np.reshape(np.zeros(3), (2, 2))
+
+
+def _tensorflow_fails(*args, **kwargs):  # an OpError, which is no OSError
+    return tf1.io.read_file("/nonexistent/legacy-share-test").numpy()
+
+
+@pytest.mark.parametrize("broken, expected, call", [
+    (_numpy_fails, "unexpected ValueError in numpy: cannot reshape", "np.reshape"),
+    (_tensorflow_fails, "unexpected NotFoundError in tensorflow: ", "tf1.io.read_file"),
+])
+def test_an_unexpected_library_error_is_one_line_and_json(capsys, monkeypatch, shared, broken,
+                                                          expected, call):
     from legacy_share import migration  # pylint: disable=import-outside-toplevel
-
-    def broken(*args, **kwargs):  # a NumPy call failing inside NumPy, as a library would
-        return np.reshape(np.zeros(3), (2, 2))
-
     monkeypatch.setattr(migration, "inspect_checkpoint", broken)
     code, out, err = run_main(capsys, "inspect", shared, "--json")
     line = error_line(err)
-    assert code == 1 and "unexpected ValueError in numpy: cannot reshape" in line
+    assert code == 1 and expected in line
     assert "--debug" in line and _json_error(out)["file"] == shared
     code, _, err = run_main(capsys, "inspect", shared, "--debug")
-    assert code == 1 and "Traceback" in err and "np.reshape" in err
+    assert code == 1 and "Traceback" in err and call in err
 
 
 @pytest.mark.parametrize("backend, why", [
