@@ -17,13 +17,13 @@ import tempfile
 import threading
 import warnings
 
-from legacy_share.errors import LegacyKerasError
+from legacy_share.errors import KerasBackendError, LegacyKerasError
 
 __all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
            "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
            "import_tensorflow", "prepare_tensorflow", "deferred_signals",
-           "keras_config_untouched"]
+           "keras_config_untouched", "keras_backend_failure"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
 # Marks (also for child processes, which inherit the environment) that the switch above was set
@@ -237,17 +237,18 @@ def import_tensorflow(quiet=True):
     import is done: raised inside it, a KeyboardInterrupt was swallowed by TensorFlow's own
     imports, turned into an ImportError, or left native modules half set up (a crash at exit).
     """
-    # pylint: disable=import-outside-toplevel,unused-import
     with deferred_signals(), keras_config_untouched():
         if not quiet or "tensorflow" in sys.modules:
-            import legacy_share._tf
+            _import_tf()
             return
         sys.stderr.flush()
         saved = os.dup(2)
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)
             try:
-                import legacy_share._tf
+                _import_tf()
+            except KerasBackendError:
+                raise  # says it all; TensorFlow's start-up lines would only hide it
             except BaseException:
                 os.dup2(saved, 2)
                 sink.seek(0)
@@ -256,6 +257,38 @@ def import_tensorflow(quiet=True):
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
+
+
+def _import_tf():
+    """`import legacy_share._tf`; Keras 3's failure to load its backend as KerasBackendError.
+
+    TensorFlow serving Keras 3 imports it, and Keras raises ValueError for a KERAS_BACKEND it
+    does not know (an ImportError for one not installed, which TensorFlow ignores).
+    """
+    try:
+        import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
+    except (ImportError, ValueError) as exc:
+        if keras_in_use() == 3 and _raised_in_keras(exc):
+            raise KerasBackendError(keras_backend_failure(exc)) from exc
+        raise
+
+
+def _raised_in_keras(exc):
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("keras.")
+
+
+def keras_backend_failure(exc):
+    """The message of a KerasBackendError: Keras 3 could not load the backend it was told to."""
+    wanted = os.environ.get("KERAS_BACKEND")
+    source = (f"KERAS_BACKEND={wanted!r}" if wanted is not None else
+              "the \"backend\" of keras.json in KERAS_HOME or ~/.keras")
+    message = str(exc).strip().splitlines()
+    return (f"Keras 3 cannot start with the backend of {source}: "
+            f"{message[0] if message else type(exc).__name__}; the export builds its model "
+            f"with TensorFlow: run it with KERAS_BACKEND=tensorflow")
 
 
 def prepare_tensorflow(verbose=False, prog="legacy-share"):

@@ -4,27 +4,27 @@ Exit codes: 0 ok, 1 error or failed check, 2 usage.
 """
 
 import argparse
-import contextlib
-import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 
 from legacy_share import _process
+from legacy_share import cli_errors
 from legacy_share import errors
 from legacy_share.plans import Strategy
 from legacy_share.tf_paths import check_literal
 
 __all__ = ["main", "build_parser"]
 
-PROG = "legacy-share"
+PROG = cli_errors.PROG
 
 
 def build_parser():
     """The argparse parser of `legacy-share` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = cli_errors.Parser(
         prog=PROG, description="Migrate per-layer TF1 RNN checkpoints to shared-cell names.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
@@ -112,14 +112,15 @@ def build_parser():
                              "with --cudnn: the cuDNN layers")
     export.add_argument("--custom-cells", action="store_true",
                         help="export LSTMCells with peepholes or projection as LegacyLSTMCell")
-    export.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
+    export.add_argument("--forget-bias", type=_real, default=1.0, metavar="F",
                         help="the LSTM forget bias the graph ran with (default 1.0)")
     export.add_argument("--cell-clip", type=_clip, metavar="C",
                         help="the graph's LSTMCell(cell_clip=C) (not stored; needs --custom-cells)")
     export.add_argument("--proj-clip", type=_clip, metavar="P",
                         help="the graph's LSTMCell(proj_clip=P) (not stored; needs --custom-cells)")
     export.add_argument("--embedding", metavar="VAR", help="an embedding table to put before the stack")
-    export.add_argument("--dense", metavar="KERNEL[,BIAS]", help="a Dense layer to put after it")
+    export.add_argument("--dense", type=_dense, metavar="KERNEL[,BIAS]",
+                        help="a Dense layer to put after it")
     export.add_argument("--tolerance", type=_tolerance, default=1e-5, metavar="X",
                         help="largest relative difference the proof accepts (default 1e-5)")
     export.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
@@ -140,8 +141,10 @@ def main(argv=None):
     Args:
       argv: the arguments after the program name (default sys.argv[1:]).
     Returns:
-      The exit code: 0 ok, 1 an error or a failed check (one line on stderr), 2 usage,
-      130 / 143 interrupted. Usage errors raise SystemExit(2) from argparse.
+      The exit code: 0 ok, 1 an error or a failed check (one line on stderr; with --json also
+      {"error", "file", "tensor"} on stdout), 2 usage, 130 / 143 interrupted, 141 (128 +
+      SIGPIPE, quietly) when stdout's reader went away. Usage errors raise SystemExit(2) from
+      argparse (with --json, after printing the JSON error).
     """
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -149,23 +152,39 @@ def main(argv=None):
     args = None
     try:
         args = build_parser().parse_args(argv)
-        _process.quiet_tensorflow(args.verbose or args.debug, prog=PROG)
-        child = _arrange_keras(args, argv)  # the process export needs, or its exit code elsewhere
-        if child is not None:
-            return child
-        try:
-            _process.import_tensorflow(quiet=not (args.verbose or args.debug))
-        except ImportError as exc:  # LegacyKerasError is an ImportError and says what to install.
-            return _fail(exc, args.debug)
-        try:
-            return _COMMANDS[args.command](args)
-        except (errors.Error, OSError) as exc:
-            return _fail(exc, args.debug)
+        return _run(args, argv)
+    except cli_errors.UsageExit as exc:  # also from a command's own check of its flags
+        if cli_errors.asks_json(sys.argv[1:] if argv is None else argv):
+            cli_errors.print_json(exc.message, None, None)
+        raise
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as errors.Interrupted
         return _interrupted(exc, args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args, argv):
+    """Runs the parsed command -> its exit code; every error becomes one line (see `main`)."""
+    try:
+        _process.quiet_tensorflow(args.verbose or args.debug, prog=PROG)
+        child = _arrange_keras(args, argv)  # the process export needs, or its exit code elsewhere
+        if child is not None:
+            return child
+        # LegacyKerasError is an ImportError and says what to install.
+        _process.import_tensorflow(quiet=not (args.verbose or args.debug))
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed stdout shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return cli_errors.stdout_closed(args)
+    except (errors.Error, OSError, ImportError) as exc:
+        return cli_errors.fail(exc, args)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Keras, TensorFlow (an OpError is no OSError), NumPy or h5py failed on an input no check
+        # of legacy_share caught, or legacy_share has a bug: still one line, the traceback only
+        # with --debug.
+        return cli_errors.fail(exc, args, unexpected=True)
 
 
 def _terminate(signal_number, frame):  # pylint: disable=unused-argument
@@ -189,11 +208,10 @@ def _interrupted(exc, args):
 
 def _inspect(args):
     from legacy_share.migration import inspect_checkpoint  # pylint: disable=import-outside-toplevel
-    with _json_errors(args, args.ckpt):
-        inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group,
-                                        renames=args.rename, excludes=args.exclude,
-                                        share=not args.no_share, share_from=args.share_from,
-                                        meta=args.meta, **_cudnn_options(args))
+    inspection = inspect_checkpoint(args.ckpt, group_patterns=args.group,
+                                    renames=args.rename, excludes=args.exclude,
+                                    share=not args.no_share, share_from=args.share_from,
+                                    meta=args.meta, **_cudnn_options(args))
     print(inspection.to_json() if args.json else inspection.format_table())
     return 0
 
@@ -207,14 +225,13 @@ def _migrate(args):
                    excludes=args.exclude, drop_optimizer_state=args.drop_optimizer_state,
                    tolerance=args.tolerance, share=not args.no_share,
                    share_from=args.share_from, meta=args.meta, **_cudnn_options(args))
-    with _json_errors(args, args.src):
-        if args.dry_run:
-            check_literal(os.path.abspath(os.path.expanduser(args.dst)), "output")  # as migrate
-            plan = migration.plan_checkpoint(args.src, **options)
-        else:
-            plan = migration.migrate(args.src, args.dst, force=args.force,
-                                     progress=not args.json, **options)
-            args.written = args.dst  # an interrupt from here on finds the output complete
+    if args.dry_run:
+        check_literal(os.path.abspath(os.path.expanduser(args.dst)), "output")  # as migrate
+        plan = migration.plan_checkpoint(args.src, **options)
+    else:
+        plan = migration.migrate(args.src, args.dst, force=args.force,
+                                 progress=not args.json, **options)
+        args.written = args.dst  # an interrupt or error from here on finds the output complete
     if args.json:
         print(plan.to_json(dry_run=bool(args.dry_run),
                            destination=None if args.dry_run else args.dst))
@@ -225,21 +242,6 @@ def _migrate(args):
         else:
             print(f"wrote {args.dst} ({len(plan.steps)} tensor(s), {len(plan.dropped)} dropped)")
     return 0
-
-
-@contextlib.contextmanager
-def _json_errors(args, path):
-    """With --json, an error is also printed on stdout as {"error", "file", "tensor"}; it is
-    re-raised, so `main` prints its one line on stderr and exits 1."""
-    try:
-        yield
-    except (errors.Error, OSError) as exc:
-        if getattr(args, "json", False):
-            document = {"error": errors.first_line(exc),
-                        "file": getattr(exc, "file", None) or getattr(exc, "filename", None) or path,
-                        "tensor": getattr(exc, "tensor", None)}
-            print(json.dumps(document, sort_keys=True))
-        raise
 
 
 def _verify(args):
@@ -278,6 +280,7 @@ def _export(args):
         return 0
     report = exporting.export(args.src, args.dst, keras=args.keras, tolerance=args.tolerance,
                               force=args.force, **options)
+    args.written = report.path
     if args.json:
         print(report.to_json(dry_run=False))
     else:
@@ -304,7 +307,7 @@ def _arrange_keras(args, argv):
         _process.arrange_keras(args.keras)
     except errors.LegacyKerasError as exc:
         if "tensorflow" not in sys.modules or (args.keras == 3 and not _process.supports_keras3()):
-            return _fail(exc, args.debug)
+            return cli_errors.fail(exc, args)
         import subprocess  # pylint: disable=import-outside-toplevel
         env = {k: v for k, v in os.environ.items() if k != _process.LEGACY_KERAS_SWITCH}
         if args.keras == 2:
@@ -409,6 +412,25 @@ def _finite(text, zero_ok):
     return value
 
 
+def _real(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _dense(text):
+    """"KERNEL[,BIAS]" -> (kernel,) or (kernel, bias): tensor names."""
+    kernel, _, bias = text.partition(",")
+    if not kernel.strip() or "," in bias:
+        raise argparse.ArgumentTypeError(
+            f"expected KERNEL or KERNEL,BIAS (tensor names), got {text!r}")
+    return (kernel, bias) if bias else (kernel,)
+
+
 def _strategy(text):
     """The planner's own grammar (`Strategy.parse`), so the CLI and the API accept the same text."""
     try:
@@ -435,14 +457,3 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of layers, got {text!r}")
     return value
-
-
-def _fail(exc, debug):
-    if debug:
-        import traceback  # pylint: disable=import-outside-toplevel
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    message = errors.first_line(exc)
-    if isinstance(exc, OSError) and exc.filename and exc.filename not in message:
-        message = f"{exc.filename}: {message}"
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 1

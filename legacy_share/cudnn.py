@@ -301,7 +301,8 @@ def keras_weights(canonical, kind):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives exactly 0, as it should
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def step(kind, canonical, x, state):

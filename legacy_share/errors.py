@@ -3,6 +3,7 @@
 __all__ = [
     "Error",
     "LegacyKerasError",
+    "KerasBackendError",
     "NotCalledError",
     "IncompatibleShapeError",
     "IncompatibleDtypeError",
@@ -28,6 +29,10 @@ class Error(Exception):
 
 class LegacyKerasError(Error, ImportError):
     """TensorFlow cannot serve `tf.compat.v1.nn.rnn_cell` in this process."""
+
+
+class KerasBackendError(Error, ImportError):
+    """Keras 3 cannot import the backend the environment names (KERAS_BACKEND, keras.json)."""
 
 
 class NotCalledError(Error, ValueError):
@@ -106,7 +111,15 @@ class Interrupted(KeyboardInterrupt):
 
 
 class ExportError(Error, ValueError):
-    """A checkpoint cannot become the Keras model asked for (cell, stack shape, options)."""
+    """A checkpoint cannot become the Keras model asked for (cell, stack shape, options).
+
+    `tensor`: the input tensor the error is about, when there is one; `file`: the checkpoint.
+    """
+
+    def __init__(self, message="", tensor=None, file=None):
+        super().__init__(message)
+        self.tensor = tensor
+        self.file = file
 
 
 class ProofError(Error):

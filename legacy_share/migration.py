@@ -5,6 +5,8 @@ The command line (`legacy_share.cli`) is a thin layer over these functions.
 
 import contextlib
 import dataclasses
+import os
+import shutil
 from typing import Optional, Tuple
 
 import numpy as np
@@ -289,10 +291,28 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, sh
     """
     ckpt = open_checkpoint(src)
     with _naming(ckpt):
+        _, size = planning.unshare_size(ckpt.specs, layers, group_patterns, share_from)
+        _check_free_space(dst, size, f"unsharing {ckpt.prefix} into {layers} layers")
         plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns,
                                      share_from=share_from)
         plan = _check_names(plan, ckpt, dict(group_patterns=group_patterns), layers)
     return execute(plan, ckpt, dst, force=force, progress=progress)
+
+
+def _check_free_space(dst, size, what):
+    """Raises CheckpointError when the file system of `dst` has fewer than `size` bytes free."""
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(os.fspath(dst))))
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # unknown: the writer still stops on the first failed write
+        return
+    if size > free:
+        raise errors.CheckpointError(
+            f"{dst}: {what} writes at least {tables.format_bytes(size)} ({size:,} bytes), and "
+            f"{folder} has {tables.format_bytes(free)} free; nothing was written: free space, "
+            f"write elsewhere, or check --layers")
 
 
 def plan_for(ckpt, **options):

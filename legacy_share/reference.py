@@ -14,7 +14,8 @@ __all__ = [
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives exactly 0, as it should
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def gru_step(x, h, gates_kernel, gates_bias, candidate_kernel, candidate_bias):

@@ -16,6 +16,7 @@ from legacy_share import migration
 from legacy_share import planning
 from legacy_share import tf_paths
 from legacy_share.errors import ExportError, PlanError, ProofError
+from legacy_share.keras import checks
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
@@ -68,12 +69,14 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 
 
 def _plan(ckpt, options):
+    checks.check_forget_bias(ckpt.prefix, options.get("forget_bias", 1.0))
     graph, notes = migration.read_old_graph(options.get("meta"))
     cudnn_plan = _cudnn_plan(ckpt, graph, options)
     if cudnn_plan is not None:
         if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
                               f"and a cuDNN model does not clip; leave them out.")
+        checks.check_plan(cudnn_plan, ckpt.specs)
         return cudnn_plan
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
@@ -87,15 +90,14 @@ def _plan(ckpt, options):
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
     except PlanError as exc:
         raise PlanError(f"{ckpt.prefix}: {exc}") from exc
-    dense = options.get("dense")
-    if isinstance(dense, str):
-        dense = tuple(dense.split(","))
+    dense = checks.dense_names(ckpt.prefix, options.get("dense"))
     export_plan = structure.plan_export(
         ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
         layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
         forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
         dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
         proj_clip=options.get("proj_clip"))
+    checks.check_plan(export_plan, specs)
     return _check_names(ckpt, export_plan, naming)
 
 

@@ -8,6 +8,7 @@ Inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time] with an em
 import numpy as np
 
 from legacy_share import _process
+from legacy_share.errors import KerasBackendError
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import custom
 from legacy_share.keras import structure
@@ -28,7 +29,10 @@ def keras_module(flavour):
     """Keras 3's `keras` (flavour 3), or tf_keras (2; `tf.keras` on TensorFlow < 2.16)."""
     with _process.keras_config_untouched():  # imported here: no ~/.keras/keras.json made
         if flavour == 3:
-            import keras  # pylint: disable=import-outside-toplevel
+            try:
+                import keras  # pylint: disable=import-outside-toplevel
+            except Exception as exc:  # pylint: disable=broad-except  (whatever the backend raises)
+                raise KerasBackendError(_process.keras_backend_failure(exc)) from exc
             return keras
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
         if tuple(int(p) for p in tf.__version__.split(".")[:2]) < (2, 16):
