@@ -271,8 +271,9 @@ def _export(args):
     if args.dry_run:
         exporting.destination_format(args.dst)
         plan = exporting.plan(args.src, **options)
-        if args.json:
+        if args.json:  # one JSON document: a refusal is its "refusal", not a second one
             print(plan.to_json(dry_run=True, destination=None))
+            args.json_printed = True
         else:
             print(plan.format_table())
             print(f"dry run: nothing written to {args.dst}")

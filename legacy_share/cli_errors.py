@@ -49,7 +49,7 @@ def fail(exc, args, unexpected=False):
         if isinstance(exc, OSError):
             message = f"cannot print to stdout: {exc.strerror or message}"
         message += f"; {written} had been written in full and is complete"
-    elif getattr(args, "json", False):
+    elif getattr(args, "json", False) and not getattr(args, "json_printed", False):
         file = (getattr(exc, "file", None) or getattr(exc, "filename", None)
                 or getattr(args, "src", None) or getattr(args, "ckpt", None))
         print_json(message, file, getattr(exc, "tensor", None))

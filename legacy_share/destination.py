@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
 
@@ -147,6 +148,7 @@ class Output:
         self._temp_id = None
         self._signals = {}  # number -> the handler before ours; `signalled` lists those that came
         self.signalled = []
+        self._unraisable_hook = None  # sys.unraisablehook before ours
 
     def __enter__(self):
         try:
@@ -187,6 +189,15 @@ class Output:
 
             self._signals[number] = previous
             signal.signal(number, noted)
+        if self._signals:
+            self._unraisable_hook = sys.unraisablehook
+
+            def quiet(unraisable, previous=self._unraisable_hook):
+                # Swallowed in a finalizer and remembered: no "Exception ignored" traceback.
+                if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signalled):
+                    previous(unraisable)
+
+            sys.unraisablehook = quiet
 
     def raise_if_signalled(self):
         """Raises again the first SIGINT / SIGTERM that came during the run (it was swallowed)."""
@@ -202,6 +213,8 @@ class Output:
             for number, previous in self._signals.items():
                 signal.signal(number, previous)
             self._signals = {}
+            if self._unraisable_hook is not None:
+                sys.unraisablehook, self._unraisable_hook = self._unraisable_hook, None
 
     def _clean_up(self):
         with deferred_signals():  # a second Ctrl-C must not stop the cleanup half-way

@@ -192,13 +192,15 @@ def _cell(cells, graph):
 
 
 def _build_in_child(graphs):
-    env = dict(os.environ, **{_process.LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
-    env.pop("KERAS_BACKEND", None)
     try:
-        done = subprocess.run([sys.executable, "-m", __name__],
-                              input=json.dumps([g.to_dict() for g in graphs]),
-                              capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT,
-                              check=False)
+        with _process.keras_config_untouched():  # the child's tf_keras writes no keras.json
+            env = dict(os.environ, **{_process.LEGACY_KERAS_SWITCH: "1",
+                                      "TF_CPP_MIN_LOG_LEVEL": "3"})
+            env.pop("KERAS_BACKEND", None)
+            done = subprocess.run([sys.executable, "-m", __name__],
+                                  input=json.dumps([g.to_dict() for g in graphs]),
+                                  capture_output=True, text=True, env=env,
+                                  timeout=CHILD_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NameCheckError(f"cannot check the names against TensorFlow: the child process "
                              f"that builds the graphs failed ({first_line(exc)})") from exc

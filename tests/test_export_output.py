@@ -456,10 +456,13 @@ def test_a_signal_while_exporting_leaves_the_old_output_or_the_new(signalled, fm
             continue
         assert row["outcome"] in ("old", "new"), where
         assert not row["leftovers"], where
-        assert row["code"] in (0, 128 + row["signal"]), where
+        # Landed in Python's own exit after the output was complete: killed by the signal, as
+        # scripts/fault_kill accepts for migrate.
+        teardown = row["code"] == -row["signal"] and row["outcome"] == "new"
+        assert row["code"] in (0, 128 + row["signal"]) or teardown, where
         lines = [line for line in row["stderr"].splitlines() if line.strip()]
         assert "Traceback" not in row["stderr"] and len(lines) <= 1, where
-        if row["code"]:
+        if row["code"] and not teardown:
             assert ("left as it was" in lines[0]) == (row["outcome"] == "old"), where
 
 

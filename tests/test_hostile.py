@@ -21,6 +21,9 @@ from tests.file_guard import copy_stack, error_line, run_main, save_variables, s
 from legacy_share import destination, errors, patterns, values
 
 LAYER = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"
+# A per-layer value that is no cell weight (a layer's running statistic, say): strict compares
+# its layers whatever its shape and dtype, where a cell's kernel must be what a graph creates.
+LAYER_STATE = "rnn/multi_rnn_cell/cell_{}/running_count"
 
 
 def save_layers(folder, layers, name=LAYER):
@@ -225,7 +228,8 @@ def test_max_difference_is_exact_and_defined_for_every_value(a, b, dtype, expect
 
 
 def test_strict_takes_identical_layers_with_inf_without_warnings(tmp_path, capsys):
-    src = save_layers(str(tmp_path / "in"), [np.array([np.inf, -np.inf, 1], np.float32)] * 2)
+    src = save_layers(str(tmp_path / "in"), [np.array([np.inf, -np.inf, 1], np.float32)] * 2,
+                      name=LAYER_STATE)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         code, _, err = run_main(capsys, "migrate", src, tmp_path / "out" / "m.ckpt",
@@ -234,13 +238,15 @@ def test_strict_takes_identical_layers_with_inf_without_warnings(tmp_path, capsy
 
 
 def test_strict_compares_int64_layers_exactly(tmp_path, capsys):
-    src = save_layers(str(tmp_path / "in"), [np.int64(2 ** 60), np.int64(2 ** 60 + 100)])
+    src = save_layers(str(tmp_path / "in"), [np.int64(2 ** 60), np.int64(2 ** 60 + 100)],
+                      name=LAYER_STATE)
     assert_refused(capsys, src, r"differ \(max abs difference 100 > tolerance 0.5\)", "migrate",
                    src, tmp_path / "out" / "m.ckpt", "--strategy", "strict", "--tolerance", "0.5")
 
 
 def test_inspect_reports_what_strict_refuses_and_its_json_is_json(tmp_path, capsys):
-    src = save_layers(str(tmp_path / "in"), [np.float32([np.nan, 1]), np.float32([5.0, 1])])
+    src = save_layers(str(tmp_path / "in"), [np.float32([np.nan, 1]), np.float32([5.0, 1])],
+                      name=LAYER_STATE)
     code, out, err = run_main(capsys, "inspect", src, "--json")
     assert code == 0, err
 

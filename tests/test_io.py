@@ -32,11 +32,11 @@ def _values(with_bfloat16):
     rng = np.random.RandomState(7)
     values = {}
     for layer in range(LAYERS):
-        values[KERNEL.format(layer)] = rng.randn(6, 4).astype(np.float32)
-        values[BIAS.format(layer)] = np.ones(4, np.float32)
-        values[CAND_KERNEL.format(layer)] = rng.randn(6, 2).astype(np.float16)
+        values[KERNEL.format(layer)] = rng.randn(6, 6).astype(np.float32)
+        values[BIAS.format(layer)] = np.ones(6, np.float32)
+        values[CAND_KERNEL.format(layer)] = rng.randn(6, 3).astype(np.float16)
         if with_bfloat16:
-            values[CAND_BIAS.format(layer)] = (rng.randn(2) * 3).astype(tf.bfloat16.as_numpy_dtype)
+            values[CAND_BIAS.format(layer)] = (rng.randn(3) * 3).astype(tf.bfloat16.as_numpy_dtype)
     values["global_step"] = np.int64(2 ** 40 + 3)
     values["vocab"] = np.array([b"a", b"b\x00c", b"\xff" * 3], dtype=object)
     values["embedding"] = rng.randn(6, 3).astype(np.float32)
@@ -303,7 +303,7 @@ def test_failure_after_shards_were_written_leaves_nothing(ckpts, tmp_path, monke
     monkeypatch.setattr(writing, "BATCH_BYTES", 1)  # one shard per tensor
     reader = open_checkpoint(prefix)
     plan = Plan((Step("a", (), "int64", "copy", ("global_step",)),
-                 Step("b", (6, 4), "float32", "rename", (KERNEL.format(1),)),
+                 Step("b", (6, 6), "float32", "rename", (KERNEL.format(1),)),
                  Step("c", (2,), "int64", "merge", ("global_step", "global_step"), (0, 1))),
                 (), Strategy("mean"))
     dst = str(tmp_path / "deep" / "er" / "model.ckpt")
@@ -316,7 +316,7 @@ def test_writer_concatenates_shards_per_layer(ckpts, tmp_path):
     prefix, values = ckpts["v2"]
     reader = open_checkpoint(prefix)
     sources = (KERNEL.format(0), KERNEL.format(1), KERNEL.format(2), KERNEL.format(0))
-    step = Step("w", (12, 4), "float32", "merge", sources, (0, 1), shards=2)
+    step = Step("w", (12, 6), "float32", "merge", sources, (0, 1), shards=2)
     dst = str(tmp_path / "model.ckpt")
     writing.execute(Plan((step,), (), Strategy("layer", 1)), reader, dst)
     expected = np.concatenate([values[KERNEL.format(2)], values[KERNEL.format(0)]], axis=0)
@@ -337,14 +337,14 @@ def test_writer_rejects_a_plan_that_does_not_fit_the_checkpoint(ckpts, tmp_path)
     reader = open_checkpoint(prefix)
     plan = Plan((Step("w", (4, 6), "float32", "copy", (KERNEL.format(0),)),), (), Strategy("first"))
     with pytest.raises(errors.IncompatibleShapeError,
-                       match=r"w: the plan expects shape \[4, 6\] but .*cell_0.* gives \[6, 4\]"):
+                       match=r"w: the plan expects shape \[4, 6\] but .*cell_0.* gives \[6, 6\]"):
         writing.execute(plan, reader, str(tmp_path / "model.ckpt"))
     assert os.listdir(tmp_path) == []
 
 
 def test_writer_names_a_dtype_that_does_not_fit_the_checkpoint(ckpts, tmp_path):
     prefix, _ = ckpts["v2"]
-    plan = Plan((Step("w", (6, 4), "float64", "copy", (KERNEL.format(0),)),), (), Strategy("first"))
+    plan = Plan((Step("w", (6, 6), "float64", "copy", (KERNEL.format(0),)),), (), Strategy("first"))
     with pytest.raises(errors.IncompatibleDtypeError,
                        match=r"w: the plan expects dtype float64 but .*cell_0.* holds float32"):
         writing.execute(plan, open_checkpoint(prefix), str(tmp_path / "model.ckpt"))
@@ -422,7 +422,7 @@ def test_inspect_groups_layers_with_their_largest_difference(ckpts):
     inspection = migration.inspect_checkpoint(prefix)
     groups = {g.key: g for g in inspection.groups}
     kernel = groups[KERNEL.format(0)]
-    assert kernel.layers == (0, 1, 2) and kernel.shareable and kernel.shapes[0] == (6, 4)
+    assert kernel.layers == (0, 1, 2) and kernel.shareable and kernel.shapes[0] == (6, 6)
     stack = np.stack([values[KERNEL.format(k)].astype(np.float64) for k in range(LAYERS)])
     assert kernel.max_abs_difference == pytest.approx(float(np.max(stack.max(0) - stack.min(0))))
     assert groups[BIAS.format(0)].max_abs_difference == 0.0
@@ -478,7 +478,7 @@ def test_verify_reports_shape_and_dtype_mismatches_without_importing_the_graph(c
     report = verify_checkpoint(prefix, meta)
     mismatched = {m.name: m for m in report.mismatched}
     assert mismatched[KERNEL.format(0)].graph_shape == (5, 4)
-    assert mismatched[KERNEL.format(0)].ckpt_shape == (6, 4)
+    assert mismatched[KERNEL.format(0)].ckpt_shape == (6, 6)
     assert mismatched["global_step"].graph_dtype == "int32"
     assert [s.name for s in report.missing] == ["extra"]
     assert "vocab" in {s.name for s in report.unexpected}
@@ -493,12 +493,12 @@ def test_verify_rejects_a_file_that_is_no_meta_graph(ckpts):
 # ------------------------------------------------------------------------------- restoring
 
 
-def _shared_graph(kernel_shape=(6, 4)):
+def _shared_graph(kernel_shape=(6, 6)):
     """Variables a shared 3-layer GRU stack plus the extras would create (layer 0 only)."""
     tf1.get_variable(KERNEL.format(0), shape=kernel_shape)
-    tf1.get_variable(BIAS.format(0), shape=(4,))
-    tf1.get_variable(CAND_KERNEL.format(0), shape=(6, 2), dtype=tf.float16)
-    tf1.get_variable(CAND_BIAS.format(0), shape=(2,), dtype=tf.bfloat16)
+    tf1.get_variable(BIAS.format(0), shape=(6,))
+    tf1.get_variable(CAND_KERNEL.format(0), shape=(6, 3), dtype=tf.float16)
+    tf1.get_variable(CAND_BIAS.format(0), shape=(3,), dtype=tf.bfloat16)
     tf1.get_variable("global_step", shape=(), dtype=tf.int64)
     tf1.get_variable("embedding", shape=(6, 3), partitioner=tf1.fixed_size_partitioner(2))
     tf1.Variable([b"", b"", b""], name="vocab")
@@ -534,11 +534,11 @@ def test_restore_shared_names_missing_variables(ckpts):
 def test_restore_shared_names_shape_mismatches(ckpts):
     prefix, _ = ckpts["v2"]
     with tf1.Graph().as_default():
-        _shared_graph(kernel_shape=(8, 4))
+        _shared_graph(kernel_shape=(8, 6))
         with tf1.Session() as session:
             with pytest.raises(errors.IncompatibleShapeError,
-                               match=rf"variable {KERNEL.format(0)} has shape \[8, 4\] in the "
-                                     rf"graph but \[6, 4\]"):
+                               match=rf"variable {KERNEL.format(0)} has shape \[8, 6\] in the "
+                                     rf"graph but \[6, 6\]"):
                 restore_shared(session, prefix)
 
 

@@ -13,6 +13,7 @@ from legacy_share import graph_names
 from legacy_share import names
 from legacy_share import stack_graphs
 from legacy_share.errors import NameCheckError
+from legacy_share.keras import stack_rules
 from legacy_share.keras import structure
 
 __all__ = ["check_export_names"]
@@ -70,6 +71,9 @@ def _checks(stack, shape_of, rules):
 
 def _verdict(stack, checks):
     by_rule = next((s.by_rule for s, _, _ in checks if s.by_rule), "")
+    if stack.scope.endswith(stack_rules.NUMBERED):
+        by_rule = ("cells called by hand in one scope, read in TensorFlow's numbering order; "
+                   "no graph is rebuilt to check that reading")
     if by_rule:
         if stack.status == structure.EXACT:
             return dataclasses.replace(stack, status=stack_graphs.BY_RULE, reason=by_rule)
