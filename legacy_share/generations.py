@@ -20,7 +20,8 @@ from legacy_share import renaming
 from legacy_share.errors import PlanError
 
 __all__ = ["TF0", "TF1_0", "TODAY", "OBJECT_GRAPH_KEY", "Stack", "CheckpointNaming",
-           "stack_generations", "describe", "object_based_evidence", "OBJECT_BASED_NOTE"]
+           "stack_generations", "describe", "object_based_evidence", "OBJECT_BASED_NOTE",
+           "tf0_rnn_notes"]
 
 TF0, TF1_0, TODAY = "TF 0.x", "TF 1.0-1.1", "TF >= 1.2"
 # TF 2's object-based checkpoints (tf.train.Checkpoint, Keras): keys are object-graph paths,
@@ -32,7 +33,14 @@ OBJECT_BASED_NOTE = (
     "object graph in " + OBJECT_GRAPH_KEY + "): its keys are paths in that graph, not TF1 "
     "variable names, so there is nothing to migrate; every tensor is carried bit for bit "
     "under its own key (restore it with tf.train.Checkpoint(...).restore; `legacy-share "
-    "export` makes a Keras model of an RNN)")
+    "export` does not read TF 2 object-based checkpoints yet)")
+# TF 0.x's `RNN`: tf.nn.rnn / dynamic_rnn's default scope, or the user's own
+# variable_scope("RNN") (the PTB tutorial's); the names are the same either way.
+TF0_RNN_NOTE = (
+    "{scope}: TF 0.x named this scope RNN, as tf.nn.rnn and dynamic_rnn did, and as a "
+    "variable_scope(\"RNN\") of the model's own would: the names cannot tell which. It becomes "
+    "rnn, what dynamic_rnn creates today; if your graph opens variable_scope(\"RNN\") itself "
+    "(the PTB tutorial did), migrate the output again with --no-share --rename rnn=RNN")
 _ANY = frozenset((TF0, TF1_0, TODAY))
 _SINCE_1_0 = frozenset((TF1_0, TODAY))
 
@@ -173,6 +181,15 @@ def _decide(generations, scope, fallback):
     if fallback in generations:
         return fallback
     return TODAY if TODAY in generations else TF1_0
+
+
+def tf0_rnn_notes(input_names):
+    """A plan note (TF0_RNN_NOTE) per TF 0.x stack whose scope holds TF 0.x's `RNN`."""
+    scopes = {"/".join(comps[:comps.index(names.LEGACY_RNN_SCOPE) + 1])
+              for comps in (stack.scope.split("/") for stack in
+                            stack_generations(input_names).values() if stack.generation == TF0)
+              if names.LEGACY_RNN_SCOPE in comps}
+    return [TF0_RNN_NOTE.format(scope=scope) for scope in sorted(scopes)]
 
 
 class CheckpointNaming:

@@ -16,7 +16,8 @@ from legacy_share.errors import PlanError
 from legacy_share.tables import format_shape
 # The plan's vocabulary is re-exported: the writer, the readers and tests import it from here.
 from legacy_share.grouping import (LayerGroup, Rules, find_layer_groups, group, layer_index,
-                                   migrated_name, migrated_tensors, normalize_specs)
+                                   migrated_name, migrated_tensors, normalize_specs,
+                                   user_renamed)
 from legacy_share.plans import (COPY, DUPLICATE, FLOAT_DTYPES, MERGE, RENAME, Drop, Plan, Step,
                                 Strategy, TensorSpec)
 
@@ -162,6 +163,9 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
     return Plan(tuple(steps[name] for name in sorted(steps)),
                 tuple(sorted(dropped, key=lambda d: d.name)), strategy,
                 share_from, tuple(_block_cell_notes(kept)) + tuple(seq2seq.plan_notes(steps))
+                + tuple(generations.tf0_rnn_notes(
+                    "/".join(user_renamed(s.name, rules)) for s in kept
+                    if not rules.excluded(s.name)))
                 + tuple(notes))
 
 

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -285,3 +287,22 @@ def change_index(path, change):
               for key, value in entries[1:]}
     change(protos)
     write_index(path, [header] + [(k, p.SerializeToString()) for k, p in protos.items()])
+
+
+# ------------------------------------------------------------------------- environment
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """Mounts a tmpfs with `options` at `path` (skips the test unless that works, e.g. as root)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    os.makedirs(path, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)

@@ -377,7 +377,8 @@ def test_meta_reads_the_block_cells_settings_from_the_old_graph(capsys, embedded
         tf1.train.export_meta_graph(meta)
     code, out, _ = run_main(capsys, "migrate", prefix, str(tmp_path / "m"), "--no-share",
                             "--dry-run", "--meta", meta)
-    note = next(line for line in out.splitlines() if line.startswith("note: "))
+    note = next(line for line in out.splitlines()
+                if line.startswith("note: ") and "LSTMBlockCell" in line)
     assert code == 0 and meta in note and "LSTMBlockCell op in rnn/LSTMBlockCell" in note
     assert "cell_clip=3.0" in note and "forget_bias=0.5" in note and "use_peephole=False" in note
     assert "LSTMCell(n, cell_clip=3.0, forget_bias=0.5)" in note

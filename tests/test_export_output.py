@@ -19,7 +19,7 @@ import pytest
 from legacy_share import cli, errors, file_output
 from legacy_share._tf import tf, tf1  # noqa: F401  first: pytest's process serves tf_keras
 from tests import export_cases
-from tests.file_guard import Run, error_line, snapshot, untouched
+from tests.file_guard import Run, error_line, snapshot, tmpfs, untouched
 
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share.keras import exporting  # noqa: E402  pylint: disable=wrong-import-order
@@ -328,18 +328,8 @@ def test_a_failed_export_removes_the_folders_it_made(capsys, src, tmp_path):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 KiB tmpfs (root only, else the test is skipped) -> its path."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path = str(tmp_path / "small disk")
-    os.makedirs(path)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", path],
-                            capture_output=True, text=True, check=False)
-    if result.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
+    with tmpfs(str(tmp_path / "small disk"), "size=256k") as path:
         yield path
-    finally:
-        subprocess.run(["umount", "-l", path], check=False)
 
 
 @pytest.fixture(scope="module")

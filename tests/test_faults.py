@@ -6,39 +6,21 @@ Signals are sent to real subprocesses (scripts/fault_kill), or raised in this pr
 moment the output is moved into place.
 """
 
-import contextlib
 import os
 import re
 import signal
-import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from tests.file_guard import (Run, assert_is_migration, cli, error_line, expected_checksums,
+from tests.file_guard import (Run, tmpfs, assert_is_migration, cli, error_line, expected_checksums,
                               load_fault_kill, run_main, tensor_checksums, untouched)
 from legacy_share import destination, errors, migration, writing
 from legacy_share._tf import tf1
 
 
 # ------------------------------------------------------------------- environment faults
-
-
-@contextlib.contextmanager
-def tmpfs(path, options):
-    """Mounts a tmpfs with `options` at `path` (skips the test unless that works, e.g. as root)."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    os.makedirs(path, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
-                            capture_output=True, text=True, check=False)
-    if result.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", path], check=False)
 
 
 def test_disk_full_through_the_command_line_is_one_line_and_leaves_nothing(v2, tmp_path):

@@ -46,6 +46,19 @@ def test_ptb_names_of_tf_1_2_keep_the_users_rnn_scope():
     assert not any("/rnn/" in name or "cell_1" in name for name in merged)
 
 
+def test_a_tf0_rnn_scope_is_renamed_with_a_note_that_the_names_cannot_tell_whose_it_was():
+    """TF 0.x's PTB tutorial opened variable_scope("RNN") itself; tf.nn.rnn made the same name."""
+    tf0 = [spec(f"Model/RNN/MultiRNNCell/Cell{k}/BasicLSTMCell/Linear/{v}", shape)
+           for k in (0, 1) for v, shape in (("Matrix", (8, 16)), ("Bias", (16,)))]
+    plan = plan_migration(tf0, share=False)
+    assert {s.name.split("/")[1] for s in plan.steps} == {"rnn"}
+    assert [n for n in plan.notes if "TF 0.x named this scope RNN" in n] == [
+        generations.TF0_RNN_NOTE.format(scope="Model/RNN")]
+    assert "--rename rnn=RNN" in generations.TF0_RNN_NOTE
+    today = plan_migration([spec(n) for n in PTB_CELL_NAMES], share=False)
+    assert not any("TF 0.x named" in n for n in today.notes)
+
+
 @pytest.mark.parametrize("name", PTB_CELL_NAMES + [
     "RNN/rnn/multi_rnn_cell/cell_0/gru_cell/gates/kernel",      # dynamic_rnn in a user `RNN`
     "BiRNN/bidirectional_rnn/fw/gru_cell/candidate/bias",       # a user `BiRNN`

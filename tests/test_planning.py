@@ -603,7 +603,8 @@ def test_json_round_trip(make):
 
 def test_format_table():
     plan = sample_plan()
-    lines = plan.format_table().splitlines()
+    lines = [line for line in plan.format_table().splitlines()
+             if "TF 0.x named this scope RNN" not in line]  # tested in test_generations
     assert lines[-1] == ("4 tensors out: 1 copied, 1 renamed, 2 merged from 4 layer tensors by "
                          "strict (tolerance 0.5); 1 dropped")
     assert re.fullmatch(r"drop +beta1_power +optimizer global 'beta1_power' .*", lines[-2])
@@ -827,7 +828,7 @@ def test_gru_block_cell_kernels_are_told_apart_by_shape(scope, gate_name, candid
 ])
 def test_block_cells_hidden_settings_become_plan_notes(name, says):
     plan = plan_migration([spec(name), spec(name + "/Adam")])
-    note, = plan.notes
+    note, = [n for n in plan.notes if not n.startswith("RNN: TF 0.x named this scope")]
     assert name.rsplit("/", 1)[0] in note and all(word in note for word in says)
     assert f"note: {note}" in plan.format_table()
     assert plan_migration([spec("rnn/lstm_cell/kernel")]).notes == ()
