@@ -370,3 +370,23 @@ def test_a_char_rnn_refusal_names_the_embedding_and_dense_flags_that_make_it_exa
     plan = legacy_share.keras.plan(prefix, embedding="embedding",
                                    dense=("rnnlm/softmax_w", "rnnlm/softmax_b"))
     assert plan.stack.status == "exact" and plan.stack.layers == 2
+
+
+def test_directions_sharing_their_cells_are_refused_naming_that_graph(capsys, tmp_path):
+    graph = tf1.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [BATCH, TIME, UNITS])
+        cells = rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS) for _ in range(2)])
+        with tf1.variable_scope("bi_rnn"):  # the same cells as both directions: only fw stored
+            tf1.nn.bidirectional_dynamic_rnn(cells, cells, inputs, dtype=tf.float32)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver().save(session, str(tmp_path / "in" / "model.ckpt"),
+                                            write_meta_graph=False)
+    with untouched(os.path.dirname(prefix)):
+        code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                                "--dry-run")
+    line = error_line(err)
+    assert code == 1 and not os.path.exists(tmp_path / "m.keras")
+    assert "only the fw direction is stored" in line
+    assert "bidirectional_dynamic_rnn(cells, the same cells)" in line

@@ -82,6 +82,12 @@ def layout_refusal(entry, directions, sizes, depths, below, shared_in_direction,
     """
     cells = entry["cells"]
     stored = sorted({layer for _, layer in cells})
+    if directions == [names.FORWARD_SCOPE]:
+        return ("only the fw direction is stored, as when one set of cells is given as both "
+                "directions (bidirectional_dynamic_rnn(cells, the same cells): bw then runs fw's "
+                "weights); the export does not build that model (a Bidirectional whose backward "
+                "layer carries the forward weights) and does not pass one direction off as the "
+                "whole model")
     if directions not in ([""], [names.FORWARD_SCOPE, names.BACKWARD_SCOPE]):
         return f"only the {directions[-1]} direction is stored"
     if len({(u, o) for _, u, o in sizes.values()}) > 1:
