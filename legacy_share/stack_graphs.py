@@ -38,6 +38,9 @@ _CELL_SCOPES = dict(names.LEGACY_CELL_SCOPES, **{s: s for s in names.CELL_VARIAB
 # Cell scopes only TF <= 0.12 wrote: a stack holding one has TF 0.x scopes around it.
 _TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
                               "LSTMBlockCell"})
+# Cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`, `weights`, ...): cells then kept no
+# variables, so one set of cells given as both directions still made fw and bw variables.
+_PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _BIDIRECTIONAL = {names.BIDIRECTIONAL_SCOPE: (names.FORWARD_SCOPE, names.BACKWARD_SCOPE),
@@ -244,13 +247,23 @@ def graph_of(stack, planned, share_from=None, layers=None):
     peepholes = any(n.endswith(f"/{stack.cell}/{names.LSTM_PEEPHOLES[0]}") for n in planned)
     count = layers if layers is not None else max(stack.layers) + 1
     call = stack.call
-    if call == BIDIRECTIONAL and stack.directions == {0}:
+    if call == BIDIRECTIONAL and stack.directions == {0} and not _before_tf_1_2(stack):
         call = BIDIRECTIONAL_SHARED  # only fw stored: the graph that restores it shares cells
     return StackGraph(stack.scope, call, stack.cell, units, depth,
                       count if stack.multi else None,
                       share_from if stack.multi else None,
                       peepholes and stack.cell == names.LSTM_SCOPE,
                       proj[1] if proj and stack.cell == names.LSTM_SCOPE else None)
+
+
+def _before_tf_1_2(stack):
+    """True when an input name of `stack` is a TF <= 1.1 cell variable name."""
+    for source in stack.sources:
+        comps = source.split("/")
+        if (any(c in _TF0_CELL_SCOPES or c == names.LEGACY_MULTI_RNN_CELL_SCOPE for c in comps)
+                or _PRE_1_2_LEAF_RE.fullmatch(comps[-1])):
+            return True
+    return False
 
 
 def compare(graph, created, planned, source_of=lambda name: None):

@@ -318,3 +318,12 @@ def test_directions_that_share_their_cells_are_checked_against_that_graph(tmp_pa
         assert (f": exact (bidirectional_dynamic_rnn({described}, the same cells) in scope "
                 f"'bi_rnn', input depth 6)") in printed, printed
         _restores_strictly(_shared_directions_graph(cells), out)
+
+
+@pytest.mark.parametrize("leaf", ["weights", "kernel"])
+def test_only_fw_is_the_shared_directions_graph_only_with_tf_1_2_names(leaf):
+    stack, = stack_graphs.stacks_of([f"e/bidirectional_rnn/fw/gru_cell/gates/{leaf}"])
+    planned = {"e/bidirectional_rnn/fw/gru_cell/gates/kernel": (9, 8)}
+    # TF <= 1.1 cells kept no variables: the same cells as both directions still made bw
+    expected = BIDIRECTIONAL if leaf == "weights" else BIDIRECTIONAL_SHARED
+    assert stack_graphs.graph_of(stack, planned).call == expected
