@@ -143,6 +143,9 @@ def build(graph):
                 elif graph.call == stack_graphs.BIDIRECTIONAL:
                     tf1.nn.bidirectional_dynamic_rnn(_cell(cells, graph), _cell(cells, graph),
                                                      inputs, dtype=tf.float32)
+                elif graph.call == stack_graphs.BIDIRECTIONAL_SHARED:
+                    cell = _cell(cells, graph)
+                    tf1.nn.bidirectional_dynamic_rnn(cell, cell, inputs, dtype=tf.float32)
                 else:
                     cell = _cell(cells, graph)
                     cell(inputs[:, 0], cell.zero_state(1, tf.float32))

@@ -20,13 +20,17 @@ from legacy_share import renaming
 from legacy_share.errors import NameCheckError
 from legacy_share.tables import format_shape
 
-__all__ = ["StackGraph", "EXACT", "INCOMPLETE", "BY_RULE", "Stack", "stacks_of", "graph_of",
-           "describe", "compare"]
+__all__ = ["StackGraph", "EXACT", "INCOMPLETE", "BY_RULE", "DYNAMIC_RNN", "BIDIRECTIONAL",
+           "BIDIRECTIONAL_SHARED", "CELL_CALL", "Stack", "stacks_of", "graph_of", "describe",
+           "compare"]
 
 EXACT = "exact"
 INCOMPLETE = "incomplete"
 BY_RULE = "names by rule; no graph to check against"
 DYNAMIC_RNN, BIDIRECTIONAL, CELL_CALL = "dynamic_rnn", "bidirectional_dynamic_rnn", "cell"
+# bidirectional_dynamic_rnn(cells, cells): one set of cell objects given as both directions.
+# TF >= 1.2 cells keep their variables, so the bw direction reuses fw's and creates none.
+BIDIRECTIONAL_SHARED = "bidirectional_dynamic_rnn_shared"
 
 _CELL_CLASS = {names.GRU_SCOPE: "GRUCell", names.BASIC_LSTM_SCOPE: "BasicLSTMCell",
                names.LSTM_SCOPE: "LSTMCell", names.BASIC_RNN_SCOPE: "BasicRNNCell"}
@@ -34,6 +38,9 @@ _CELL_SCOPES = dict(names.LEGACY_CELL_SCOPES, **{s: s for s in names.CELL_VARIAB
 # Cell scopes only TF <= 0.12 wrote: a stack holding one has TF 0.x scopes around it.
 _TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
                               "LSTMBlockCell"})
+# Cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`, `weights`, ...): cells then kept no
+# variables, so one set of cells given as both directions still made fw and bw variables.
+_PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
 _LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
 _BIDIRECTIONAL = {names.BIDIRECTIONAL_SCOPE: (names.FORWARD_SCOPE, names.BACKWARD_SCOPE),
@@ -55,7 +62,7 @@ class StackGraph:
     """Today's graph that restores one stack: what `graph_names.build` builds.
 
     `call`: `dynamic_rnn` / `bidirectional_dynamic_rnn` run in variable scope `scope` ('' the
-    root), or `cell` (the cell called once in `scope`); `cell`: today's cell scope
+    root), BIDIRECTIONAL_SHARED (the same cells given as both directions), or `cell` (the cell called once in `scope`); `cell`: today's cell scope
     (`gru_cell`, ...); `input_depth`: layer 0's, from its kernel; `layers`: a MultiRNNCell of
     that many, or None (the cell alone); `share_from`: layers >= K are one legacy_share shared
     cell (None: every layer its own); `peepholes`, `num_proj`: LSTMCell's options.
@@ -97,7 +104,10 @@ def describe(graph):
         cell = f"MultiRNNCell({' + '.join(parts)})"
     if graph.call == BIDIRECTIONAL:
         cell = f"{cell}, {cell}"
-    call = f"{graph.call}({cell})" if graph.call != CELL_CALL else f"{cell} called"
+    if graph.call == BIDIRECTIONAL_SHARED:
+        call = f"{BIDIRECTIONAL}({cell}, the same cells)"
+    else:
+        call = f"{graph.call}({cell})" if graph.call != CELL_CALL else f"{cell} called"
     return f"{call} in scope {graph.scope or '<root>'!r}, input depth {graph.input_depth}"
 
 
@@ -105,7 +115,8 @@ def describe(graph):
 class Stack:
     """One stack found in the input names: its call `scope` and `call` (from the input names),
     today's `cell`, whether it is in a MultiRNNCell, the stored `layers`, its input variable
-    names (`sources`), and `by_rule`: why no graph can be checked ('' when one can)."""
+    names (`sources`), `by_rule`: why no graph can be checked ('' when one can), and the
+    stored `directions` of a bidirectional stack (0 fw, 1 bw)."""
 
     key: tuple
     scope: str
@@ -116,6 +127,7 @@ class Stack:
     sources: set
     by_rule: str = ""
     raw_base: str = ""
+    directions: set = dataclasses.field(default_factory=set)
 
 
 def stacks_of(source_names, rules=None):
@@ -138,11 +150,12 @@ def stacks_of(source_names, rules=None):
         found = _locate(comps)
         if found is None:
             continue
-        key, scope, call, cell, layer, raw_base, reason = found
+        key, scope, call, cell, layer, raw_base, reason, direction = found
         stack = stacks.setdefault(key, Stack(key, scope, call, cell, layer is not None, set(),
                                              set(), raw_base=raw_base))
         stack.sources.add(name)
         stack.layers.add(layer or 0)
+        stack.directions.update({direction} - {None})
         if any(r.fullmatch(c) for r in rules.group_patterns for c in comps):
             reason = reason or "a --group pattern numbers its layers: the graph is yours"
         if rules.excluded(name):
@@ -159,7 +172,8 @@ def stacks_of(source_names, rules=None):
 
 
 def _locate(comps):
-    """Where a variable's cell lives: (key, scope, call, cell, layer, raw base, by-rule why)."""
+    """Where a variable's cell lives: (key, scope, call, cell, layer, raw base, by-rule why,
+    direction: 0 fw, 1 bw, None outside a bidirectional call)."""
     length = len(comps)
     at = next((i for i in range(length - 1) if comps[i] in _CELL_SCOPES), None)
     if at is None:
@@ -179,9 +193,10 @@ def _locate(comps):
         reason = f"its cell is inside {wrapper}, which no TF 2 class rebuilds"
     elif any(_LAYER_RE.fullmatch(c) or _LEGACY_LAYER_RE.fullmatch(c) for c in base):
         reason = "its layers are scopes of their own (stack_bidirectional_rnn or the like)"
-    call = CELL_CALL
+    call, direction = CELL_CALL, None
     if len(base) >= 2 and base[-1] in _BIDIRECTIONAL.get(base[-2], ()):
         tf0 = tf0 or base[-2] == names.LEGACY_BIDIRECTIONAL_SCOPE
+        direction = _BIDIRECTIONAL[base[-2]].index(base[-1])
         # both directions are one stack: bidirectional_dynamic_rnn builds both
         call, base = BIDIRECTIONAL, base[:-2]
     elif base and (base[-1] == names.RNN_SCOPE
@@ -190,7 +205,7 @@ def _locate(comps):
     scope = "/".join(base)
     cell = _CELL_SCOPES[comps[at]]
     key = (scope, call, cell, layer is not None)
-    return key, scope, call, cell, layer, raw_base, reason
+    return key, scope, call, cell, layer, raw_base, reason, direction
 
 
 def graph_of(stack, planned, share_from=None, layers=None):
@@ -231,11 +246,24 @@ def graph_of(stack, planned, share_from=None, layers=None):
                              f"kernel ([input_depth + units, {gates} * units])")
     peepholes = any(n.endswith(f"/{stack.cell}/{names.LSTM_PEEPHOLES[0]}") for n in planned)
     count = layers if layers is not None else max(stack.layers) + 1
-    return StackGraph(stack.scope, stack.call, stack.cell, units, depth,
+    call = stack.call
+    if call == BIDIRECTIONAL and stack.directions == {0} and not _before_tf_1_2(stack):
+        call = BIDIRECTIONAL_SHARED  # only fw stored: the graph that restores it shares cells
+    return StackGraph(stack.scope, call, stack.cell, units, depth,
                       count if stack.multi else None,
                       share_from if stack.multi else None,
                       peepholes and stack.cell == names.LSTM_SCOPE,
                       proj[1] if proj and stack.cell == names.LSTM_SCOPE else None)
+
+
+def _before_tf_1_2(stack):
+    """True when an input name of `stack` is a TF <= 1.1 cell variable name."""
+    for source in stack.sources:
+        comps = source.split("/")
+        if (any(c in _TF0_CELL_SCOPES or c == names.LEGACY_MULTI_RNN_CELL_SCOPE for c in comps)
+                or _PRE_1_2_LEAF_RE.fullmatch(comps[-1])):
+            return True
+    return False
 
 
 def compare(graph, created, planned, source_of=lambda name: None):

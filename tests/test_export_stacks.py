@@ -331,3 +331,62 @@ def test_the_dry_run_decides_as_the_real_run_on_every_export_case(capsys, layout
             assert os.path.isfile(dst), case
             outcomes["exact"] += 1
     assert outcomes["exact"] >= 20 and outcomes["refused"] >= 12, outcomes
+
+
+def _char_rnn(prefix, vocab=13, units=UNITS):
+    """sherjilozair/char-rnn-tensorflow's graph: softmax_w/b made in scope `rnnlm`, an
+    embedding at the root, and legacy_seq2seq.rnn_decoder(scope='rnnlm') calling a 2-layer
+    MultiRNNCell step by step in that scope (written out here: TF 2 has no legacy_seq2seq)."""
+    graph = tf1.Graph()
+    with graph.as_default():
+        ids = tf1.placeholder(tf.int32, [BATCH, TIME])
+        cell = rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(units) for _ in range(2)])
+        with tf1.variable_scope("rnnlm"):
+            softmax_w = tf1.get_variable("softmax_w", [units, vocab])
+            softmax_b = tf1.get_variable("softmax_b", [vocab])
+        embedding = tf1.get_variable("embedding", [vocab, units])
+        steps = tf.unstack(tf1.nn.embedding_lookup(embedding, ids), axis=1)
+        state, logits = cell.zero_state(BATCH, tf.float32), []
+        with tf1.variable_scope("rnnlm"):
+            for step in steps:
+                output, state = cell(step, state)
+                logits.append(tf.matmul(output, softmax_w) + softmax_b)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(session, prefix, write_meta_graph=False)
+    return prefix
+
+
+def test_a_char_rnn_refusal_names_the_embedding_and_dense_flags_that_make_it_exact(capsys,
+                                                                                   tmp_path):
+    prefix = _char_rnn(str(tmp_path / "charrnn" / "model.ckpt"))
+    flags = ["--embedding", "embedding", "--dense", "rnnlm/softmax_w,rnnlm/softmax_b"]
+    with untouched(os.path.dirname(prefix)):
+        code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                                "--dry-run")
+    line = error_line(err)
+    assert code == 1 and "sits in the scope its cells were called in" in line
+    assert line.endswith("the output projection after them, pass " + " ".join(flags))
+    plan = legacy_share.keras.plan(prefix, embedding="embedding",
+                                   dense=("rnnlm/softmax_w", "rnnlm/softmax_b"))
+    assert plan.stack.status == "exact" and plan.stack.layers == 2
+
+
+def test_directions_sharing_their_cells_are_refused_naming_that_graph(capsys, tmp_path):
+    graph = tf1.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [BATCH, TIME, UNITS])
+        cells = rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS) for _ in range(2)])
+        with tf1.variable_scope("bi_rnn"):  # the same cells as both directions: only fw stored
+            tf1.nn.bidirectional_dynamic_rnn(cells, cells, inputs, dtype=tf.float32)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver().save(session, str(tmp_path / "in" / "model.ckpt"),
+                                            write_meta_graph=False)
+    with untouched(os.path.dirname(prefix)):
+        code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                                "--dry-run")
+    line = error_line(err)
+    assert code == 1 and not os.path.exists(tmp_path / "m.keras")
+    assert "only the fw direction is stored" in line
+    assert "bidirectional_dynamic_rnn(cells, the same cells)" in line

@@ -17,7 +17,8 @@ import pytest
 from legacy_share._tf import tf, tf1, rnn_cell  # first: this process serves the legacy cells
 from legacy_share import graph_names, migration, planning, stack_graphs
 from legacy_share.errors import NameCheckError
-from legacy_share.stack_graphs import BIDIRECTIONAL, CELL_CALL, DYNAMIC_RNN, StackGraph
+from legacy_share.stack_graphs import (BIDIRECTIONAL, BIDIRECTIONAL_SHARED, CELL_CALL,
+                                       DYNAMIC_RNN, StackGraph)
 from tests.file_guard import error_line, run_main, save_variables
 
 GRU = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
@@ -45,6 +46,10 @@ GOLDEN = [
      {f"enc/bidirectional_rnn/{d}/lstm_cell/{v}": s for d in ("fw", "bw") for v, s in (
          ("kernel", (8, 24)), ("bias", (24,)), ("w_f_diag", (6,)), ("w_i_diag", (6,)),
          ("w_o_diag", (6,)), ("projection/kernel", (6, 3)))}),
+    # the same cells as both directions: bw reuses fw's variables (TF >= 1.2 cells keep theirs)
+    (StackGraph("enc", BIDIRECTIONAL_SHARED, "gru_cell", 8, 5, 2),
+     {**_gru("enc/bidirectional_rnn/fw/multi_rnn_cell/cell_0", 5, 8),
+      **_gru("enc/bidirectional_rnn/fw/multi_rnn_cell/cell_1", 8, 8)}),
     (StackGraph("a/b", DYNAMIC_RNN, "basic_rnn_cell", 7, 2),
      {"a/b/rnn/basic_rnn_cell/kernel": (9, 7), "a/b/rnn/basic_rnn_cell/bias": (7,)}),
 ]
@@ -268,3 +273,57 @@ def test_export_checks_its_stack_and_refuses_a_missing_layer(tmp_path):
     stack, = legacy_share.keras.plan(holed).stacks
     assert stack.status == "refused"
     assert "layer 1 (model/lm/multi_rnn_cell/cell_1/basic_lstm_cell) is missing" in stack.reason
+
+
+def _shared_directions_graph(make_cells):
+    """bidirectional_dynamic_rnn(cells, the same cells) in scope `bi_rnn`, as
+    TSLNIHAOGIT/rnn_text_classification's model.py builds it (hunt case c04)."""
+    graph = tf1.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [2, 3, 6])
+        cells = make_cells()
+        with tf1.variable_scope("bi_rnn"):
+            tf1.nn.bidirectional_dynamic_rnn(cells, cells, inputs, dtype=tf.float32)
+    return graph
+
+
+def _restores_strictly(graph, prefix):
+    with graph.as_default(), tf1.Session(graph=graph) as session:
+        tf1.train.Saver().restore(session, prefix)  # every variable of the graph, by name
+        stored = {n for n, _ in tf1.train.list_variables(prefix)}
+        assert stored == {v.op.name for v in tf1.global_variables()}, stored
+
+
+def test_directions_that_share_their_cells_are_checked_against_that_graph(tmp_path, capsys):
+    from legacy_share.cells import SharedLSTMCell  # pylint: disable=import-outside-toplevel
+
+    def own():
+        return rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(6) for _ in range(2)])
+
+    def merged():
+        shared = SharedLSTMCell(6)
+        return rnn_cell.MultiRNNCell([shared, shared])
+
+    graph = _shared_directions_graph(own)
+    with graph.as_default(), tf1.Session(graph=graph) as session:
+        session.run(tf1.global_variables_initializer())
+        prefix = tf1.train.Saver().save(session, str(tmp_path / "in" / "model.ckpt"),
+                                        write_meta_graph=False)
+    for options, cells, described in (
+            (["--no-share"], own, "MultiRNNCell([LSTMCell(6)] * 2)"),
+            ([], merged, "MultiRNNCell([SharedLSTMCell(6)] * 2)")):
+        out = str(tmp_path / f"out{len(options)}")
+        code, printed, _ = run_main(capsys, "migrate", prefix, out, *options)
+        assert code == 0
+        assert (f": exact (bidirectional_dynamic_rnn({described}, the same cells) in scope "
+                f"'bi_rnn', input depth 6)") in printed, printed
+        _restores_strictly(_shared_directions_graph(cells), out)
+
+
+@pytest.mark.parametrize("leaf", ["weights", "kernel"])
+def test_only_fw_is_the_shared_directions_graph_only_with_tf_1_2_names(leaf):
+    stack, = stack_graphs.stacks_of([f"e/bidirectional_rnn/fw/gru_cell/gates/{leaf}"])
+    planned = {"e/bidirectional_rnn/fw/gru_cell/gates/kernel": (9, 8)}
+    # TF <= 1.1 cells kept no variables: the same cells as both directions still made bw
+    expected = BIDIRECTIONAL if leaf == "weights" else BIDIRECTIONAL_SHARED
+    assert stack_graphs.graph_of(stack, planned).call == expected

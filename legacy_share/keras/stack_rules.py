@@ -13,7 +13,7 @@ from legacy_share import renaming
 
 __all__ = ["NUMBERED", "numbered_cell", "cell_path", "written_before_tf_1_2", "one_layer",
            "layout_refusal", "missing_layers", "numbered_reading", "unmodelled",
-           "ATTENTION_SCOPES"]
+           "extras_flags", "ATTENTION_SCOPES"]
 
 NUMBERED = "{,_1,...}"  # the scope of a stack of numbered cells: `enc/gru_cell{,_1,...}`
 
@@ -82,6 +82,12 @@ def layout_refusal(entry, directions, sizes, depths, below, shared_in_direction,
     """
     cells = entry["cells"]
     stored = sorted({layer for _, layer in cells})
+    if directions == [names.FORWARD_SCOPE]:
+        return ("only the fw direction is stored, as when one set of cells is given as both "
+                "directions (bidirectional_dynamic_rnn(cells, the same cells): bw then runs fw's "
+                "weights); the export does not build that model (a Bidirectional whose backward "
+                "layer carries the forward weights) and does not pass one direction off as the "
+                "whole model")
     if directions not in ([""], [names.FORWARD_SCOPE, names.BACKWARD_SCOPE]):
         return f"only the {directions[-1]} direction is stored"
     if len({(u, o) for _, u, o in sizes.values()}) > 1:
@@ -142,7 +148,7 @@ def numbered_reading(depths, output):
     return ""
 
 
-def unmodelled(cell_scopes, steps, used):
+def unmodelled(cell_scopes, steps, used, sizes=None):
     """Why a stack is not the whole computation, or "": variables of the checkpoint that sit in
     the scope its cells were called in (or, for an attention wrapper, beside it).
 
@@ -151,13 +157,16 @@ def unmodelled(cell_scopes, steps, used):
         cell_0/basic_lstm_cell`), its MultiRNNCell scope taken as part of the cell.
       steps: the migrator's plan steps (today's name -> input names).
       used: input names the export reads (the stack, --embedding, --dense).
+      sizes: (input depth of layer 0, output depth of the stack), to name the flags that take
+        a variable shaped like an embedding table or an output projection.
     """
     owners = sorted({_owner(scope) for scope in cell_scopes} - {""})
     beside = sorted({owner.rsplit("/", 1)[0] for owner in owners if "/" in owner})
-    found = []
+    found, unused = [], []
     for step in steps:
         if set(step.sources) & used or _bookkeeping(step.name):
             continue
+        unused.append(step.name)
         comps = step.name.split("/")
         under = any(step.name.startswith(owner + "/") for owner in owners)
         attention = [c for c in comps[:-1] if c in ATTENTION_SCOPES]
@@ -170,9 +179,46 @@ def unmodelled(cell_scopes, steps, used):
     if not is_generic:
         return (f"its cells run inside an AttentionWrapper (tf.contrib.seq2seq; {first}), "
                 f"whose attention the export does not model: the stack alone is not the model")
-    return (f"{first} sits in the scope its cells were called in, so a wrapper or custom cell "
-            f"used it in every step, and the export does not model it: the stack alone is not "
-            f"the model")
+    why = (f"{first} sits in the scope its cells were called in: a wrapper or custom cell may "
+           f"use it in every step, which the export does not model, so the stack alone is not "
+           f"the model")
+    shapes = {step.name: tuple(step.shape) for step in steps}
+    flags = extras_flags([n for generic, n in found if generic], unused, shapes,
+                         *(sizes or (0, 0)))
+    if flags:
+        why += (f"; if {' and '.join(role for _, role in flags)}, pass "
+                f"{' '.join(flag for flag, _ in flags)}")
+    return why
+
+
+def extras_flags(candidates, unused, shapes, depth, output):
+    """[(flag, role)] for the `candidates` shaped like an embedding table [vocabulary, depth]
+    or an output projection ([output, n] kernel, n neither depth nor output, [n] bias beside
+    it); a shape that fits both readings is named in neither. With no table among the candidates, a lone one among the
+    `unused` names (anywhere in the checkpoint) is named.
+    """
+    flags = []
+    for pool in (candidates, unused):
+        tables = [n for n in pool if len(shapes[n]) == 2 and shapes[n][1] == depth
+                  and shapes[n][0] != output]
+        if tables:
+            break
+    if len(tables) == 1:
+        flags.append((f"--embedding {tables[0]}",
+                      f"{tables[0]} is the embedding table the cells read"))
+    kernels = [n for n in candidates if len(shapes[n]) == 2 and shapes[n][0] == output
+               and shapes[n][1] not in (depth, output)]  # square: an attention's, maybe
+    biases = [n for kernel in kernels[:1] for n in candidates
+              if shapes[n] == (shapes[kernel][1],) and _parent(n) == _parent(kernel)]
+    if len(kernels) == 1 and len(biases) <= 1:
+        dense = kernels + biases
+        flags.append((f"--dense {','.join(dense)}",
+                      f"{' and '.join(dense)} the output projection after them"))
+    return flags
+
+
+def _parent(name):
+    return name.rsplit("/", 1)[0] if "/" in name else ""
 
 
 def _owner(cell_scope):

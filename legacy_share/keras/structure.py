@@ -255,7 +255,8 @@ def _whole(stack, entry, steps, extras_used):
     """`stack`, refused when variables beside its cells take part in what they compute."""
     if stack.status == REFUSED:
         return stack
-    why = stack_rules.unmodelled(entry["paths"].values(), steps, _sources_of(stack) | extras_used)
+    why = stack_rules.unmodelled(entry["paths"].values(), steps, _sources_of(stack) | extras_used,
+                                 (stack.depths[0], stack.output * stack.directions))
     return dataclasses.replace(stack, status=REFUSED, reason=why) if why else stack
 
 
