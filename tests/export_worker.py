@@ -66,6 +66,7 @@ def _load(jobs):
                 from legacy_share.keras import model as m  # pylint: disable=import-outside-toplevel
                 model = m.keras_module(2).models.load_model(
                     path, custom_objects=legacy_share.keras.custom_objects(2))
+            outputs[job["id"] + "/weight_dtypes"] = _weight_dtypes(model)
             by_dict = model({"inputs": inputs, "lengths": lengths})
             by_list = model([inputs, lengths])
             outputs[job["id"] + "/dict"] = np.asarray(by_dict)
@@ -76,6 +77,7 @@ def _load(jobs):
             with open(exporting.architecture_path(path), encoding="utf-8") as f:
                 model = m.keras_module(flavour).models.model_from_json(f.read())
             model.load_weights(path)
+            outputs[job["id"] + "/weight_dtypes"] = _weight_dtypes(model)
             outputs[job["id"]] = np.asarray(model([inputs, lengths]))
         else:
             import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -84,6 +86,11 @@ def _load(jobs):
             outputs[job["id"]] = np.asarray(next(iter(result.values())))
     outputs["tensorflow_imported"] = np.array("tensorflow" in sys.modules)
     return outputs
+
+
+def _weight_dtypes(model):
+    """The dtypes of the reloaded model's weights, as names."""
+    return np.array([str(getattr(w.dtype, "name", w.dtype)) for w in model.weights])
 
 
 def main():

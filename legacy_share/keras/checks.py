@@ -10,7 +10,7 @@ from legacy_share.errors import ExportError
 from legacy_share.plans import FLOAT_DTYPES
 from legacy_share.tables import format_shape
 
-__all__ = ["MAX_SHARED_LAYERS", "dense_names", "check_forget_bias", "check_plan"]
+__all__ = ["MAX_SHARED_LAYERS", "dense_names", "check_forget_bias", "check_plan", "model_dtype"]
 
 # How many times a shared stack may run its one layer. K is not stored in a shared checkpoint,
 # so it comes from the user, and every run is a node of the Keras model. Measured on a 2-unit
@@ -61,12 +61,7 @@ def check_plan(export_plan, specs):
         return
     dtype_of = {spec.name: spec.dtype for spec in specs}
     shape_of = {spec.name: tuple(spec.shape) for spec in specs}
-    roles = [(f"a weight of {stack.scope}", name) for cell in stack.sources.values()
-             for names in cell.values() for name in names]
-    for kind, extra in (("--embedding", export_plan.embedding), ("--dense", export_plan.dense)):
-        roles += [(f"the {kind} tensor", name)
-                  for names in (extra.sources if extra else ()) for name in names]
-    for role, name in roles:
+    for role, name in _roles(export_plan):
         dtype = dtype_of.get(name)
         if dtype is not None and dtype not in FLOAT_DTYPES:
             raise ExportError(
@@ -75,6 +70,44 @@ def check_plan(export_plan, specs):
                 f"made of it: check with `legacy-share inspect` that it is the tensor meant",
                 tensor=name, file=prefix)
     _check_sizes(export_plan)
+
+
+def _roles(export_plan):
+    """[(role, tensor name)] of every tensor the exported model is made of."""
+    stack = export_plan.stack
+    roles = [(f"a weight of {stack.scope}", name) for cell in stack.sources.values()
+             for names in cell.values() for name in names]
+    for kind, extra in (("--embedding", export_plan.embedding), ("--dense", export_plan.dense)):
+        roles += [(f"the {kind} tensor", name)
+                  for names in (extra.sources if extra else ()) for name in names]
+    return roles
+
+
+def model_dtype(export_plan, specs):
+    """(the dtype the Keras model computes in, the dtype its tensors are stored in).
+
+    float64 and float32 weights are kept as they are; float16 and bfloat16 weights are computed
+    in float32 (a Keras RNN in half precision does not compute what the TF1 graph did).
+
+    Raises:
+      ExportError: the model's tensors are of more than one dtype (named, two of them).
+    """
+    if export_plan.stack is None:
+        return "float32", "float32"
+    dtype_of = {spec.name: spec.dtype for spec in specs}
+    first_of = {}
+    for role, name in _roles(export_plan):
+        if name in dtype_of:
+            first_of.setdefault(dtype_of[name], (role, name))
+    if len(first_of) > 1:
+        (a, (_, a_name)), (b, (b_role, b_name)) = sorted(first_of.items())[:2]
+        raise ExportError(
+            f"{export_plan.prefix}: {a_name} is {a} but {b_name} ({b_role}) is {b}: the "
+            f"tensors of one exported model must share one dtype, and a Keras model computes in "
+            f"one; cast the checkpoint's tensors to one dtype first, or export them apart",
+            tensor=b_name, file=export_plan.prefix)
+    stored = next(iter(first_of), "float32")
+    return ("float64" if stored == "float64" else "float32"), stored
 
 
 def _check_sizes(export_plan):

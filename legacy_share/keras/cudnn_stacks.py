@@ -115,10 +115,11 @@ def canonicals(stack, value_of):
 
 
 def layer_weights(stack, value_of, direction, position):
-    """[kernel, recurrent_kernel, bias] (float32) of the Keras layer of one (direction, layer)."""
+    """[kernel, recurrent_kernel, bias] of the Keras layer of one (direction, layer), in the
+    checkpoint's dtype (the model casts them to its own)."""
     index = _DIRECTIONS[stack.directions].index(direction)
     canonical = canonicals(stack, value_of)[(position, index)]
-    return [np.asarray(w, np.float32) for w in cudnn.keras_weights(canonical, CELLS[stack.cell])]
+    return [np.asarray(w) for w in cudnn.keras_weights(canonical, CELLS[stack.cell])]
 
 
 def reference_outputs(stack, value_of, inputs, lengths):

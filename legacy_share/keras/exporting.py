@@ -77,7 +77,7 @@ def _plan(ckpt, options):
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
                               f"and a cuDNN model does not clip; leave them out.")
         checks.check_plan(cudnn_plan, ckpt.specs)
-        return cudnn_plan
+        return _with_dtype(cudnn_plan, ckpt.specs)
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
     groups = planning.find_layer_groups(specs, **naming)
@@ -98,7 +98,13 @@ def _plan(ckpt, options):
         dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
         proj_clip=options.get("proj_clip"))
     checks.check_plan(export_plan, specs)
-    return _check_names(ckpt, export_plan, naming)
+    return _check_names(ckpt, _with_dtype(export_plan, specs), naming)
+
+
+def _with_dtype(export_plan, specs):
+    """`export_plan` with the dtype its model computes in (float64 checkpoints stay float64)."""
+    dtype, stored = checks.model_dtype(export_plan, specs)
+    return dataclasses.replace(export_plan, dtype=dtype, stored_dtype=stored)
 
 
 def _check_names(ckpt, export_plan, naming):
@@ -151,7 +157,8 @@ def build_model(src, keras=3, **options):
       **options: as `export` (stack, layers, custom_cells, forget_bias, cell_clip, proj_clip,
         embedding, dense, group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
     Returns:
-      A functional model: inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time]
+      A functional model: inputs `inputs` [batch, time, depth] in the plan's dtype (float64
+      for a float64 checkpoint, else float32; int32 ids [batch, time]
       with `embedding`) and `lengths` [batch] int32; output [batch, time, units * directions]
       (or the Dense's units), zero past each length.
     Raises:

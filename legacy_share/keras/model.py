@@ -1,6 +1,7 @@
 """An ExportPlan and the checkpoint's arrays -> a functional Keras model with those weights.
 
-Inputs `inputs` [batch, time, depth] float32 (int32 ids [batch, time] with an embedding) and
+Inputs `inputs` [batch, time, depth] in the plan's dtype (float64 for a float64 checkpoint, else
+float32; int32 ids [batch, time] with an embedding) and
 `lengths` [batch] int32; the output is the top layer's sequence, zero past each length
 (`dynamic_rnn(..., sequence_length=lengths)`; bidirectional: fw and bw concatenated).
 """
@@ -51,28 +52,29 @@ def assemble(plan, value_of, K):  # pylint: disable=invalid-name
     Returns:
       The functional model, weights set.
     """
-    stack = plan.stack
+    stack, dtype = plan.stack, plan.dtype
     if plan.embedding is not None:
         inputs = K.Input((None,), dtype="int32", name="inputs")
     else:
-        inputs = K.Input((None, stack.depths[0]), dtype="float32", name="inputs")
+        inputs = K.Input((None, stack.depths[0]), dtype=dtype, name="inputs")
     lengths = K.Input((), dtype="int32", name="lengths")
     mask = _mask(K, inputs, lengths)
     x = inputs
     if plan.embedding is not None:
         table = value_of(plan.embedding.sources[0])
         embedding = K.layers.Embedding(table.shape[0], table.shape[1],
-                                       embeddings_initializer="zeros", name="embedding")
+                                       embeddings_initializer="zeros", name="embedding",
+                                       dtype=dtype)
         x = embedding(x)
-        embedding.set_weights([table.astype(np.float32)])
-    x = _stack(K, stack, value_of, x, mask)
+        embedding.set_weights([table.astype(dtype)])
+    x = _stack(K, stack, value_of, x, mask, dtype)
     if plan.dense is not None:
         kernel = value_of(plan.dense.sources[0])
         bias = value_of(plan.dense.sources[1]) if len(plan.dense.sources) > 1 else None
         dense = K.layers.Dense(kernel.shape[1], use_bias=bias is not None, name="dense",
-                               kernel_initializer="zeros")
+                               kernel_initializer="zeros", dtype=dtype)
         x = dense(x)
-        dense.set_weights([w.astype(np.float32) for w in (kernel, bias) if w is not None])
+        dense.set_weights([w.astype(dtype) for w in (kernel, bias) if w is not None])
     return K.Model([inputs, lengths], x, name="legacy_share_export")
 
 
@@ -87,22 +89,24 @@ def _mask(K, inputs, lengths):  # pylint: disable=invalid-name
     return tf.sequence_mask(lengths, tf.shape(inputs)[1])
 
 
-def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
+def _stack(K, stack, value_of, x, mask, dtype):  # pylint: disable=invalid-name
     def cell_weights(direction, position):
         if stack.cell in cudnn_stacks.CELLS:
-            return cudnn_stacks.layer_weights(stack, value_of, direction, position)
-        variables = stack.cell_sources(direction, position)
-        arrays = {v: value_of(srcs) for v, srcs in variables.items()}
-        return [w.astype(np.float32) for w in
-                _weights.layer_weights(stack.cell, arrays, stack.forget_bias,
-                                       custom=stack.status == structure.CUSTOM)]
+            found = cudnn_stacks.layer_weights(stack, value_of, direction, position)
+        else:
+            variables = stack.cell_sources(direction, position)
+            arrays = {v: value_of(srcs) for v, srcs in variables.items()}
+            found = _weights.layer_weights(stack.cell, arrays, stack.forget_bias,
+                                           custom=stack.status == structure.CUSTOM)
+        return [np.asarray(w).astype(dtype) for w in found]
 
     directions = ["fw", "bw"] if stack.topology != structure.FORWARD else [""]
     if stack.topology == structure.BIDIRECTIONAL and stack.layers > 1:
-        cells = [_cell(K, stack, f"cell_{i}") for i in range(stack.layers)]
-        rnn = K.layers.RNN(K.layers.StackedRNNCells(cells), return_sequences=True,
-                           zero_output_for_mask=True, name="stacked")
-        layer = K.layers.Bidirectional(rnn, merge_mode="concat", name="bidirectional")
+        cells = [_cell(K, stack, f"cell_{i}", dtype) for i in range(stack.layers)]
+        rnn = K.layers.RNN(K.layers.StackedRNNCells(cells, dtype=dtype), return_sequences=True,
+                           zero_output_for_mask=True, name="stacked", dtype=dtype)
+        layer = K.layers.Bidirectional(rnn, merge_mode="concat", name="bidirectional",
+                                       dtype=dtype)
         x = layer(x, mask=mask)
         layer.set_weights([w for d in directions for i in range(stack.layers)
                            for w in cell_weights(d, i)])
@@ -111,10 +115,10 @@ def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
     for position in range(stack.layers):
         index = 0 if stack.shared else position
         if index not in built:
-            layer = _rnn(K, stack, f"layer_{index}")
+            layer = _rnn(K, stack, f"layer_{index}", dtype)
             if stack.topology != structure.FORWARD:
                 layer = K.layers.Bidirectional(layer, merge_mode="concat",
-                                               name=f"bidirectional_{index}")
+                                               name=f"bidirectional_{index}", dtype=dtype)
             built[index] = layer
             x = layer(x, mask=mask)
             layer.set_weights([w for d in directions for w in cell_weights(d, index)])
@@ -123,12 +127,12 @@ def _stack(K, stack, value_of, x, mask):  # pylint: disable=invalid-name
     return x
 
 
-def _rnn(K, stack, name):  # pylint: disable=invalid-name
-    options = dict(return_sequences=True, zero_output_for_mask=True, name=name)
+def _rnn(K, stack, name, dtype):  # pylint: disable=invalid-name
+    options = dict(return_sequences=True, zero_output_for_mask=True, name=name, dtype=dtype)
     if stack.cell in cudnn_stacks.CELLS:
         return cudnn_stacks.keras_rnn(K, stack, dict(options, **_NO_INIT))
     if stack.status == structure.CUSTOM:
-        return K.layers.RNN(_cell(K, stack, name + "_cell"), **options)
+        return K.layers.RNN(_cell(K, stack, name + "_cell", dtype), **options)
     cls = getattr(K.layers, _LAYER_CLASS[stack.cell])
     options.update(_NO_INIT)
     if stack.cell == _weights.GRU:
@@ -138,13 +142,13 @@ def _rnn(K, stack, name):  # pylint: disable=invalid-name
     return cls(stack.units, activation="tanh", **options)
 
 
-def _cell(K, stack, name):  # pylint: disable=invalid-name
+def _cell(K, stack, name, dtype):  # pylint: disable=invalid-name
     if stack.status == structure.CUSTOM:
         num_proj = stack.output if _weights.PROJECTION in stack.extras else None
         return custom.cell_class(K)(stack.units, num_proj=num_proj, cell_clip=stack.cell_clip,
-                                    proj_clip=stack.proj_clip, name=name)
+                                    proj_clip=stack.proj_clip, name=name, dtype=dtype)
     cls = getattr(K.layers, _LAYER_CLASS[stack.cell] + "Cell")
-    options = dict(activation="tanh", name=name, **_NO_INIT)
+    options = dict(activation="tanh", name=name, dtype=dtype, **_NO_INIT)
     if stack.cell == _weights.GRU:
         options.update(reset_after=False, recurrent_activation="sigmoid")
     elif stack.cell != _weights.BASIC_RNN:

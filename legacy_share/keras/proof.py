@@ -46,7 +46,8 @@ def probe_inputs(plan, time_steps=7, seed=0):
         vocabulary = plan.embedding.shapes[0][0]
         inputs = rng.randint(0, vocabulary, size=(4, time_steps)).astype(np.int32)
     else:
-        inputs = rng.uniform(-1, 1, size=(4, time_steps, plan.stack.depths[0])).astype(np.float32)
+        inputs = rng.uniform(-1, 1, size=(4, time_steps, plan.stack.depths[0]))
+        inputs = inputs.astype(plan.dtype)  # float64 models are probed with float64 inputs
     return inputs, lengths
 
 

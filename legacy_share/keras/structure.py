@@ -140,6 +140,8 @@ class ExportPlan(JsonReport):
     dense: Optional[Extra]
     not_exported: Tuple[Tuple[str, str], ...]
     notes: Tuple[str, ...] = ()
+    dtype: str = "float32"  # what the Keras model computes in (checks.model_dtype)
+    stored_dtype: str = "float32"  # the dtype of the exported tensors in the checkpoint
 
     def refusal(self):
         """Why the export of this plan is refused (one line), or None: the one decision the
@@ -158,7 +160,17 @@ class ExportPlan(JsonReport):
             embedding=None if self.embedding is None else list(self.embedding.sources[0]),
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
             not_exported=[dict(name=n, reason=r) for n, r in self.not_exported],
-            notes=list(self.notes), refusal=self.refusal())
+            notes=list(self.notes), refusal=self.refusal(), dtype=self.dtype,
+            stored_dtype=self.stored_dtype)
+
+    def describe_dtype(self):
+        """The plan's dtype line: what the model computes in, and an assumption if it is one."""
+        if self.dtype == self.stored_dtype:
+            return f"dtype: {self.dtype} (the checkpoint's weights and the Keras model)"
+        return (f"dtype: {self.dtype}, assumed: the checkpoint's weights are "
+                f"{self.stored_dtype}; the Keras model holds and computes them in {self.dtype}, "
+                f"so it is proven against the TF1 equations in float64, not against a "
+                f"{self.stored_dtype} graph")
 
     def format_table(self):
         """One row per stack, then the extras and the tensors not exported."""
@@ -177,6 +189,8 @@ class ExportPlan(JsonReport):
                 tensors = ", ".join(f"{src[0]} {format_shape(shape)}"
                                     for src, shape in zip(extra.sources, extra.shapes))
                 lines.append(f"{extra.kind}: {tensors}")
+        if self.stack is not None:
+            lines.append(self.describe_dtype())
         slots = [name for name, reason in self.not_exported if reason == _SLOT]
         if slots:
             kinds = sorted({name.rsplit("/", 1)[-1] for name in slots})
