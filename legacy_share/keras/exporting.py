@@ -283,7 +283,11 @@ def architecture_path(weights_path):
 def _save(model, path, fmt, flavour):
     """Writes `model` as `fmt` at `path`; CheckpointError (one line) on the first write error."""
     try:
-        _write(model, path, fmt, flavour)
+        # Keras's and TensorFlow's savers are not interrupt-safe: a KeyboardInterrupt unwinding
+        # through their graph contexts became "AssertionError: Nesting violated". A signal
+        # waits until the write into the temp folder is done, then stops the run as usual.
+        with _process.deferred_signals():
+            _write(model, path, fmt, flavour)
     except Exception as exc:  # pylint: disable=broad-except
         reason = _write_error(exc)
         if reason is None:
