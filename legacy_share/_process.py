@@ -159,7 +159,9 @@ def quiet_tensorflow(verbose=False, prog="legacy-share"):
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:
         pass
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # TensorFlow's own ERROR lines are no error of the command (which says its own in one
+    # line): e.g. tf_should_use's "Object was never used" when Ctrl-C stops a graph half-built.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR if verbose else logging.CRITICAL)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
     log = logging.getLogger("legacy_share")
