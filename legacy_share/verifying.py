@@ -182,7 +182,10 @@ def _parse_meta_graph(path):
         raise errors.CheckpointError(lfs_pointer_problem(path, "MetaGraphDef") + ".")
     meta = tf1.MetaGraphDef()
     try:
-        meta.ParseFromString(data)
+        try:
+            meta.ParseFromString(data)
+        except TypeError:  # older protobuf (TF 2.12's) takes bytes only: one copy then
+            meta.ParseFromString(bytes(data))
         if meta.graph_def.node or meta.collection_def:
             return meta
     except protobuf_message.DecodeError:
@@ -192,7 +195,7 @@ def _parse_meta_graph(path):
     meta = tf1.MetaGraphDef()
     try:
         # Lines of bytes, each decoded as it is parsed: never a second copy of the whole file.
-        text_format.ParseLines(data.split(b"\n"), meta)
+        text_format.ParseLines((bytes(line) for line in data.split(b"\n")), meta)
     except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
         nested = " (nested too deeply)" if isinstance(exc, RecursionError) else ""
         raise errors.CheckpointError(not_meta.format(nested)) from exc

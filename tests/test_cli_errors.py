@@ -18,6 +18,11 @@ from tests.file_guard import cli_async, error_line, run_main, save_variables, un
 
 from legacy_share import planning  # noqa: E402  pylint: disable=wrong-import-order
 
+from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+
+NEEDS_KERAS3 = pytest.mark.skipif(not _process.supports_keras3(),
+                                  reason="Keras 3 came with TensorFlow 2.16")
+
 LAYER_0 = "rnn/multi_rnn_cell/cell_0/gru_cell"
 
 
@@ -156,6 +161,7 @@ def test_an_unexpected_library_error_is_one_line_and_json(capsys, monkeypatch, s
     assert code == 1 and "Traceback" in err and call in err
 
 
+@NEEDS_KERAS3
 @pytest.mark.parametrize("backend, why", [
     ("bogus", "Unable to import backend : bogus"),
     pytest.param("torch", "No module named 'torch'", marks=pytest.mark.skipif(

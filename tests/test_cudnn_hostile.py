@@ -92,7 +92,18 @@ def test_a_sparse_meta_costs_memory_for_what_is_read_only(tmp_path, lstm):
         handle.truncate(512 << 20)
     code, err, peak_read = Run("inspect", lstm, "--meta", mostly).finish()
     assert code == 1 and "not a MetaGraphDef" in err, err
-    assert peak_read - peak_empty < 1.5 * 512, (peak_empty, peak_read)
+    # Older protobuf (TF 2.12's) parses bytes only: the file read is copied once for it.
+    copies = 1 if _parses_bytearray() else 2
+    assert peak_read - peak_empty < (copies + 0.5) * 512, (peak_empty, peak_read)
+
+
+def _parses_bytearray():
+    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    try:
+        tf1.MetaGraphDef().ParseFromString(bytearray(b""))
+    except TypeError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------ tensors cuDNN never saves

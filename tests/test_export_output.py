@@ -25,6 +25,11 @@ import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share.keras import exporting  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import model as _model  # noqa: E402  pylint: disable=wrong-import-order
 
+from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+
+pytestmark = pytest.mark.skipif(not _process.supports_keras3(),
+                                reason="exports with Keras 3, which came with TensorFlow 2.16")
+
 FORMATS = {"keras": ["m.keras"], "weights": ["m.model.json", "m.weights.h5"],
            "saved_model": ["m"]}
 LEFTOVERS = ".*legacy-share*"

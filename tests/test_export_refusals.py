@@ -173,6 +173,8 @@ def test_embedding_and_dense_of_the_wrong_shape_are_refused(capsys, ckpts, tmp_p
              match=("no tensor named nope for --dense",))
 
 
+@pytest.mark.skipif(not _process.supports_keras3(), reason="on TensorFlow < 2.16 tf.keras "
+                    "writes no .keras zip that --force would recognise (known, see README)")
 def test_an_existing_destination_needs_force(capsys, ckpts, tmp_path):
     dst = tmp_path / "m.keras"
     dst.write_bytes(b"keep me")

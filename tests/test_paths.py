@@ -15,6 +15,11 @@ import pytest
 from legacy_share._tf import tf1
 from tests.file_guard import cli, error_line, run_main, save_variables, snapshot
 
+from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+
+NEEDS_KERAS3 = pytest.mark.skipif(not _process.supports_keras3(),
+                                  reason="Keras 3 came with TensorFlow 2.16")
+
 LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"
                b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
                b"size 1846\n")
@@ -79,6 +84,7 @@ def test_an_output_tensorflow_would_expand_is_refused(lookalikes, tmp_path, caps
     assert sorted(os.listdir(tmp_path)) == ["o1"] and not os.listdir(tmp_path / "o1")
 
 
+@NEEDS_KERAS3
 def test_export_refuses_inputs_and_outputs_tensorflow_would_expand(lookalikes, tmp_path):
     root, prefixes = lookalikes
     run = cli("export", "--dry-run", prefixes["["], str(tmp_path / "m.keras"))
