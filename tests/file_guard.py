@@ -118,16 +118,18 @@ class Run:
         deadline = time.monotonic() + timeout
         code = None
         peak = 0.0
-        while True:
+        # A caller's poll() may already have reaped the child (it ended before a signal was
+        # due); waiting for it again would raise ChildProcessError.
+        while self.process.returncode is None:
             peak = max(peak, _high_water_mib(self.process.pid))
             pid, status, _ = os.wait4(self.process.pid, os.WNOHANG)
             if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
                 break
             if time.monotonic() > deadline and code is None:
                 self.process.kill()
                 code = "timeout"
             time.sleep(0.02)
-        self.process.returncode = os.waitstatus_to_exitcode(status)
         code = code or self.process.returncode
         self._reader.join()
         self.process.stderr.close()

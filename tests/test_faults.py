@@ -237,3 +237,13 @@ def test_a_forced_run_replaces_data_files_left_without_an_index(v2, tmp_path, ca
     assert_is_migration(v2.prefix, dst, "first")
     assert sorted(os.listdir(tmp_path)) == [
         "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_a_run_that_ended_before_its_signal_was_due_still_reports_its_exit_code():
+    """The signal tests poll() the child before signalling; a child that ended meanwhile is
+    already reaped then (CI: ChildProcessError from the second wait)."""
+    run = Run(code="import sys; sys.stderr.write('done'); sys.exit(3)")
+    while run.process.poll() is None:
+        time.sleep(0.01)
+    code, stderr, _ = run.finish()
+    assert (code, stderr) == (3, "done")
