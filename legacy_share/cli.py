@@ -130,7 +130,41 @@ def build_parser():
     export.add_argument("--meta", metavar="GRAPH.meta",
                         help="the old graph, for the layout of a cuDNN buffer (parsed, never run)")
     _add_cudnn_options(export, layers=False)
+    _add_keras_checkpoint_options(export)
     return parser
+
+
+def _add_keras_checkpoint_options(export):
+    """What a TF 2 tf.keras checkpoint does not store, as the export assumes it (its plan
+    lists each); the defaults are Keras's."""
+    # pylint: disable-next=import-outside-toplevel
+    from legacy_share.keras.tf2_checkpoints import ACTIVATIONS, MERGE_MODES
+    group = export.add_argument_group("tf.keras checkpoints (model.save_weights)")
+    group.add_argument("--activation", choices=ACTIVATIONS, help="every RNN layer's (tanh)")
+    group.add_argument("--recurrent-activation", choices=ACTIVATIONS,
+                       help="every GRU / LSTM layer's (sigmoid)")
+    group.add_argument("--return-sequences", action="store_true", default=None,
+                       help="the last RNN layer returns every step (default: its last only)")
+    group.add_argument("--dense-activation", choices=ACTIVATIONS,
+                       help="every Dense layer's (linear)")
+    group.add_argument("--merge-mode", choices=MERGE_MODES,
+                       help="every Bidirectional's (default: told by the next layer's depth, "
+                            "else concat)")
+    group.add_argument("--mask-zero", action="store_true", default=None,
+                       help="the Embedding masks id 0")
+    group.add_argument("--weightless", choices=("dropout",),
+                       help="layers without weights are Dropout (identity at inference)")
+
+
+def _assumptions(args):
+    """A tf2_checkpoints.Assumptions of the flags given, or None when none is."""
+    fields = ("activation", "recurrent_activation", "return_sequences", "dense_activation",
+              "merge_mode", "mask_zero", "weightless")
+    given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if not given:
+        return None
+    from legacy_share.keras import tf2_checkpoints  # pylint: disable=import-outside-toplevel
+    return tf2_checkpoints.Assumptions(**given)
 
 
 def main(argv=None):
@@ -267,7 +301,7 @@ def _export(args):
                    forget_bias=args.forget_bias, embedding=args.embedding, dense=args.dense,
                    group_patterns=args.group, renames=args.rename, excludes=args.exclude,
                    meta=args.meta, cell_clip=args.cell_clip, proj_clip=args.proj_clip,
-                   **_cudnn_options(args))
+                   assumptions=_assumptions(args), **_cudnn_options(args))
     if args.dry_run:
         exporting.destination_format(args.dst)
         plan = exporting.plan(args.src, **options)

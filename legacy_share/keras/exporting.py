@@ -22,6 +22,7 @@ from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
+from legacy_share.keras import tf2_exporting
 from legacy_share.reports import JsonReport
 from legacy_share.reading import open_checkpoint
 
@@ -53,12 +54,13 @@ class ExportReport(JsonReport):
 
 def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embedding=None,
          dense=None, group_patterns=(), renames=(), excludes=(), meta=None, cudnn=None,
-         cudnn_buffer=None, cell_clip=None, proj_clip=None):
+         cudnn_buffer=None, cell_clip=None, proj_clip=None, assumptions=None):
     """The ExportPlan of checkpoint `src` (the dry run: reads the index only).
 
     Args:
       src, and the options: as `export`.
     Returns:
+      For a tf.keras checkpoint, a tf2_checkpoints.KerasCheckpointPlan (its layers).
       The ExportPlan: every stack found (cell, layers, units, directions, the Keras layer,
       exact / custom / refused and why), the one exported, and the tensors left out; its
       `refusal()` is the line `export` would refuse it with (None: it would be written).
@@ -69,6 +71,12 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
 
 
 def _plan(ckpt, options):
+    if tf2_exporting.applies(ckpt):  # a TF 2 tf.keras checkpoint: its object graph says it all
+        return tf2_exporting.plan_checkpoint(ckpt, options)
+    if options.get("assumptions") is not None:
+        raise ExportError(f"{ckpt.prefix}: --activation, --return-sequences and the other "
+                          f"assumed settings are for tf.keras checkpoints; leave them out",
+                          file=ckpt.prefix)
     checks.check_forget_bias(ckpt.prefix, options.get("forget_bias", 1.0))
     graph, notes = migration.read_old_graph(options.get("meta"))
     cudnn_plan = _cudnn_plan(ckpt, graph, options)
@@ -168,6 +176,8 @@ def build_model(src, keras=3, **options):
     _process.use_keras(keras)
     ckpt = open_checkpoint(src)
     export_plan = _plan(ckpt, options)
+    if tf2_exporting.applies(ckpt):
+        return tf2_exporting.build_model(ckpt, export_plan, _model.keras_module(keras))
     _ready(export_plan)
     return _model.assemble(export_plan, _reader(ckpt), _model.keras_module(keras))
 
@@ -189,7 +199,7 @@ def destination_format(dst):
 def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
            embedding=None, dense=None, tolerance=1e-5, force=False, group_patterns=(),
            renames=(), excludes=(), prove=True, meta=None, cudnn=None, cudnn_buffer=None,
-           cell_clip=None, proj_clip=None):
+           cell_clip=None, proj_clip=None, assumptions=None):
     """Writes the Keras model of checkpoint `src` to `dst`, after proving its outputs.
 
     The file is written into a temporary folder next to `dst`, reloaded from there, run on
@@ -216,6 +226,10 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       meta, cudnn, cudnn_buffer: the layout of a cuDNN buffer when the checkpoint cannot tell
         it: the old graph's .meta path, a `cudnn.Layout`, the buffer's name (as for
         `legacy_share.migrate`). A cuDNN model is proven against the cuDNN equations.
+      assumptions: for a TF 2 tf.keras checkpoint (`model.save_weights(path)`), a
+        `tf2_checkpoints.Assumptions`: what its object graph does not store (activations,
+        return_sequences, ...); such a checkpoint is proven against tf_keras's own model
+        restored from it, and takes none of the TF1 options above but `stack`.
     Returns:
       An ExportReport.
     Raises:
@@ -228,6 +242,14 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     dst = file_output.output_path(dst, kind)
     _process.use_keras(keras)
     ckpt = open_checkpoint(src)
+    if tf2_exporting.applies(ckpt):  # proven against tf_keras's model restored from `src`
+        return tf2_exporting.export(
+            ckpt, dst, fmt, kind, keras, dict(
+                stack=stack, layers=layers, custom_cells=custom_cells, forget_bias=forget_bias,
+                embedding=embedding, dense=dense, group_patterns=group_patterns,
+                renames=renames, excludes=excludes, meta=meta, cudnn=cudnn,
+                cudnn_buffer=cudnn_buffer, cell_clip=cell_clip, proj_clip=proj_clip,
+                assumptions=assumptions), tolerance, force, prove)
     export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
                                    forget_bias=forget_bias, embedding=embedding, dense=dense,
                                    group_patterns=group_patterns, renames=renames,

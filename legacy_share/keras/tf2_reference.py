@@ -1,0 +1,92 @@
+"""The yardstick of a tf.keras checkpoint's export: tf_keras's own layers, restored by tf_keras
+from the checkpoint (`model.load_weights(prefix)`), run on the probe inputs.
+
+The export's process serves Keras 3, so tf_keras runs in ONE child process per export (JSON
+in, .npy out, bounded time), as `legacy_share.graph_names` does for the TF1 graphs:
+
+    python -m legacy_share.keras.tf2_reference < job.json      # the child
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from legacy_share import _process
+from legacy_share.errors import ProofError, first_line
+
+__all__ = ["reference_outputs", "CHILD_TIMEOUT"]
+
+CHILD_TIMEOUT = 300  # seconds: a child importing TensorFlow on a busy machine takes ~10
+
+
+def reference_outputs(plan, inputs):
+    """What tf_keras's model of `plan`, restored from `plan.prefix`, outputs for `inputs`.
+
+    Raises:
+      ProofError: the child failed, timed out, or tf_keras could not restore every weight of
+        the model from the checkpoint (its reading of the object graph differs from the plan's).
+    """
+    folder = tempfile.mkdtemp(prefix="legacy-share-reference-")
+    try:
+        np.save(os.path.join(folder, "inputs.npy"), inputs)
+        job = dict(prefix=plan.prefix, dtype=plan.dtype, sequential=plan.sequential,
+                   layers=[layer.to_dict() for layer in plan.layers], folder=folder)
+        env = {k: v for k, v in os.environ.items() if k not in (
+            "KERAS_BACKEND", "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS")}
+        env.update({_process.LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        with _process.keras_config_untouched():  # the child's tf_keras writes no keras.json
+            try:
+                done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(job),
+                                      capture_output=True, text=True, env=env,
+                                      timeout=CHILD_TIMEOUT, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ProofError(f"{plan.prefix}: the tf_keras process that restores the "
+                                 f"checkpoint failed ({first_line(exc)})") from exc
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines or lines[-1] != "ok":
+            why = (lines[-1] if lines and lines[-1].startswith("error: ") else
+                   (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1])
+            raise ProofError(f"{plan.prefix}: tf_keras cannot run the planned model restored "
+                             f"from the checkpoint ({why.removeprefix('error: ')}); nothing "
+                             f"written")
+        return np.load(os.path.join(folder, "outputs.npy"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restored_outputs(job):
+    """In the child: tf_keras's model of the job's plan, restored by tf_keras, run."""
+    # pylint: disable=import-outside-toplevel
+    import legacy_share.keras  # noqa: F401  (registers nothing in a tf_keras process)
+    from legacy_share.keras import model as keras_model
+    from legacy_share.keras import tf2_checkpoints, tf2_model
+    layers = tuple(tf2_checkpoints.KerasLayer.from_dict(d) for d in job["layers"])
+    plan = tf2_checkpoints.KerasCheckpointPlan(job["prefix"], "", layers, job["dtype"], (), (),
+                                               sequential=job["sequential"])
+    model = tf2_model.build(plan, keras_model.keras_module(2), functional=False)
+    status = model.load_weights(job["prefix"])
+    status.expect_partial()  # optimizer slots and counters are no weights of the model
+    status.assert_existing_objects_matched()
+    inputs = np.load(os.path.join(job["folder"], "inputs.npy"))
+    return np.asarray(model(inputs, training=False))
+
+
+def _main():
+    _process.quiet_tensorflow()
+    job = json.load(sys.stdin)
+    try:
+        outputs = _restored_outputs(job)
+    except Exception as exc:  # pylint: disable=broad-except  (restore asserts, OpErrors)
+        sys.stdout.write(f"\nerror: {type(exc).__name__}: {first_line(exc)}\n")
+        return
+    np.save(os.path.join(job["folder"], "outputs.npy"), outputs)
+    sys.stdout.write("\nok\n")
+
+
+if __name__ == "__main__":
+    _main()
