@@ -33,7 +33,7 @@ OBJECT_BASED_NOTE = (
     "object graph in " + OBJECT_GRAPH_KEY + "): its keys are paths in that graph, not TF1 "
     "variable names, so there is nothing to migrate; every tensor is carried bit for bit "
     "under its own key (restore it with tf.train.Checkpoint(...).restore; `legacy-share "
-    "export` does not read TF 2 object-based checkpoints yet)")
+    "export` reads the tf.keras models in it, those a model's save_weights wrote)")
 # TF 0.x's `RNN`: tf.nn.rnn / dynamic_rnn's default scope, or the user's own
 # variable_scope("RNN") (the PTB tutorial's); the names are the same either way.
 TF0_RNN_NOTE = (

@@ -190,7 +190,10 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
     models, notes = _inspect_cudnn(ckpt, meta, cudnn, cudnn_buffer, values_read)
     object_key = generations.object_based_evidence(spec.name for spec in ckpt.specs)
     if object_key is not None:
-        notes = (generations.OBJECT_BASED_NOTE.format(key=object_key),) + tuple(notes)
+        # pylint: disable-next=import-outside-toplevel
+        from legacy_share.keras import tf2_exporting
+        notes = ((generations.OBJECT_BASED_NOTE.format(key=object_key),)
+                 + tf2_exporting.inspect_lines(ckpt) + tuple(notes))
     return Inspection(ckpt.prefix, variables, tuple(groups), values_read, models, notes)
 
 

@@ -56,7 +56,10 @@ def _load(jobs):
     outputs = {"backend": np.array(os.environ.get("KERAS_BACKEND", "tensorflow"))}
     for job in jobs:
         data = np.load(job["inputs"])
-        inputs, lengths = data["inputs"], data["lengths"]
+        inputs = data["inputs"]
+        # A tf.keras checkpoint's model takes `inputs` alone (no `lengths` in its feed).
+        lengths = data["lengths"] if "lengths" in data else None
+        feed = dict(inputs=inputs) if lengths is None else dict(inputs=inputs, lengths=lengths)
         path = job["path"]
         if path.endswith(".keras"):
             if flavour == 3:
@@ -67,8 +70,8 @@ def _load(jobs):
                 model = m.keras_module(2).models.load_model(
                     path, custom_objects=legacy_share.keras.custom_objects(2))
             outputs[job["id"] + "/weight_dtypes"] = _weight_dtypes(model)
-            by_dict = model({"inputs": inputs, "lengths": lengths})
-            by_list = model([inputs, lengths])
+            by_dict = model(feed)
+            by_list = model(inputs if lengths is None else [inputs, lengths])
             outputs[job["id"] + "/dict"] = np.asarray(by_dict)
             outputs[job["id"]] = np.asarray(by_list)
         elif path.endswith(".weights.h5"):
@@ -78,11 +81,11 @@ def _load(jobs):
                 model = m.keras_module(flavour).models.model_from_json(f.read())
             model.load_weights(path)
             outputs[job["id"] + "/weight_dtypes"] = _weight_dtypes(model)
-            outputs[job["id"]] = np.asarray(model([inputs, lengths]))
+            outputs[job["id"]] = np.asarray(model(inputs if lengths is None else [inputs, lengths]))
         else:
             import tensorflow as tf  # pylint: disable=import-outside-toplevel
             serve = tf.saved_model.load(path).signatures["serving_default"]
-            result = serve(inputs=tf.constant(inputs), lengths=tf.constant(lengths))
+            result = serve(**{k: tf.constant(v) for k, v in feed.items()})
             outputs[job["id"]] = np.asarray(next(iter(result.values())))
     outputs["tensorflow_imported"] = np.array("tensorflow" in sys.modules)
     return outputs

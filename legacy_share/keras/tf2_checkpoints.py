@@ -25,7 +25,8 @@ from legacy_share.errors import CheckpointError, ExportError
 from legacy_share.reports import JsonReport
 
 __all__ = ["Assumptions", "KerasLayer", "KerasCheckpointPlan", "ObjectGraph",
-           "parse_object_graph", "plan_keras_checkpoint", "ACTIVATIONS"]
+           "parse_object_graph", "plan_keras_checkpoint", "describe_layers", "ACTIVATIONS",
+           "MERGE_MODES"]
 
 EMBEDDING, DENSE, SIMPLE_RNN, GRU, LSTM, DROPOUT = (
     "Embedding", "Dense", "SimpleRNN", "GRU", "LSTM", "Dropout")
@@ -186,14 +187,15 @@ def plan_keras_checkpoint(prefix, specs, graph, assumptions=None, model=None):
 
     Args:
       prefix: the checkpoint's prefix (for messages); specs: its TensorSpecs;
-      graph: its ObjectGraph; assumptions: an Assumptions (None: the defaults);
+      graph: its ObjectGraph; assumptions: an Assumptions or a dict of its fields (None:
+        the defaults);
       model: the object path of the model when the checkpoint holds several.
     Returns:
       The plan; its `refused` says why a chain of layers cannot be exported.
     Raises:
       ExportError: no tf.keras model in the graph, or several and `model` names none.
     """
-    assumptions = assumptions or Assumptions()
+    assumptions = _assumptions(prefix, assumptions)
     shape_of = {s.name: tuple(s.shape) for s in specs}
     root, model_path = _model_node(prefix, graph, model)
     entries = _layer_entries(prefix, graph, root)
@@ -238,6 +240,18 @@ def plan_keras_checkpoint(prefix, specs, graph, assumptions=None, model=None):
                                min(dtypes) if dtypes else "float32",
                                _global_assumptions(layers, assumptions), not_exported,
                                refused, sequential=leading == 0)
+
+
+def _assumptions(prefix, given):
+    """An Assumptions of `given` (None, an Assumptions, or a dict of its fields)."""
+    if given is None or isinstance(given, Assumptions):
+        return given or Assumptions()
+    try:
+        return Assumptions(**dict(given))
+    except (TypeError, ValueError) as exc:
+        fields = ", ".join(f.name for f in dataclasses.fields(Assumptions))
+        raise ExportError(f"{prefix}: assumptions {given!r} are not Assumptions' fields "
+                          f"({fields})") from exc
 
 
 def _model_node(prefix, graph, model):
@@ -456,3 +470,27 @@ def _why_left_out(name):
     if name.startswith("save_counter/"):
         return "the checkpoint's save counter"
     return "not a weight of the model's layers"
+
+
+def describe_layers(plan):
+    """`inspect`'s lines for a tf.keras checkpoint: one per layer, then the refusal if any."""
+    lines = []
+    for layer in plan.layers:
+        kind = layer.kind
+        if kind in RNNS:
+            kind = f"{kind}({layer.units}" + (", reset_after=True" if layer.reset_after else
+                                               "") + ")"
+            kind = f"Bidirectional({kind})" if layer.bidirectional else kind
+        elif kind == DENSE:
+            kind = f"Dense({layer.units})"
+        elif kind == DROPOUT:
+            kind = "no weights (what it does is not stored: --weightless dropout if a Dropout)"
+        weights = ", ".join(
+            f"{key.split('/.ATTRIBUTES/')[0].removeprefix(layer.path + '/')} {list(shape)}"
+            for key, shape in layer.weights)
+        kind = f"{kind}: {weights}" if weights else kind
+        lines.append(f"tf.keras layer {layer.path}: {kind}")
+    if plan.refused:
+        lines.append(f"tf.keras model {plan.model_path or '(root)'}: not exportable: "
+                     f"{plan.refused}")
+    return tuple(lines)

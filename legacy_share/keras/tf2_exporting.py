@@ -20,7 +20,8 @@ from legacy_share.keras import tf2_checkpoints
 from legacy_share.keras import tf2_model
 from legacy_share.keras import tf2_reference
 
-__all__ = ["applies", "plan_checkpoint", "build_model", "export", "KerasProof"]
+__all__ = ["applies", "plan_checkpoint", "build_model", "export", "KerasProof",
+           "inspect_lines"]
 
 _LOG = logging.getLogger("legacy_share")
 # TF1 options (exporting.plan's) and the values that mean "not given".
@@ -66,6 +67,18 @@ def plan_checkpoint(ckpt, options):
     graph = tf2_checkpoints.parse_object_graph(data, ckpt.prefix)
     return tf2_checkpoints.plan_keras_checkpoint(
         ckpt.prefix, ckpt.specs, graph, options.get("assumptions"), options.get("stack"))
+
+
+def inspect_lines(ckpt):
+    """`inspect`'s lines on the tf.keras model of an object-based `ckpt`, layer by layer
+    (none when its object graph holds no tf.keras model)."""
+    try:
+        # Layers without weights listed as such, not refused: the export refuses them.
+        plan = plan_checkpoint(ckpt, dict(assumptions=tf2_checkpoints.Assumptions(
+            weightless="dropout")))
+    except ExportError:
+        return ()
+    return tf2_checkpoints.describe_layers(plan)
 
 
 def build_model(ckpt, plan, K):  # pylint: disable=invalid-name
