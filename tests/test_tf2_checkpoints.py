@@ -143,3 +143,121 @@ def test_tf_keras_file_reloaded_in_a_fresh_process_equals_keras_equations(export
     assert exported["k2_export"][job_id]["ok"], exported["k2_export"][job_id]
     outputs, expected = exported["k2"][job_id], exported["expected"][job_id]
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+# --------------------------------------------- the plan: what the object graph and shapes tell
+
+def _saved(directory, layers, shape):
+    """A tf_keras Sequential of `layers` built on `shape`, saved by `save_weights` -> prefix."""
+    model = K.Sequential(layers)
+    model.build((None,) + shape)
+    prefix = os.path.join(str(directory), "ckpt")
+    model.save_weights(prefix)
+    return prefix
+
+
+def test_plan_tells_kinds_and_reset_after_from_shapes(tmp_path):
+    prefix = _saved(tmp_path, [K.layers.Embedding(VOCABULARY, 5),
+                               K.layers.GRU(6, reset_after=False, return_sequences=True),
+                               K.layers.GRU(2, reset_after=True), K.layers.Dense(3)], (None,))
+    plan = legacy_share.keras.plan(prefix)
+    assert [(l.kind, l.units, l.input_depth) for l in plan.layers] == [
+        ("Embedding", 5, 0), ("GRU", 6, 5), ("GRU", 2, 6), ("Dense", 3, 2)]
+    assert [l.reset_after for l in plan.layers[1:3]] == [False, True]
+    assert [l.return_sequences for l in plan.layers[1:3]] == [True, False]
+    assert plan.refusal() is None
+    assert "return_sequences=False (--return-sequences)" in plan.format_table()
+
+
+def test_layer_without_weights_is_refused_unless_said_to_be_a_dropout(tmp_path):
+    model = K.Sequential([K.layers.Embedding(VOCABULARY, 5), K.layers.Dropout(0.3),
+                          K.layers.SimpleRNN(4), K.layers.Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)  # optimizer slots in the file
+    prefix = os.path.join(str(tmp_path), "ckpt")
+    model.save_weights(prefix)
+    refusal = legacy_share.keras.plan(prefix).refusal()
+    assert "layer-1 has no weights" in refusal and "--weightless dropout" in refusal
+    plan = legacy_share.keras.plan(prefix, assumptions=dict(weightless="dropout"))
+    assert plan.refusal() is None
+    assert [l.kind for l in plan.layers] == ["Embedding", "Dropout", "SimpleRNN", "Dense"]
+    assert {r for _, r in plan.not_exported} == {"optimizer state"}
+
+
+def test_bidirectional_merge_mode_that_shapes_cannot_tell_is_refused(tmp_path):
+    prefix = _saved(tmp_path, [K.layers.Bidirectional(K.layers.GRU(3), merge_mode="sum"),
+                               K.layers.Dense(2)], (None, 4))
+    refusal = legacy_share.keras.plan(prefix).refusal()
+    assert "merge_mode sum, mul or ave" in refusal and "--merge-mode" in refusal
+    plan = legacy_share.keras.plan(prefix, assumptions=dict(merge_mode="sum"))
+    assert plan.refusal() is None and plan.layers[0].merge_mode == "sum"
+
+
+class _TwoGateCell(K.layers.Layer):
+    """An RNN cell with 2 gate blocks: none of SimpleRNN, GRU, LSTM."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], 2 * self.units))
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel",
+                                                shape=(self.units, 2 * self.units))
+
+    def call(self, inputs, states):
+        h = tf.tanh(inputs @ self.kernel[:, :self.units] + states[0] @ self.recurrent_kernel[
+            :, :self.units])
+        return h, [h]
+
+
+@pytest.mark.parametrize("layer, says", [
+    (lambda: K.layers.RNN(_TwoGateCell(3)), "not 1, 3 or 4 gate blocks of 3 units"),
+    (lambda: K.layers.Conv1D(3, 2), "kernel [2, 4, 3]: no layer the export knows"),
+])
+def test_a_layer_whose_kind_cannot_be_told_is_refused_naming_it(tmp_path, layer, says):
+    prefix = _saved(tmp_path, [layer(), K.layers.Dense(2)], (6, 4))
+    refusal = legacy_share.keras.plan(prefix).refusal()
+    assert refusal.startswith(f"{prefix}: layer_with_weights-0") and says in refusal
+
+
+def test_models_inside_a_checkpoint_are_found_by_their_path(tmp_path):
+    encoder = K.Sequential([K.layers.LSTM(3)])
+    encoder.build((None, None, 4))
+    decoder = K.Sequential([K.layers.SimpleRNN(2)])
+    decoder.build((None, None, 3))
+    prefix = tf.train.Checkpoint(encoder=encoder, decoder=decoder).write(
+        os.path.join(str(tmp_path), "both"))
+    with pytest.raises(legacy_share.Error, match="holds 2 tf.keras models.*--stack"):
+        legacy_share.keras.plan(prefix)
+    plan = legacy_share.keras.plan(prefix, stack="decoder")
+    assert plan.model_path == "decoder" and plan.layers[0].path == "decoder/layer_with_weights-0"
+
+
+def test_tf1_options_and_keras_assumptions_are_refused_where_they_do_not_apply(tmp_path,
+                                                                             capsys):
+    prefix = _saved(tmp_path / "keras", [K.layers.LSTM(3)], (None, 4))
+    code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                            "--embedding", "emb")
+    assert code == 1 and "--embedding (embedding) is for TF1 checkpoints" in error_line(err)
+    tf1_prefix = str(tmp_path / "tf1" / "model.ckpt")
+    os.makedirs(os.path.dirname(tf1_prefix))
+    from tests import export_cases  # pylint: disable=import-outside-toplevel
+    export_cases.save_case(tf1_prefix, cell="gru", layers=1)
+    with pytest.raises(legacy_share.Error, match="are for tf.keras checkpoints"):
+        legacy_share.keras.plan(tf1_prefix, assumptions=dict(return_sequences=True))
+
+
+def test_dry_run_and_inspect_say_what_the_checkpoint_holds_layer_by_layer(tmp_path, capsys):
+    prefix = _saved(tmp_path, [K.layers.Bidirectional(K.layers.LSTM(3)), K.layers.Dense(2)],
+                    (None, 4))
+    code, out, _ = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                            "--dry-run", "--return-sequences")
+    assert code == 0 and "Bidirectional(LSTM)" in out
+    assert "return_sequences=True (--return-sequences)" in out and "merge_mode concat" in out
+    assert not os.path.exists(tmp_path / "m.keras")
+    code, out, _ = run_main(capsys, "inspect", prefix)
+    assert code == 0
+    assert ("tf.keras layer layer_with_weights-0: Bidirectional(LSTM(3)): "
+            "forward_layer/cell/kernel [4, 12]") in out
+    assert "tf.keras layer layer_with_weights-1: Dense(2): kernel [6, 2], bias [2]" in out
