@@ -261,3 +261,28 @@ def test_dry_run_and_inspect_say_what_the_checkpoint_holds_layer_by_layer(tmp_pa
     assert ("tf.keras layer layer_with_weights-0: Bidirectional(LSTM(3)): "
             "forward_layer/cell/kernel [4, 12]") in out
     assert "tf.keras layer layer_with_weights-1: Dense(2): kernel [6, 2], bias [2]" in out
+
+
+def test_proof_catches_a_misread_checkpoint_and_writes_nothing(tmp_path, monkeypatch):
+    """tf_keras restores its model by the object graph itself, not by the plan's keys: a plan
+    that reads forward_layer as backward_layer exports a model the proof refuses."""
+    from legacy_share.keras import tf2_exporting  # pylint: disable=import-outside-toplevel
+    prefix = _saved(tmp_path, [K.layers.Bidirectional(K.layers.GRU(3)), K.layers.Dense(2)],
+                    (None, 4))
+    planned = tf2_exporting.plan_checkpoint
+
+    def swapped(ckpt, options):
+        plan = planned(ckpt, options)
+        bidirectional = plan.layers[0]
+        half = len(bidirectional.weights) // 2
+        weights = bidirectional.weights[half:] + bidirectional.weights[:half]
+        layer = tf2_checkpoints.dataclasses.replace(bidirectional, weights=weights)
+        return tf2_checkpoints.dataclasses.replace(plan, layers=(layer,) + plan.layers[1:])
+
+    monkeypatch.setattr(tf2_exporting, "plan_checkpoint", swapped)
+    with pytest.raises(legacy_share.ProofError, match="differs from tf_keras's model"):
+        legacy_share.keras.export(prefix, tmp_path / "m.keras", keras=2)
+    assert not os.path.exists(tmp_path / "m.keras")
+    monkeypatch.undo()
+    report = legacy_share.keras.export(prefix, tmp_path / "m.keras", keras=2)
+    assert report.proof.ok and os.path.isfile(tmp_path / "m.keras")
