@@ -138,7 +138,7 @@ def _add_keras_checkpoint_options(export):
     """What a TF 2 tf.keras checkpoint does not store, as the export assumes it (its plan
     lists each); the defaults are Keras's."""
     # pylint: disable-next=import-outside-toplevel
-    from legacy_share.keras.tf2_checkpoints import ACTIVATIONS, MERGE_MODES
+    from legacy_share.keras.tf2_layers import ACTIVATIONS, MERGE_MODES
     group = export.add_argument_group("tf.keras checkpoints (model.save_weights)")
     group.add_argument("--activation", choices=ACTIVATIONS, help="every RNN layer's (tanh)")
     group.add_argument("--recurrent-activation", choices=ACTIVATIONS,
@@ -157,14 +157,14 @@ def _add_keras_checkpoint_options(export):
 
 
 def _assumptions(args):
-    """A tf2_checkpoints.Assumptions of the flags given, or None when none is."""
+    """A tf2_layers.Assumptions of the flags given, or None when none is."""
     fields = ("activation", "recurrent_activation", "return_sequences", "dense_activation",
               "merge_mode", "mask_zero", "weightless")
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if not given:
         return None
-    from legacy_share.keras import tf2_checkpoints  # pylint: disable=import-outside-toplevel
-    return tf2_checkpoints.Assumptions(**given)
+    from legacy_share.keras import tf2_layers  # pylint: disable=import-outside-toplevel
+    return tf2_layers.Assumptions(**given)
 
 
 def main(argv=None):

@@ -1,8 +1,10 @@
-"""The NumPy reference of the TF1 cell equations; it lives in `legacy_share.reference` now."""
+"""The NumPy references: the TF1 cell equations (they live in `legacy_share.reference` now),
+and below them Keras's own, for the export of tf.keras checkpoints."""
 
 import numpy as np
 
 from legacy_share.reference import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
+from legacy_share.reference import sigmoid
 from legacy_share.reference import __all__  # noqa: F401
 
 

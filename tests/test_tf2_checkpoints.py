@@ -6,6 +6,7 @@ from the files in fresh processes (Keras 3 on TensorFlow and on JAX, tf_keras fo
 and compared with a float64 NumPy reference of Keras's equations (tests/numpy_rnn.py).
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -14,8 +15,6 @@ import pytest
 import legacy_share
 from legacy_share._tf import tf  # first: pytest's process serves tf_keras
 from legacy_share.keras import model as keras_model
-from legacy_share.keras import tf2_checkpoints
-from legacy_share.reading import open_checkpoint
 from tests import numpy_rnn
 from tests import test_export
 from tests.file_guard import error_line, run_main
@@ -276,8 +275,8 @@ def test_proof_catches_a_misread_checkpoint_and_writes_nothing(tmp_path, monkeyp
         bidirectional = plan.layers[0]
         half = len(bidirectional.weights) // 2
         weights = bidirectional.weights[half:] + bidirectional.weights[:half]
-        layer = tf2_checkpoints.dataclasses.replace(bidirectional, weights=weights)
-        return tf2_checkpoints.dataclasses.replace(plan, layers=(layer,) + plan.layers[1:])
+        layer = dataclasses.replace(bidirectional, weights=weights)
+        return dataclasses.replace(plan, layers=(layer,) + plan.layers[1:])
 
     monkeypatch.setattr(tf2_exporting, "plan_checkpoint", swapped)
     with pytest.raises(legacy_share.ProofError, match="differs from tf_keras's model"):

@@ -227,7 +227,7 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
         it: the old graph's .meta path, a `cudnn.Layout`, the buffer's name (as for
         `legacy_share.migrate`). A cuDNN model is proven against the cuDNN equations.
       assumptions: for a TF 2 tf.keras checkpoint (`model.save_weights(path)`), a
-        `tf2_checkpoints.Assumptions`: what its object graph does not store (activations,
+        `tf2_layers.Assumptions`: what its object graph does not store (activations,
         return_sequences, ...); such a checkpoint is proven against tf_keras's own model
         restored from it, and takes none of the TF1 options above but `stack`.
     Returns:

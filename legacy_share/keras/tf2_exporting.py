@@ -17,6 +17,7 @@ from legacy_share import generations
 from legacy_share.errors import ExportError, ProofError
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import tf2_checkpoints
+from legacy_share.keras import tf2_layers
 from legacy_share.keras import tf2_model
 from legacy_share.keras import tf2_reference
 
@@ -49,7 +50,7 @@ def applies(ckpt):
 
 def plan_checkpoint(ckpt, options):
     """The KerasCheckpointPlan of `ckpt`; `options` as exporting.plan's (`stack`: the model's
-    object path, `assumptions`: a tf2_checkpoints.Assumptions).
+    object path, `assumptions`: a tf2_layers.Assumptions).
 
     Raises:
       ExportError: a TF1 option was given, or the graph holds no (or several) tf.keras models.
@@ -74,7 +75,7 @@ def inspect_lines(ckpt):
     (none when its object graph holds no tf.keras model)."""
     try:
         # Layers without weights listed as such, not refused: the export refuses them.
-        plan = plan_checkpoint(ckpt, dict(assumptions=tf2_checkpoints.Assumptions(
+        plan = plan_checkpoint(ckpt, dict(assumptions=tf2_layers.Assumptions(
             weightless="dropout")))
     except ExportError:
         return ()

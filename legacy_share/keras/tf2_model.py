@@ -7,7 +7,7 @@ plan's dtype; output: the last layer's ([batch, time, width], or [batch, width] 
 RNN layer returns its last output only).
 """
 
-from legacy_share.keras import tf2_checkpoints as plans
+from legacy_share.keras import tf2_layers as plans
 
 __all__ = ["build"]
 

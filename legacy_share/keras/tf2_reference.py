@@ -62,10 +62,9 @@ def reference_outputs(plan, inputs):
 def _restored_outputs(job):
     """In the child: tf_keras's model of the job's plan, restored by tf_keras, run."""
     # pylint: disable=import-outside-toplevel
-    import legacy_share.keras  # noqa: F401  (registers nothing in a tf_keras process)
     from legacy_share.keras import model as keras_model
-    from legacy_share.keras import tf2_checkpoints, tf2_model
-    layers = tuple(tf2_checkpoints.KerasLayer.from_dict(d) for d in job["layers"])
+    from legacy_share.keras import tf2_checkpoints, tf2_layers, tf2_model
+    layers = tuple(tf2_layers.KerasLayer.from_dict(d) for d in job["layers"])
     plan = tf2_checkpoints.KerasCheckpointPlan(job["prefix"], "", layers, job["dtype"], (), (),
                                                sequential=job["sequential"])
     model = tf2_model.build(plan, keras_model.keras_module(2), functional=False)
