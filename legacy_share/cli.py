@@ -136,18 +136,18 @@ def build_parser():
 
 def _add_keras_checkpoint_options(export):
     """What a TF 2 tf.keras checkpoint does not store, as the export assumes it (its plan
-    lists each); the defaults are Keras's."""
-    # pylint: disable-next=import-outside-toplevel
-    from legacy_share.keras.tf2_layers import ACTIVATIONS, MERGE_MODES
+    lists each); the defaults are Keras's. The values are checked by the plan (exit 1): the
+    lists live in legacy_share.keras.tf2_layers, which is not imported before Keras is chosen."""
     group = export.add_argument_group("tf.keras checkpoints (model.save_weights)")
-    group.add_argument("--activation", choices=ACTIVATIONS, help="every RNN layer's (tanh)")
-    group.add_argument("--recurrent-activation", choices=ACTIVATIONS,
+    group.add_argument("--activation", metavar="A",
+                       help="every RNN layer's activation (tanh; also sigmoid, relu, linear, ...)")
+    group.add_argument("--recurrent-activation", metavar="A",
                        help="every GRU / LSTM layer's (sigmoid)")
     group.add_argument("--return-sequences", action="store_true", default=None,
                        help="the last RNN layer returns every step (default: its last only)")
-    group.add_argument("--dense-activation", choices=ACTIVATIONS,
-                       help="every Dense layer's (linear)")
-    group.add_argument("--merge-mode", choices=MERGE_MODES,
+    group.add_argument("--dense-activation", metavar="A",
+                       help="every Dense layer's activation (linear; softmax, ...)")
+    group.add_argument("--merge-mode", metavar="concat|sum|mul|ave",
                        help="every Bidirectional's (default: told by the next layer's depth, "
                             "else concat)")
     group.add_argument("--mask-zero", action="store_true", default=None,

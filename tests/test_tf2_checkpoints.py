@@ -239,6 +239,9 @@ def test_tf1_options_and_keras_assumptions_are_refused_where_they_do_not_apply(t
     code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
                             "--embedding", "emb")
     assert code == 1 and "--embedding (embedding) is for TF1 checkpoints" in error_line(err)
+    code, _, err = run_main(capsys, "export", prefix, tmp_path / "m.keras", "--keras", "2",
+                            "--activation", "tanhh")
+    assert code == 1 and "the activation 'tanhh' is none the export builds" in error_line(err)
     tf1_prefix = str(tmp_path / "tf1" / "model.ckpt")
     os.makedirs(os.path.dirname(tf1_prefix))
     from tests import export_cases  # pylint: disable=import-outside-toplevel
