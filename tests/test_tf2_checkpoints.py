@@ -288,3 +288,13 @@ def test_proof_catches_a_misread_checkpoint_and_writes_nothing(tmp_path, monkeyp
     monkeypatch.undo()
     report = legacy_share.keras.export(prefix, tmp_path / "m.keras", keras=2)
     assert report.proof.ok and os.path.isfile(tmp_path / "m.keras")
+
+
+def test_inspect_without_the_data_file_still_says_what_it_is(tmp_path, capsys):
+    prefix = _saved(tmp_path, [K.layers.GRU(3), K.layers.Dense(2)], (None, 4))
+    for name in os.listdir(tmp_path):
+        if ".data-" in name:
+            os.remove(tmp_path / name)
+    code, out, _ = run_main(capsys, "inspect", prefix)
+    assert code == 0 and "object-based" in out
+    assert "its tf.keras layers cannot be listed" in out and "missing" in out

@@ -14,7 +14,7 @@ import numpy as np
 
 from legacy_share import file_output
 from legacy_share import generations
-from legacy_share.errors import ExportError, ProofError
+from legacy_share.errors import CheckpointError, ExportError, ProofError
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import tf2_checkpoints
 from legacy_share.keras import tf2_layers
@@ -79,6 +79,8 @@ def inspect_lines(ckpt):
             weightless="dropout")))
     except ExportError:
         return ()
+    except CheckpointError as exc:  # e.g. a data file missing: inspect reads the index alone
+        return (f"its tf.keras layers cannot be listed: {exc}",)
     return tf2_checkpoints.describe_layers(plan)
 
 
