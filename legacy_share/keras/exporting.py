@@ -86,13 +86,13 @@ def _plan(opened, options):
         return _with_dtype(cudnn_plan, ckpt.specs)
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
-    groups = planning.find_layer_groups(specs, **naming)
-    # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of a
-    # stack often has another input depth); K must be a layer all groups have.
-    common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) if groups \
-        else {0}
-    strategy = f"layer:{min(common)}" if common else "layer:0"
     with opening.naming_errors(ckpt.prefix):
+        groups = planning.find_layer_groups(specs, **naming)
+        # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of
+        # a stack often has another input depth); K must be a layer all groups have.
+        common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) \
+            if groups else {0}
+        strategy = f"layer:{min(common)}" if common else "layer:0"
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
     dense = checks.dense_names(ckpt.prefix, options.get("dense"))
     export_plan = structure.plan_export(
