@@ -19,7 +19,8 @@ import warnings
 
 from legacy_share.errors import KerasBackendError, LegacyKerasError
 
-__all__ = ["LEGACY_KERAS_SWITCH", "prefer_legacy_keras", "release_legacy_keras",
+__all__ = ["LEGACY_KERAS_SWITCH", "legacy_keras_switched_on", "tensorflow_minor",
+           "prefer_legacy_keras", "release_legacy_keras",
            "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
            "import_tensorflow", "prepare_tensorflow", "deferred_signals",
@@ -32,13 +33,18 @@ _SET_BY_PACKAGE = "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS"
 _TRUE = ("1", "true", "True")
 
 
+def legacy_keras_switched_on():
+    """True when TF_USE_LEGACY_KERAS holds a value TensorFlow reads as on ("1", "true", "True")."""
+    return os.environ.get(LEGACY_KERAS_SWITCH) in _TRUE
+
+
 _tensorflow_came_first = False  # pylint: disable=invalid-name
 
 
 def prefer_legacy_keras():
     """Sets TF_USE_LEGACY_KERAS=1 when it is unset, remembering that the package set it."""
     global _tensorflow_came_first  # pylint: disable=global-statement
-    if "tensorflow" in sys.modules and os.environ.get(LEGACY_KERAS_SWITCH) not in _TRUE:
+    if "tensorflow" in sys.modules and not legacy_keras_switched_on():
         _tensorflow_came_first = True
     if LEGACY_KERAS_SWITCH not in os.environ:
         os.environ[LEGACY_KERAS_SWITCH] = "1"
@@ -64,9 +70,9 @@ def keras_in_use():
     """
     tf = sys.modules.get("tensorflow")
     version = getattr(tf, "__version__", None) or _installed_tensorflow_version()
-    if version is not None and _minor(version) < (2, 16):
+    if version is not None and tensorflow_minor(version) < (2, 16):
         return 2
-    return 2 if os.environ.get(LEGACY_KERAS_SWITCH) in _TRUE else 3
+    return 2 if legacy_keras_switched_on() else 3
 
 
 def use_keras(flavour):
@@ -89,7 +95,7 @@ def arrange_keras(flavour):
 def supports_keras3():
     """False on TensorFlow < 2.16, which has no Keras 3."""
     version = _installed_tensorflow_version()
-    return version is None or _minor(version) >= (2, 16)
+    return version is None or tensorflow_minor(version) >= (2, 16)
 
 
 def _arrange(flavour, force):
@@ -127,7 +133,7 @@ def _wrong_keras(flavour):
             f"{'unset it' if flavour == 3 else 'set it to 1'}.")
 
 
-def _minor(version):
+def tensorflow_minor(version):
     return tuple(int(part) for part in version.split(".")[:2])
 
 

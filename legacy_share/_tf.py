@@ -22,7 +22,7 @@ __all__ = ["tf", "tf1", "rnn_cell", "legacy_rnn_cell"]
 
 def legacy_rnn_cell():
     """`tf.compat.v1.nn.rnn_cell`; LegacyKerasError, with what to do, when it cannot be served."""
-    minor = tuple(int(p) for p in tf.__version__.split(".")[:2])
+    minor = _process.tensorflow_minor(tf.__version__)
     try:
         cells = tf1.nn.rnn_cell
         cells.GRUCell  # pylint: disable=pointless-statement  (fails here, not at first use)
@@ -46,7 +46,7 @@ def _diagnose(version, minor, exc):
     except ImportError:
         return (f"TensorFlow {version} serves tf.compat.v1.nn.rnn_cell only from tf_keras, "
                 f"which is not installed: run `pip install '{keras_pin}'`.")
-    if os.environ.get(_SWITCH) not in ("1", "true", "True"):
+    if not _process.legacy_keras_switched_on():
         return (f"TensorFlow {version} serves Keras 3 in this process ({_SWITCH} is "
                 f"{os.environ.get(_SWITCH)!r}), so it cannot serve tf.compat.v1.nn.rnn_cell: "
                 f"import legacy_share before tensorflow, or start Python with {_SWITCH}=1 in "

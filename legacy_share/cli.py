@@ -5,7 +5,6 @@ Exit codes: 0 ok, 1 error or failed check, 2 usage.
 
 import argparse
 import logging
-import math
 import os
 import signal
 import sys
@@ -14,7 +13,9 @@ import threading
 from legacy_share import _process
 from legacy_share import cli_errors
 from legacy_share import errors
-from legacy_share.plans import Strategy
+from legacy_share.cli_values import (clip as _clip, dense as _dense, layer as _layer,
+                                     positive as _positive, real as _real, rename as _rename,
+                                     strategy as _strategy, tolerance as _tolerance)
 from legacy_share.tf_paths import check_literal
 
 __all__ = ["main", "build_parser"]
@@ -37,6 +38,13 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
+    for add in (_add_inspect, _add_migrate, _add_verify, _add_unshare, _add_export):
+        add(commands, common)
+    return parser
+
+
+def _add_inspect(commands, common):
+    """`inspect CKPT`: the variables grouped by layer."""
     inspect = commands.add_parser("inspect", parents=[common], help="list variables grouped by layer")
     inspect.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
     inspect.add_argument("--json", action="store_true",
@@ -52,6 +60,9 @@ def build_parser():
                               "parsed, never run")
     _add_cudnn_options(inspect)
 
+
+def _add_migrate(commands, common):
+    """`migrate SRC DST`: a shared-cell (or renamed) checkpoint."""
     migrate = commands.add_parser("migrate", parents=[common], help="write a shared-cell checkpoint")
     migrate.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
     migrate.add_argument("dst", metavar="DST", help="output prefix, e.g. out/model.ckpt")
@@ -81,12 +92,18 @@ def build_parser():
     migrate.add_argument("--drop-optimizer-state", action="store_true",
                          help="leave optimizer slots and their globals out")
 
+
+def _add_verify(commands, common):
+    """`verify CKPT --meta GRAPH.meta`: a checkpoint against a graph's variables."""
     verify = commands.add_parser("verify", parents=[common], help="compare a checkpoint with a graph's variables")
     verify.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, folder, or .index file")
     verify.add_argument("--meta", required=True, metavar="GRAPH.meta",
                         help="MetaGraphDef written by Saver.save / export_meta_graph")
     verify.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _add_unshare(commands, common):
+    """`unshare SRC DST --layers N`: a shared checkpoint per layer again."""
     unshare = commands.add_parser("unshare", parents=[common], help="copy shared cell_0 tensors to every layer")
     unshare.add_argument("src", metavar="SRC", help="shared checkpoint")
     unshare.add_argument("dst", metavar="DST", help="output prefix")
@@ -98,6 +115,9 @@ def build_parser():
                               "layers K+1..N-1, layers below K are kept (default 0)")
     _add_group(unshare)
 
+
+def _add_export(commands, common):
+    """`export SRC DST`: a Keras model of an RNN checkpoint."""
     export = commands.add_parser("export", parents=[common],
                                  help="write a Keras 3 / tf_keras model of an RNN checkpoint")
     export.add_argument("src", metavar="SRC", help="legacy checkpoint (prefix, folder, .index)")
@@ -131,7 +151,6 @@ def build_parser():
                         help="the old graph, for the layout of a cuDNN buffer (parsed, never run)")
     _add_cudnn_options(export, layers=False)
     _add_keras_checkpoint_options(export)
-    return parser
 
 
 def _add_keras_checkpoint_options(export):
@@ -413,82 +432,3 @@ def _add_group(parser):
     parser.add_argument("--group", action="append", default=[], metavar="REGEX",
                         help="regex with one capture group for the layer index, e.g. 'word_(\\d+)' "
                              "(repeatable; cell_N and CellN are built in)")
-
-
-def _rename(text):
-    from legacy_share import patterns  # pylint: disable=import-outside-toplevel
-    old, sep, new = text.partition("=")
-    if not sep or not old:
-        raise argparse.ArgumentTypeError(f"expected OLD=NEW, got {text!r}")
-    try:
-        patterns.compile_rename(old, new)
-    except errors.PlanError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return (old, new)
-
-
-def _tolerance(text):
-    return _finite(text, zero_ok=True)  # finite: JSON has no NaN nor Infinity
-
-
-def _clip(text):
-    return _finite(text, zero_ok=False)
-
-
-def _finite(text, zero_ok):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    above_zero = value >= 0.0 if zero_ok else value > 0.0  # False for NaN
-    if not (above_zero and value < float("inf")):
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number {'>=' if zero_ok else '>'} 0, got {text!r}")
-    return value
-
-
-def _real(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _dense(text):
-    """"KERNEL[,BIAS]" -> (kernel,) or (kernel, bias): tensor names."""
-    kernel, _, bias = text.partition(",")
-    if not kernel.strip() or "," in bias:
-        raise argparse.ArgumentTypeError(
-            f"expected KERNEL or KERNEL,BIAS (tensor names), got {text!r}")
-    return (kernel, bias) if bias else (kernel,)
-
-
-def _strategy(text):
-    """The planner's own grammar (`Strategy.parse`), so the CLI and the API accept the same text."""
-    try:
-        return str(Strategy.parse(text))
-    except errors.PlanError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _layer(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a layer index >= 0, got {text!r}")
-    return value
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of layers, got {text!r}")
-    return value

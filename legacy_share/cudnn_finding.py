@@ -10,20 +10,18 @@ shapes and dtypes in, models out; nothing here reads a value.
 """
 
 import dataclasses
-import re
 from typing import Optional, Tuple
 
 from legacy_share import cudnn
 from legacy_share.errors import LayoutUnknownError, PlanError
-from legacy_share.renaming import MOVING_AVERAGE_NAME, OPTIMIZER_SLOT_NAMES
+from legacy_share import names
+from legacy_share.renaming import LAYER_SCOPE_RE, MOVING_AVERAGE_RE, SLOT_RE
 
-__all__ = ["Model", "find_models", "canonical_position", "slot_suffix", "FLOATS"]
+__all__ = ["Model", "find_models", "canonical_position", "slot_suffix", "layer_path", "FLOATS"]
 
-_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES
-                                                   + (MOVING_AVERAGE_NAME,)))
 _BUFFER_LEAVES = ("opaque_kernel", "opaque_params")
+_STACK_BIDIRECTIONAL_SCOPE = "stack_bidirectional_rnn"
 _COMPATIBLE_CELLS = {"cudnn_compatible_lstm_cell": "lstm", "cudnn_compatible_gru_cell": "gru"}
-_CELL_RE = re.compile(r"cell_(\d+)")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
@@ -139,7 +137,8 @@ def slot_suffix(model, slot):
 
 
 def _is_slot(name):
-    return "/" in name and bool(_SLOT_RE.fullmatch(name.rsplit("/", 1)[1]))
+    leaf = name.rsplit("/", 1)[-1]
+    return "/" in name and bool(SLOT_RE.fullmatch(leaf) or MOVING_AVERAGE_RE.fullmatch(leaf))
 
 
 def _is_buffer(name, spec):
@@ -152,7 +151,7 @@ def _is_buffer(name, spec):
         return False
     # A variable of its own under a cudnn scope (TF 1.0-1.2 models named it themselves), not a
     # cell's weights.
-    in_cell = any(c in _COMPATIBLE_CELLS or _CELL_RE.fullmatch(c) or c.endswith("_cell")
+    in_cell = any(c in _COMPATIBLE_CELLS or LAYER_SCOPE_RE.fullmatch(c) or c.endswith("_cell")
                   for c in comps[:-1])
     return any("cudnn" in c.lower() for c in comps[:-1]) and not in_cell and comps[-1] not in (
         "kernel", "bias", "weights", "biases")
@@ -170,9 +169,9 @@ def _buffer_scopes(buffers, groups, prefix):
     claims = {}
     for name, scope in outer.items():
         claims.setdefault(scope, []).append(name)
-    for scope, names in claims.items():
-        if len(names) > 1 or scope in own.values():
-            owners = names + [n for n, s in own.items() if s == scope]
+    for scope, claimants in claims.items():
+        if len(claimants) > 1 or scope in own.values():
+            owners = claimants + [n for n, s in own.items() if s == scope]
             raise PlanError(f"{prefix}: the canonical tensors under {scope or '(root)'}/ may "
                             f"belong to {' or '.join(owners)}; --exclude the others",
                             file=prefix)
@@ -205,6 +204,19 @@ def _canonical_groups(specs, prefix):
             for scope, entry in found.items()}
 
 
+def layer_path(layer, direction, directions):
+    """Where TF's cuDNN saveable puts layer `layer`'s cell, below the model's scope.
+
+    One direction: `rnn/multi_rnn_cell/cell_<layer>`; two: `stack_bidirectional_rnn/
+    cell_<layer>/bidirectional_rnn/{fw,bw}` (direction 0, 1). `_canonical_place` reads these.
+    """
+    cell = names.layer_scope(layer)
+    if directions == 1:
+        return f"{names.RNN_SCOPE}/{names.MULTI_RNN_CELL_SCOPE}/{cell}"
+    side = names.BACKWARD_SCOPE if direction else names.FORWARD_SCOPE
+    return f"{_STACK_BIDIRECTIONAL_SCOPE}/{cell}/{names.BIDIRECTIONAL_SCOPE}/{side}"
+
+
 def _canonical_place(name):
     """(scope, kind, layer, direction, suffix) of a canonical tensor's name, or None."""
     comps = name.split("/")
@@ -213,15 +225,17 @@ def _canonical_place(name):
         return None
     cell = cells[-1]
     before = comps[:cell]
-    if len(before) >= 4 and before[-4] == "stack_bidirectional_rnn" and before[-2] == (
-            "bidirectional_rnn") and before[-1] in ("fw", "bw"):
-        layer, scope, direction = before[-3], before[:-4], int(before[-1] == "bw")
-    elif len(before) >= 2 and before[-2] == "multi_rnn_cell":
+    sides = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
+    if len(before) >= 4 and before[-4] == _STACK_BIDIRECTIONAL_SCOPE and before[-2] == (
+            names.BIDIRECTIONAL_SCOPE) and before[-1] in sides:
+        layer, scope, direction = before[-3], before[:-4], sides.index(before[-1])
+    elif len(before) >= 2 and before[-2] == names.MULTI_RNN_CELL_SCOPE:
         layer, direction = before[-1], 0
-        scope = before[:-3] if len(before) >= 3 and before[-3] == "rnn" else before[:-2]
+        scope = before[:-3] if len(before) >= 3 and before[-3] == names.RNN_SCOPE \
+            else before[:-2]
     else:
         return None
-    match = _CELL_RE.fullmatch(layer)
+    match = LAYER_SCOPE_RE.fullmatch(layer)
     if not match:
         return None
     return ("/".join(scope), _COMPATIBLE_CELLS[comps[cell]], int(match.group(1)), direction,

@@ -8,13 +8,14 @@ slots and its canonical tensors are replaced by today's TF1 cell tensors (`lstm_
 import numpy as np
 
 from legacy_share import cudnn
-from legacy_share.cudnn_finding import Model, canonical_position, find_models, slot_suffix
+from legacy_share.cudnn_finding import (Model, canonical_position, find_models, layer_path,
+                                        slot_suffix)
 from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.graph_settings import cudnn_layouts as layouts_from_meta
 from legacy_share.plans import TensorSpec
 
 __all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "output_tensors",
-           "check_canonical", "open_cudnn", "canonical_position", "TF1_CELLS"]
+           "check_canonical", "view_of", "canonical_position", "TF1_CELLS"]
 
 # TF1 cell each cuDNN mode migrates to (None: no TF1 core cell computes it).
 TF1_CELLS = {"lstm": "lstm_cell", "rnn_tanh": "basic_rnn_cell", "rnn_relu": "basic_rnn_cell",
@@ -40,11 +41,7 @@ def output_tensors(model, forget_bias=1.0):
     out = {}
     for layer in range(model.layout.layers):
         for direction in range(model.layout.directions):
-            if model.layout.directions == 1:
-                base = f"{head}rnn/multi_rnn_cell/cell_{layer}/{cell}"
-            else:
-                base = (f"{head}stack_bidirectional_rnn/cell_{layer}/bidirectional_rnn/"
-                        f"{'bw' if direction else 'fw'}/{cell}")
+            base = f"{head}{layer_path(layer, direction, model.layout.directions)}/{cell}"
             for suffix in ("kernel", "bias"):
                 out[f"{base}/{suffix}"] = ((layer, direction), suffix)
     return out
@@ -190,7 +187,7 @@ def check_canonical(ckpt, models, tolerance=1e-6, unpacked=None):
                     f"copy or --exclude one of them")
 
 
-def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
+def view_of(ckpt, models):
     """`ckpt` as the planner should see it -> (reader, notes).
 
     The reader is `ckpt` itself when it holds no cuDNN model, else a CudnnCheckpoint whose
@@ -199,16 +196,12 @@ def open_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None):
 
     Args:
       ckpt: an open Checkpoint.
-      meta_graph: the old graph's MetaGraphDef proto, or None (see layouts_from_meta).
-      layout: a cudnn.Layout given on the command line, or None.
-      buffer_name: the buffer's tensor name when it does not give itself away, or None.
+      models: its cuDNN Models (find_models; opening.Opened.cudnn_models).
 
     Raises:
-      PlanError: a buffer's layout cannot be told, does not fit, or cannot be migrated (GRU).
+      PlanError: a model cannot be migrated (GRU).
       CheckpointError: a canonical tensor disagrees with its buffer.
     """
-    meta_layouts = layouts_from_meta(meta_graph) if meta_graph is not None else ()
-    models = find_models(ckpt.specs, meta_layouts, layout, buffer_name, prefix=ckpt.prefix)
     if not models:
         return ckpt, ()
     view = CudnnCheckpoint(ckpt, models)

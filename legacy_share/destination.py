@@ -33,7 +33,8 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
 from legacy_share import errors
 from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
-from legacy_share.reading import STATE_FILE, data_files, read_state
+from legacy_share.reading import data_files
+from legacy_share.state_file import STATE_FILE, read_state
 
 __all__ = ["Output", "output_prefix", "destination_files", "lock_path"]
 

@@ -12,7 +12,6 @@ scope (`model/RNN/MultiRNNCell` for `model/RNN/MultiRNNCell/Cell1/GRUCell/...`).
 """
 
 import dataclasses
-import re
 from typing import FrozenSet
 
 from legacy_share import names
@@ -55,8 +54,8 @@ _TF1_0_PATHS = ("weights", "biases", "weights/part_{}", "projection/weights",
                 "candidate/weights", "candidate/biases")
 # GRUBlockCell's own names, the same in every generation that had it.
 _BLOCK_PATHS = names.GRU_BLOCK_KERNELS + ("b_ru", "b_c")
-_TF0_LAYER = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"\d+"))
-_LAYER = re.compile(names.LAYER_SCOPE_FORMAT.format(r"\d+"))
+_TF0_LAYER = renaming.LEGACY_LAYER_SCOPE_RE
+_LAYER = renaming.LAYER_SCOPE_RE
 # Scope components TF 0.x's rules rename (names.LEGACY_*): markers of a TF 0.x name outside
 # any stack, and the components whose prefix ties such a name to a TF 0.x stack.
 _TF0_WRAPPERS = tuple(names.LEGACY_WRAPPER_SCOPES) + tuple(
@@ -183,11 +182,15 @@ def _decide(generations, scope, fallback):
     return TODAY if TODAY in generations else TF1_0
 
 
-def tf0_rnn_notes(input_names):
-    """A plan note (TF0_RNN_NOTE) per TF 0.x stack whose scope holds TF 0.x's `RNN`."""
+def tf0_rnn_notes(stacks):
+    """A plan note (TF0_RNN_NOTE) per TF 0.x stack whose scope holds TF 0.x's `RNN`.
+
+    Args:
+      stacks: `stack_generations` of the input names (CheckpointNaming.stacks).
+    """
     scopes = {"/".join(comps[:comps.index(names.LEGACY_RNN_SCOPE) + 1])
-              for comps in (stack.scope.split("/") for stack in
-                            stack_generations(input_names).values() if stack.generation == TF0)
+              for comps in (stack.scope.split("/") for stack in stacks.values()
+                            if stack.generation == TF0)
               if names.LEGACY_RNN_SCOPE in comps}
     return [TF0_RNN_NOTE.format(scope=scope) for scope in sorted(scopes)]
 

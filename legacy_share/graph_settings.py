@@ -18,7 +18,7 @@ def block_cell_settings(meta):
     """The block-cell ops of a MetaGraphDef and their settings.
 
     Args:
-      meta: a MetaGraphDef proto (verifying.read_meta_graph).
+      meta: a MetaGraphDef proto (metagraph.read_meta_graph).
 
     Returns:
       (tensorflow_version or "", [(scope, op type, {attr: value})]) with one entry per scope

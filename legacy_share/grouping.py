@@ -20,7 +20,7 @@ from legacy_share.tables import format_shape
 
 __all__ = ["LayerGroup", "find_layer_groups", "migrated_name"]
 
-_LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
+_LAYER_RE = renaming.LAYER_SCOPE_RE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def find_layer_groups(specs, group_patterns=(), renames=(), excludes=()):
     specs = normalize_specs(specs)
     if generations.object_based_evidence(s.name for s in specs) is not None:
         return []  # its keys are object-graph paths: no TF1 layer scopes
-    groups, _ = group(migrated_tensors(specs, rules), rules)
+    groups, _ = group(migrated_tensors(specs, rules)[0], rules)
     return [
         LayerGroup(name, tuple((layer, TensorSpec(t.sources[0], t.shape, t.dtype))
                                for layer, t in g.members))
@@ -180,7 +180,8 @@ def _migrate(comps, naming, gru_kernel):
 
 
 def migrated_tensors(specs, rules):
-    """Specs -> Tensors under migrated names, shards assembled; PlanError on clashing shards."""
+    """Specs -> (Tensors under migrated names, shards assembled; the generations.CheckpointNaming
+    of the names, after the user's renames). PlanError on clashing shards."""
     tensors, sharded = [], {}
     kernel_roles = renaming.gru_block_kernels(
         {s.name: s.shape for s in specs if not rules.excluded(s.name)})
@@ -207,7 +208,7 @@ def migrated_tensors(specs, rules):
         parts[shard] = spec
     for name, parts in sharded.items():
         tensors.append(_concatenated(name, parts))
-    return tensors
+    return tensors, naming
 
 
 def _concatenated(name, parts):

@@ -3,7 +3,6 @@
 The command line (`legacy_share.cli`) is a thin layer over these functions.
 """
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -16,9 +15,9 @@ from legacy_share import errors
 from legacy_share import generations
 from legacy_share import graph_names
 from legacy_share import planning
+from legacy_share import opening
 from legacy_share import tables
 from legacy_share import values
-from legacy_share.reading import open_checkpoint
 from legacy_share.reports import JsonReport
 from legacy_share.writing import execute
 from legacy_share._tf import tf
@@ -99,43 +98,8 @@ class Inspection(JsonReport):
         }
 
     def format_table(self):
-        """Groups first (key, layers, shape, dtype, bytes per layer, shareable, max |diff|,
-        route), then the variables without a layer, then a summary line."""
-        rows = [("GROUP (merged name)", "LAYERS", "SHAPE", "DTYPE", "BYTES/LAYER", "SHAREABLE",
-                 "MAX|DIFF|", "ROUTE")]
-        for g in self.groups:
-            if g.shareable:
-                shape, size = tables.format_shape(g.shapes[0]), tables.format_bytes(g.nbytes[0])
-            else:
-                shape = " | ".join(tables.format_shape(s) for s in g.shapes)
-                size = " | ".join(tables.format_bytes(n) for n in g.nbytes)
-            diff = "-" if g.max_abs_difference is None else f"{g.max_abs_difference:.6g}"
-            rows.append((g.key, ",".join(map(str, g.layers)), shape, g.dtype, size,
-                         "yes" if g.shareable else "NO", diff, g.route))
-        lines = tables.format_columns(rows)
-        others = [v for v in self.variables if v.group is None]
-        if others:
-            lines.append("")
-            header = ("VARIABLE (no layer)", "SHAPE", "DTYPE", "BYTES")
-            lines.extend(tables.format_columns([header] + [
-                (v.name, tables.format_shape(v.shape), v.dtype, tables.format_bytes(v.nbytes))
-                for v in others]))
-        if self.cudnn:
-            lines.append("")
-            header = ("CUDNN BUFFER", "MODE", "LAYERS", "UNITS", "INPUT", "DIRECTIONS",
-                      "LAYOUT FROM", "ROUTE")
-            lines.extend(tables.format_columns([header] + [
-                (m.buffer or f"(none: {m.scope or '<root>'} canonical tensors)", m.layout.kind,
-                 m.layout.layers, m.layout.units, m.layout.input_size, m.layout.directions,
-                 m.source, _cudnn_route(m)) for m in self.cudnn]))
-        lines.extend(f"note: {note}" for note in self.notes)
-        total = sum(v.nbytes or 0 for v in self.variables)
-        lines.append("")
-        lines.append(f"{self.checkpoint}: {len(self.variables)} variable(s), "
-                     f"{tables.format_bytes(total)}; {len(self.groups)} layer group(s), "
-                     f"{sum(not g.shareable for g in self.groups)} not shareable"
-                     + ("" if self.values_read else "; data files missing, differences not computed"))
-        return "\n".join(lines)
+        """The table `legacy-share inspect` prints (tables.format_inspection)."""
+        return tables.format_inspection(self, [_cudnn_route(m) for m in self.cudnn])
 
 
 def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=True,
@@ -159,13 +123,13 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
     Raises:
       CheckpointError: the checkpoint cannot be read; PlanError: an option is invalid.
     """
-    ckpt = open_checkpoint(path)
+    opened = opening.open_for_planning(path, meta, cudnn, cudnn_buffer)
+    ckpt = opened.checkpoint
     stored = {spec.name: spec for spec in ckpt.specs}
-    with _naming(ckpt):
+    with opening.naming_errors(ckpt.prefix):
         found = planning.find_layer_groups(ckpt.specs, group_patterns=group_patterns,
                                            renames=renames, excludes=excludes)
-    if isinstance(share_from, bool) or not isinstance(share_from, int) or share_from < 0:
-        raise errors.PlanError(f"share_from must be an integer >= 0, got {share_from!r}")
+    planning.check_share_from(share_from)
     values_read = not ckpt.missing_files()
     groups, membership = [], {}
     for group in found:
@@ -187,7 +151,7 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
         InspectedVariable(spec.name, spec.shape, spec.dtype, _nbytes(spec),
                           *membership.get(spec.name, (None, None)))
         for spec in ckpt.specs)
-    models, notes = _inspect_cudnn(ckpt, meta, cudnn, cudnn_buffer, values_read)
+    models, notes = _inspect_cudnn(opened)
     object_key = generations.object_based_evidence(spec.name for spec in ckpt.specs)
     if object_key is not None:
         # pylint: disable-next=import-outside-toplevel
@@ -197,17 +161,12 @@ def inspect_checkpoint(path, group_patterns=(), renames=(), excludes=(), share=T
     return Inspection(ckpt.prefix, variables, tuple(groups), values_read, models, notes)
 
 
-def _inspect_cudnn(ckpt, meta, layout, buffer_name, values_read):
-    graph, _ = read_old_graph(meta)
-    try:
-        models = cudnn_models.find_models(
-            ckpt.specs, cudnn_models.layouts_from_meta(graph) if graph is not None else (),
-            layout, buffer_name, prefix=ckpt.prefix)
-    except errors.LayoutUnknownError as exc:  # only what was not given; misfits are errors
-        return (), (str(exc),)
-    if values_read:
-        cudnn_models.check_canonical(ckpt, models)
-    return tuple(models), ()
+def _inspect_cudnn(opened):
+    """(cuDNN models, notes): a layout that cannot be told is a note; misfits are errors."""
+    _, unknown = opened.cudnn_models()
+    if unknown is not None:
+        return (), (str(unknown),)
+    return opened.checked_cudnn_models(), ()
 
 
 def _cudnn_route(model):
@@ -242,11 +201,12 @@ def plan_checkpoint(src, strategy="first", group_patterns=(), renames=(), exclud
       CheckpointError: the checkpoint or the .meta cannot be read; PlanError (naming the
         checkpoint, `tensor` and `file` set): the migration cannot be planned.
     """
-    reader, notes = open_for_planning(src, meta, cudnn, cudnn_buffer)
-    return plan_for(reader, strategy=strategy, group_patterns=group_patterns,
-                    renames=renames, excludes=excludes,
-                    drop_optimizer_state=drop_optimizer_state, tolerance=tolerance,
-                    share=share, share_from=share_from, notes=notes)
+    opened = opening.open_for_planning(src, meta, cudnn, cudnn_buffer)
+    _, plan = plan_opened(opened, strategy=strategy, group_patterns=group_patterns,
+                          renames=renames, excludes=excludes,
+                          drop_optimizer_state=drop_optimizer_state, tolerance=tolerance,
+                          share=share, share_from=share_from)
+    return plan
 
 
 def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=(),
@@ -268,10 +228,11 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
       VerificationError; after a failure before the index is in place nothing new is left
       at `dst` (see writing.execute).
     """
-    reader, notes = open_for_planning(src, meta, cudnn, cudnn_buffer)
-    plan = plan_for(reader, strategy=strategy, group_patterns=group_patterns, renames=renames,
-                    excludes=excludes, drop_optimizer_state=drop_optimizer_state,
-                    tolerance=tolerance, share=share, share_from=share_from, notes=notes)
+    opened = opening.open_for_planning(src, meta, cudnn, cudnn_buffer)
+    reader, plan = plan_opened(
+        opened, strategy=strategy, group_patterns=group_patterns, renames=renames,
+        excludes=excludes, drop_optimizer_state=drop_optimizer_state, tolerance=tolerance,
+        share=share, share_from=share_from)
     return execute(plan, reader, dst, force=force, progress=progress)
 
 
@@ -292,8 +253,8 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, sh
     Raises:
       As `migrate`.
     """
-    ckpt = open_checkpoint(src)
-    with _naming(ckpt):
+    ckpt = opening.open_for_planning(src).checkpoint
+    with opening.naming_errors(ckpt.prefix):
         _, size = planning.unshare_size(ckpt.specs, layers, group_patterns, share_from)
         _check_free_space(dst, size, f"unsharing {ckpt.prefix} into {layers} layers")
         plan = planning.plan_unshare(ckpt.specs, layers, group_patterns=group_patterns,
@@ -318,11 +279,18 @@ def _check_free_space(dst, size, what):
             f"write elsewhere, or check --layers")
 
 
-def plan_for(ckpt, **options):
-    """`planning.plan_migration` over an open checkpoint; a PlanError names the checkpoint."""
-    with _naming(ckpt):
-        plan = planning.plan_migration(ckpt.specs, **options)
-        return _check_names(plan, ckpt, options)
+def plan_opened(opened, **options):
+    """Plans the migration of an opening.Opened checkpoint -> (reader, Plan).
+
+    `options` are `planning.plan_migration`'s (not `notes`: the opening gives them); the
+    reader reads what the plan's steps name (cuDNN buffers unpacked into TF1 cell tensors);
+    a PlanError names the checkpoint. The one planner of migrate, its dry run,
+    `restore_shared` and the tf-slim `init_fn`.
+    """
+    reader, notes = opened.planning_reader()
+    with opening.naming_errors(reader.prefix):
+        plan = planning.plan_migration(reader.specs, notes=notes, **options)
+        return reader, _check_names(plan, reader, options)
 
 
 def _check_names(plan, ckpt, options, layers=None):
@@ -330,47 +298,6 @@ def _check_names(plan, ckpt, options, layers=None):
     rules = planning.Rules(options.get("group_patterns", ()), options.get("renames", ()),
                            options.get("excludes", ()))
     return graph_names.check_plan(plan, [s.name for s in ckpt.specs], rules, layers)
-
-
-@contextlib.contextmanager
-def _naming(ckpt):
-    """Prefixes a PlanError from the pure planner with the checkpoint it was planning for."""
-    try:
-        yield
-    except errors.PlanError as exc:
-        raise type(exc)(f"{ckpt.prefix}: {exc}", tensor=exc.tensor,
-                        file=ckpt.prefix) from exc
-
-
-def open_for_planning(src, meta=None, cudnn=None, cudnn_buffer=None):
-    """Opens checkpoint `src` as the planner sees it -> (reader, plan notes).
-
-    The reader is the Checkpoint, or a view of it in which cuDNN buffers read as TF1 cell
-    tensors (cudnn_models.open_cudnn); `meta` adds the old graph's block-cell settings as notes.
-    """
-    ckpt = open_checkpoint(src)
-    graph, graph_notes = read_old_graph(meta)
-    reader, notes = cudnn_models.open_cudnn(ckpt, graph, cudnn, cudnn_buffer)
-    return reader, tuple(notes) + graph_notes
-
-
-def read_old_graph(meta):
-    """The old graph's MetaGraphDef (parsed, never run) and the plan notes it gives.
-
-    Args:
-      meta: the `.meta` path, or None.
-    Returns:
-      (MetaGraphDef, notes on its block-cell ops' settings), or (None, ()) without `meta`.
-    Raises:
-      CheckpointError: the file cannot be read or parsed (verifying.read_meta_graph).
-    """
-    if meta is None:
-        return None, ()
-    # pylint: disable=import-outside-toplevel
-    from legacy_share.graph_settings import block_cell_notes
-    from legacy_share.verifying import read_meta_graph
-    graph = read_meta_graph(meta)
-    return graph, tuple(block_cell_notes(graph, meta))
 
 
 def _nbytes(spec):

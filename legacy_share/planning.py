@@ -16,8 +16,7 @@ from legacy_share.errors import PlanError
 from legacy_share.tables import format_shape
 # The plan's vocabulary is re-exported: the writer, the readers and tests import it from here.
 from legacy_share.grouping import (LayerGroup, Rules, find_layer_groups, group, layer_index,
-                                   migrated_name, migrated_tensors, normalize_specs,
-                                   user_renamed)
+                                   migrated_name, migrated_tensors, normalize_specs)
 from legacy_share.plans import (COPY, DUPLICATE, FLOAT_DTYPES, MERGE, RENAME, Drop, Plan, Step,
                                 Strategy, TensorSpec)
 
@@ -36,6 +35,7 @@ __all__ = [
     "find_layer_groups",
     "migrated_name",
     "route",
+    "check_share_from",
 ]
 
 OPTIMIZER_SLOT_NAMES = renaming.OPTIMIZER_SLOT_NAMES
@@ -137,7 +137,8 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
             dropped.append(Drop(spec.name, reason))
         else:
             kept.append(spec)
-    groups, singles = group(migrated_tensors(kept, rules), rules)
+    tensors, naming = migrated_tensors(kept, rules)
+    groups, singles = group(tensors, rules)
 
     steps, refused = {}, []
     for name in sorted(groups):
@@ -163,9 +164,7 @@ def plan_migration(specs, strategy="first", group_patterns=(), renames=(), exclu
     return Plan(tuple(steps[name] for name in sorted(steps)),
                 tuple(sorted(dropped, key=lambda d: d.name)), strategy,
                 share_from, tuple(_block_cell_notes(kept)) + tuple(seq2seq.plan_notes(steps))
-                + tuple(generations.tf0_rnn_notes(
-                    "/".join(user_renamed(s.name, rules)) for s in kept
-                    if not rules.excluded(s.name)))
+                + tuple(generations.tf0_rnn_notes(naming.stacks))
                 + tuple(notes))
 
 
@@ -256,8 +255,11 @@ def unshare_size(specs, layers, group_patterns=(), share_from=0):
 
 
 def _check_share_from(share, share_from):
-    if not share:
-        return None
+    return check_share_from(share_from) if share else None
+
+
+def check_share_from(share_from):
+    """`share_from` if it is an integer >= 0 (a layer index), else PlanError."""
     if isinstance(share_from, bool) or not isinstance(share_from, int) or share_from < 0:
         raise PlanError(f"share_from must be an integer >= 0, got {share_from!r}")
     return share_from

@@ -14,12 +14,13 @@ import numpy as np
 
 from legacy_share import bundle
 from legacy_share import errors
+from legacy_share import state_file
 from legacy_share import tf_paths
 from legacy_share.errors import first_line
 from legacy_share._tf import tf, tf1
 from legacy_share.planning import TensorSpec
 
-__all__ = ["Checkpoint", "open_checkpoint", "open_input", "read_input", "read_state",
+__all__ = ["Checkpoint", "open_checkpoint", "open_input", "read_input",
            "regular_file_size", "LFS_POINTER_START", "lfs_pointer_problem"]
 
 _LOG = logging.getLogger("legacy_share")
@@ -27,8 +28,6 @@ _INDEX_SUFFIX = ".index"
 _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 _DATA_NAMED_RE = re.compile(r"\.data-\d{5}-of-\d{5}")
 _META_SUFFIX = ".meta"
-STATE_FILE = "checkpoint"  # the state file Saver keeps in a checkpoint folder
-STATE_LIMIT = 16 << 20  # Saver's state file lists at most max_to_keep prefixes: a few KiB
 # A Git LFS pointer: the text a clone holds in place of a file kept in LFS until `git lfs pull`
 # fetches it (git-lfs docs/spec.md: it starts with this line and has less than 1024 bytes).
 LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
@@ -286,33 +285,11 @@ def _kind(mode):
     return "not a file"
 
 
-def read_state(folder):
-    """The `checkpoint` state file of `folder` as written -> CheckpointState, or None if absent.
-
-    Paths in it are as stored (relative ones are not joined to `folder`). Raises CheckpointError
-    if it is not a regular file, is larger than any state file, or does not parse.
-    """
-    from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
-    from tensorflow.python.training import checkpoint_state_pb2  # pylint: disable=import-outside-toplevel,no-name-in-module
-    path = os.path.join(folder, STATE_FILE)
-    if not os.path.lexists(path):
-        return None
-    data = read_input(path, STATE_LIMIT, "state file")
-    state = checkpoint_state_pb2.CheckpointState()
-    try:
-        text_format.Merge(data.decode("utf-8"), state)
-    except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
-        raise errors.CheckpointError(
-            f"{path}: unreadable state file ({first_line(exc)}); give the checkpoint prefix "
-            f"instead of the folder.") from exc
-    return state
-
-
 def _resolve(path):
     """(prefix, version) for `path`, following the forms `open_checkpoint` accepts."""
     if os.path.isdir(path):
         return _resolve(_latest_in(path))
-    if os.path.basename(path) == STATE_FILE and os.path.isfile(path):
+    if os.path.basename(path) == state_file.STATE_FILE and os.path.isfile(path):
         return _resolve(_latest_in(os.path.dirname(path) or "."))
     if path.endswith(_INDEX_SUFFIX) and os.path.isfile(path):
         return _hint(path, path[:-len(_INDEX_SUFFIX)]), 2
@@ -349,8 +326,8 @@ def _hint(given, prefix):
 
 def _latest_in(folder):
     """The checkpoint the `checkpoint` state file of `folder` names (relative to `folder` if moved)."""
-    state_path = os.path.join(folder, STATE_FILE)
-    state = read_state(folder)
+    state_path = os.path.join(folder, state_file.STATE_FILE)
+    state = state_file.read_state(folder)
     if state is None or not state.model_checkpoint_path:
         found = sorted(glob.glob(os.path.join(glob.escape(folder), "*" + _INDEX_SUFFIX)))
         choices = ", ".join(p[:-len(_INDEX_SUFFIX)] for p in found[:3]) or "none found"
@@ -365,7 +342,7 @@ def _latest_in(folder):
             raise errors.CheckpointError(
                 f"{state_path}: names {named}, which does not exist; give the checkpoint prefix "
                 f"instead of the folder.")
-    if os.path.basename(latest) == STATE_FILE or os.path.isdir(latest):
+    if os.path.basename(latest) == state_file.STATE_FILE or os.path.isdir(latest):
         raise errors.CheckpointError(  # reading it would follow the state file again, forever
             f"{state_path}: names {named}, which is a state file or a folder, not a checkpoint; "
             f"give the checkpoint prefix instead of the folder.")

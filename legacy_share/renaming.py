@@ -14,6 +14,14 @@ from legacy_share import names
 __all__ = [
     "OPTIMIZER_SLOT_NAMES",
     "MOVING_AVERAGE_NAME",
+    "SLOT_RE",
+    "MOVING_AVERAGE_RE",
+    "OPTIMIZER_GLOBAL_RE",
+    "TRAINING_COUNTER_RE",
+    "LAYER_SCOPE_RE",
+    "LEGACY_LAYER_SCOPE_RE",
+    "TF0_CELL_SCOPES",
+    "PRE_1_2_LEAF_RE",
     "variable_length",
     "optimizer_state",
     "gru_block_kernels",
@@ -28,16 +36,25 @@ OPTIMIZER_SLOT_NAMES = (
     "Ftrl", "AdaMax", "Nadam", "LazyAdam", "AdamW", "MomentumW",
 )
 MOVING_AVERAGE_NAME = "ExponentialMovingAverage"
-_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
-_MOVING_AVERAGE_RE = re.compile(re.escape(MOVING_AVERAGE_NAME) + r"(?:_\d+)*")
-_OPTIMIZER_GLOBAL_RE = re.compile(r"beta\d_power(?:_\d+)*")  # Adam-family beta1/beta2_power
-_LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
+# Each naming rule below is written once; every module that recognises such a name imports it.
+SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(OPTIMIZER_SLOT_NAMES))
+MOVING_AVERAGE_RE = re.compile(re.escape(MOVING_AVERAGE_NAME) + r"(?:_\d+)*")
+OPTIMIZER_GLOBAL_RE = re.compile(r"beta\d_power(?:_\d+)*")  # Adam-family beta1/beta2_power
+# Training counters: the optimizer globals and the step counter (never part of a computation).
+TRAINING_COUNTER_RE = re.compile(OPTIMIZER_GLOBAL_RE.pattern + r"|global_step")
+LAYER_SCOPE_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))  # cell_3 -> 3
+LEGACY_LAYER_SCOPE_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))  # Cell3
+# Cell scopes only TF <= 0.12 wrote, and cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`,
+# `weights`, ...; docs/naming.md): cells then kept no variables of their own.
+TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
+                             "LSTMBlockCell"})
+PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
 
 
 def variable_length(comps):
     """Number of leading path components naming the variable (trailing slot/EMA names removed)."""
     n = len(comps)
-    while n > 1 and any(r.fullmatch(comps[n - 1]) for r in (_SLOT_RE, _MOVING_AVERAGE_RE)):
+    while n > 1 and any(r.fullmatch(comps[n - 1]) for r in (SLOT_RE, MOVING_AVERAGE_RE)):
         n -= 1
     return n
 
@@ -46,9 +63,9 @@ def optimizer_state(name, shape):
     """Why tensor `name` of `shape` is optimizer state (a slot or an optimizer global), or None."""
     comps = name.split("/")
     last = comps[-1]
-    if len(comps) > 1 and _SLOT_RE.fullmatch(last):
+    if len(comps) > 1 and SLOT_RE.fullmatch(last):
         return f"optimizer slot {last!r} of {'/'.join(comps[:-1])} (drop_optimizer_state)"
-    if _OPTIMIZER_GLOBAL_RE.fullmatch(last) and tuple(shape) == ():
+    if OPTIMIZER_GLOBAL_RE.fullmatch(last) and tuple(shape) == ():
         return f"optimizer global {last!r} (drop_optimizer_state)"
     return None
 
@@ -150,8 +167,8 @@ def _rename_scopes(comps):
             out[i] = names.MULTI_RNN_CELL_SCOPE
         elif parent == names.LEGACY_BIDIRECTIONAL_SCOPE and comp in names.LEGACY_DIRECTION_SCOPES:
             out[i] = names.LEGACY_DIRECTION_SCOPES[comp]
-        elif parent == names.LEGACY_MULTI_RNN_CELL_SCOPE and _LEGACY_LAYER_RE.fullmatch(comp):
-            out[i] = names.layer_scope(int(_LEGACY_LAYER_RE.fullmatch(comp).group(1)))
+        elif parent == names.LEGACY_MULTI_RNN_CELL_SCOPE and LEGACY_LAYER_SCOPE_RE.fullmatch(comp):
+            out[i] = names.layer_scope(int(LEGACY_LAYER_SCOPE_RE.fullmatch(comp).group(1)))
         elif comp in names.LEGACY_WRAPPER_SCOPES:
             out[i] = names.LEGACY_WRAPPER_SCOPES[comp]
         elif comp in names.LEGACY_LINEAR_SCOPES:

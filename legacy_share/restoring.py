@@ -5,7 +5,8 @@ import logging
 import numpy as np
 
 from legacy_share import errors
-from legacy_share.migration import open_for_planning, plan_for
+from legacy_share.migration import plan_opened
+from legacy_share.opening import open_for_planning
 from legacy_share.values import step_value
 from legacy_share._tf import tf1
 
@@ -53,8 +54,7 @@ def planned_checkpoint(legacy_checkpoint, **options):
     plan's steps name (cuDNN buffers already unpacked into TF1 cell tensors).
     """
     meta, cudnn, cudnn_buffer = (options.pop(k, None) for k in ("meta", "cudnn", "cudnn_buffer"))
-    reader, notes = open_for_planning(legacy_checkpoint, meta, cudnn, cudnn_buffer)
-    return reader, plan_for(reader, notes=notes, **options)
+    return plan_opened(open_for_planning(legacy_checkpoint, meta, cudnn, cudnn_buffer), **options)
 
 
 def assign_planned(session, reader, plan, var_list=None):

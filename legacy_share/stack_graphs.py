@@ -11,7 +11,6 @@ its units and input depth (read from the kernel), the layers and the sharing com
 """
 
 import dataclasses
-import re
 from typing import Optional
 
 from legacy_share import grouping
@@ -36,13 +35,12 @@ _CELL_CLASS = {names.GRU_SCOPE: "GRUCell", names.BASIC_LSTM_SCOPE: "BasicLSTMCel
                names.LSTM_SCOPE: "LSTMCell", names.BASIC_RNN_SCOPE: "BasicRNNCell"}
 _CELL_SCOPES = dict(names.LEGACY_CELL_SCOPES, **{s: s for s in names.CELL_VARIABLES})
 # Cell scopes only TF <= 0.12 wrote: a stack holding one has TF 0.x scopes around it.
-_TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
-                              "LSTMBlockCell"})
+_TF0_CELL_SCOPES = renaming.TF0_CELL_SCOPES
 # Cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`, `weights`, ...): cells then kept no
 # variables, so one set of cells given as both directions still made fw and bw variables.
-_PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
-_LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
-_LEGACY_LAYER_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))
+_PRE_1_2_LEAF_RE = renaming.PRE_1_2_LEAF_RE
+_LAYER_RE = renaming.LAYER_SCOPE_RE
+_LEGACY_LAYER_RE = renaming.LEGACY_LAYER_SCOPE_RE
 _BIDIRECTIONAL = {names.BIDIRECTIONAL_SCOPE: (names.FORWARD_SCOPE, names.BACKWARD_SCOPE),
                   names.LEGACY_BIDIRECTIONAL_SCOPE: tuple(names.LEGACY_DIRECTION_SCOPES)}
 # Scopes of wrappers and legacy_seq2seq functions, which no TF 2 class rebuilds: a stack below

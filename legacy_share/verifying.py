@@ -5,25 +5,15 @@ The graph is never imported nor run: variables come from the `variables` collect
 """
 
 import dataclasses
-import os
 from typing import Optional, Tuple
 
-from google.protobuf import message as protobuf_message
-from google.protobuf import text_format
-
-from legacy_share import errors
+from legacy_share.metagraph import read_meta_graph, read_meta_graph_variables
+from legacy_share.opening import open_for_planning
 from legacy_share.planning import TensorSpec
-from legacy_share.reading import (LFS_POINTER_START, lfs_pointer_problem, open_checkpoint,
-                                  open_input, read_input)
 from legacy_share.reports import JsonReport
-from legacy_share._tf import tf, tf1
 
 __all__ = ["Mismatch", "VerifyReport", "verify_checkpoint", "read_meta_graph_variables",
            "read_meta_graph"]
-
-_VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
-_META_LIMIT = (2 << 30) - 1  # protobuf cannot parse a larger message
-
 
 @dataclasses.dataclass(frozen=True)
 class Mismatch:
@@ -101,7 +91,7 @@ def verify_checkpoint(ckpt, meta_graph_path):
     Raises:
       CheckpointError: either file cannot be read or is not what it claims to be.
     """
-    checkpoint = open_checkpoint(ckpt)
+    checkpoint = open_for_planning(ckpt).checkpoint
     graph = {spec.name: spec for spec in read_meta_graph_variables(meta_graph_path)}
     stored = {spec.name: spec for spec in checkpoint.specs}
     missing = tuple(graph[name] for name in sorted(set(graph) - set(stored)))
@@ -114,110 +104,6 @@ def verify_checkpoint(ckpt, meta_graph_path):
     matched = len(set(graph) & set(stored)) - len(mismatched)
     return VerifyReport(checkpoint.prefix, str(meta_graph_path), missing, unexpected,
                         tuple(mismatched), matched)
-
-
-def read_meta_graph_variables(meta_graph_path):
-    """TensorSpecs (checkpoint names, full shapes, dtypes) of the saved variables of a .meta file."""
-    meta = read_meta_graph(meta_graph_path)
-    nodes = {node.name: node for node in meta.graph_def.node}
-    collection = meta.collection_def.get("variables")
-    if collection is None or not collection.bytes_list.value:
-        raise errors.CheckpointError(
-            f"{meta_graph_path}: has no `variables` collection; export it with "
-            f"tf.compat.v1.train.export_meta_graph or Saver.save.")
-    specs = {}
-    for serialized in collection.bytes_list.value:
-        variable = _variable_def()
-        try:
-            variable.ParseFromString(serialized)
-        except protobuf_message.DecodeError as exc:
-            raise errors.CheckpointError(
-                f"{meta_graph_path}: an entry of its `variables` collection is not a VariableDef "
-                f"({exc}); the MetaGraphDef is corrupt, export it again.") from exc
-        op_name = variable.variable_name.split(":")[0]
-        node = nodes.get(op_name)
-        if node is None or node.op not in _VARIABLE_OPS:
-            raise errors.CheckpointError(
-                f"{meta_graph_path}: variable {op_name} has no variable node in the graph_def; "
-                f"the MetaGraphDef is inconsistent, export it again.")
-        try:
-            dtype = tf.as_dtype(node.attr["dtype"].type).name
-        except TypeError as exc:
-            raise errors.CheckpointError(
-                f"{meta_graph_path}: variable {op_name} has unknown dtype enum "
-                f"{node.attr['dtype'].type}; the MetaGraphDef is corrupt, export it again.") from exc
-        if variable.HasField("save_slice_info_def"):
-            info = variable.save_slice_info_def
-            specs[info.full_name] = TensorSpec(info.full_name, tuple(info.full_shape), dtype)
-        else:
-            specs[op_name] = TensorSpec(op_name, _node_shape(node), dtype)
-    return sorted(specs.values(), key=lambda spec: spec.name)
-
-
-def _variable_def():
-    # VariableDef is not exported under tf.*; its proto module is part of TF's public protos.
-    from tensorflow.core.framework import variable_pb2  # pylint: disable=import-outside-toplevel
-    return variable_pb2.VariableDef()
-
-
-def read_meta_graph(path):
-    """The MetaGraphDef proto of a binary or text `.meta` file; CheckpointError if it is none.
-
-    The error's `file` is `path` (for `--json` errors: the file at fault is the graph).
-    """
-    try:
-        return _parse_meta_graph(path)
-    except errors.CheckpointError as exc:
-        exc.file = path
-        raise
-
-
-def _parse_meta_graph(path):
-    not_meta = (f"{path}: not a MetaGraphDef (binary or text){{}}; give the .meta file written "
-                f"by Saver.save or export_meta_graph.")
-    if _first_byte(path) == b"\0":  # no tag nor text starts so: refused before a sparse GiB
-        raise errors.CheckpointError(not_meta.format(" (it starts with a zero byte)"))
-    data = read_input(path, _META_LIMIT, "MetaGraphDef")
-    if data.startswith(LFS_POINTER_START):
-        raise errors.CheckpointError(lfs_pointer_problem(path, "MetaGraphDef") + ".")
-    meta = tf1.MetaGraphDef()
-    try:
-        try:
-            meta.ParseFromString(data)
-        except TypeError:  # older protobuf (TF 2.12's) takes bytes only: one copy then
-            meta.ParseFromString(bytes(data))
-        if meta.graph_def.node or meta.collection_def:
-            return meta
-    except protobuf_message.DecodeError:
-        pass
-    if b"\0" in data:  # text holds no zero byte; parsing it as text would copy it twice
-        raise errors.CheckpointError(not_meta.format(""))
-    meta = tf1.MetaGraphDef()
-    try:
-        # Lines of bytes, each decoded as it is parsed: never a second copy of the whole file.
-        text_format.ParseLines((bytes(line) for line in data.split(b"\n")), meta)
-    except (UnicodeDecodeError, text_format.ParseError, RecursionError) as exc:
-        nested = " (nested too deeply)" if isinstance(exc, RecursionError) else ""
-        raise errors.CheckpointError(not_meta.format(nested)) from exc
-    return meta
-
-
-def _first_byte(path):
-    fd = open_input(path, "MetaGraphDef")
-    try:
-        return os.pread(fd, 1, 0)
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef "
-                                     f"({exc.strerror}).") from exc
-    finally:
-        os.close(fd)
-
-
-def _node_shape(node):
-    proto = node.attr["shape"].shape
-    if proto.unknown_rank:
-        return None
-    return tuple(None if d.size < 0 else int(d.size) for d in proto.dim)
 
 
 def _compatible(graph_shape, ckpt_shape):

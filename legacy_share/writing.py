@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from legacy_share import errors
+from legacy_share import state_file
 from legacy_share._process import deferred_signals
 from legacy_share.destination import (Output, destination_files, output_prefix,
                                       state_of)
@@ -58,9 +59,7 @@ def execute(plan, reader, dst, force=False, progress=False):
             _verify(plan, out, written)
             state = None
             if state_of(dst) in ("absent", "only"):
-                base = os.path.basename(dst).replace("\\", "\\\\").replace('"', '\\"')
-                state = output.write_state(f'model_checkpoint_path: "{base}"\n'
-                                           f'all_model_checkpoint_paths: "{base}"\n')
+                state = output.write_state(state_file.state_text(os.path.basename(dst)))
             else:
                 _LOG.info("%s names other checkpoints (of the input?): left as it is",
                           os.path.join(os.path.dirname(dst), "checkpoint"))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from legacy_share._tf import tf, tf1, rnn_cell  # first: this process serves the legacy cells
-from legacy_share import graph_names, migration, planning, stack_graphs
+from legacy_share import graph_names, migration, opening, planning, stack_graphs
 from legacy_share.errors import NameCheckError
 from legacy_share.stack_graphs import (BIDIRECTIONAL, BIDIRECTIONAL_SHARED, CELL_CALL,
                                        DYNAMIC_RNN, StackGraph)
@@ -170,12 +170,12 @@ def test_a_plan_that_renames_the_users_RNN_scope_is_never_returned(tmp_path):
 
 def _plan(legacy_stack):
     stack = legacy_stack(cell="gru", generation="tf0", write_version="V2")
-    plan = planning.plan_migration(migration.open_checkpoint(stack.prefix).specs, share=False)
+    plan = planning.plan_migration(opening.open_for_planning(stack.prefix).checkpoint.specs, share=False)
     return stack, plan
 
 
 def _check(plan, stack):
-    specs = migration.open_checkpoint(stack.prefix).specs
+    specs = opening.open_for_planning(stack.prefix).checkpoint.specs
     return graph_names.check_plan(plan, [s.name for s in specs])
 
 

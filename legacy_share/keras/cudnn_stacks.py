@@ -10,7 +10,7 @@ import numpy as np
 
 from legacy_share import cudnn
 from legacy_share import cudnn_models
-from legacy_share.errors import ExportError, PlanError
+from legacy_share.errors import ExportError
 from legacy_share.keras import structure
 
 __all__ = ["CELLS", "plan_cudnn", "layer_weights", "reference_outputs", "keras_rnn"]
@@ -22,14 +22,12 @@ _OPAQUE = "opaque"
 _DIRECTIONS = {1: ("",), 2: ("fw", "bw")}
 
 
-def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None, layers=None,
-               embedding=None, dense=None):
-    """The ExportPlan of the cuDNN models of `ckpt`, or None when it holds none.
+def plan_cudnn(opened, stack=None, layers=None, embedding=None, dense=None):
+    """The ExportPlan of the cuDNN models of a checkpoint, or None when it holds none.
 
     Args:
-      ckpt: an open Checkpoint.
-      meta_graph: the old graph's MetaGraphDef proto or None; layout: a cudnn.Layout from
-        flags or None; buffer_name: the buffer's name when it does not give itself away.
+      opened: the checkpoint as opening.open_for_planning opened it (with the old graph,
+        the layout from flags and the buffer's name when it does not give itself away).
       stack: the scope of the model to export when there are several.
       layers: must be None or the layout's: a cuDNN stack is never shared.
       embedding, dense: not supported with a cuDNN model (refused when given).
@@ -41,15 +39,10 @@ def plan_cudnn(ckpt, meta_graph=None, layout=None, buffer_name=None, stack=None,
       CheckpointError: canonical tensors disagree with their buffer.
       ExportError: the model cannot be exported as asked.
     """
-    try:
-        meta_layouts = (cudnn_models.layouts_from_meta(meta_graph)
-                        if meta_graph is not None else ())
-        models = cudnn_models.find_models(ckpt.specs, meta_layouts, layout, buffer_name,
-                                          prefix=ckpt.prefix)
-    except PlanError as exc:
-        if str(exc).startswith(ckpt.prefix):
-            raise
-        raise PlanError(f"{ckpt.prefix}: {exc}", tensor=exc.tensor, file=ckpt.prefix) from exc
+    ckpt = opened.checkpoint
+    models, unknown = opened.cudnn_models()
+    if unknown is not None:
+        raise unknown
     if not models:
         return None
     if layers is not None and layers not in {m.layout.layers for m in models}:

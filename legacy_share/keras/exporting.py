@@ -12,10 +12,10 @@ import numpy as np
 from legacy_share import _process
 from legacy_share import errors
 from legacy_share import file_output
-from legacy_share import migration
+from legacy_share import opening
 from legacy_share import planning
 from legacy_share import tf_paths
-from legacy_share.errors import ExportError, PlanError, ProofError
+from legacy_share.errors import ExportError, ProofError
 from legacy_share.keras import checks
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
@@ -24,7 +24,6 @@ from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.keras import tf2_exporting
 from legacy_share.reports import JsonReport
-from legacy_share.reading import open_checkpoint
 
 __all__ = ["ExportReport", "plan", "check_plan", "build_model", "export", "destination_format",
            "architecture_path"]
@@ -67,10 +66,17 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
     Raises:
       CheckpointError, PlanError, ExportError: as `export`.
     """
-    return _plan(open_checkpoint(src), locals())
+    return _plan(_open(src, locals()), locals())
 
 
-def _plan(ckpt, options):
+def _open(src, options):
+    """`src` opened for planning, with the old graph and cuDNN flags of `options`."""
+    return opening.open_for_planning(src, options.get("meta"), options.get("cudnn"),
+                                     options.get("cudnn_buffer"))
+
+
+def _plan(opened, options):
+    ckpt = opened.checkpoint
     if tf2_exporting.applies(ckpt):  # a TF 2 tf.keras checkpoint: its object graph says it all
         return tf2_exporting.plan_checkpoint(ckpt, options)
     if options.get("assumptions") is not None:
@@ -78,8 +84,8 @@ def _plan(ckpt, options):
                           f"assumed settings are for tf.keras checkpoints; leave them out",
                           file=ckpt.prefix)
     checks.check_forget_bias(ckpt.prefix, options.get("forget_bias", 1.0))
-    graph, notes = migration.read_old_graph(options.get("meta"))
-    cudnn_plan = _cudnn_plan(ckpt, graph, options)
+    notes = opened.graph_notes
+    cudnn_plan = _cudnn_plan(opened, options)
     if cudnn_plan is not None:
         if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
@@ -88,16 +94,14 @@ def _plan(ckpt, options):
         return _with_dtype(cudnn_plan, ckpt.specs)
     naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
     specs = ckpt.specs
-    groups = planning.find_layer_groups(specs, **naming)
-    # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of a
-    # stack often has another input depth); K must be a layer all groups have.
-    common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) if groups \
-        else {0}
-    strategy = f"layer:{min(common)}" if common else "layer:0"
-    try:
+    with opening.naming_errors(ckpt.prefix):
+        groups = planning.find_layer_groups(specs, **naming)
+        # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of
+        # a stack often has another input depth); K must be a layer all groups have.
+        common = set.intersection(*[{layer for layer, _ in g.members} for g in groups]) \
+            if groups else {0}
+        strategy = f"layer:{min(common)}" if common else "layer:0"
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
-    except PlanError as exc:
-        raise PlanError(f"{ckpt.prefix}: {exc}") from exc
     dense = checks.dense_names(ckpt.prefix, options.get("dense"))
     export_plan = structure.plan_export(
         ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
@@ -118,17 +122,14 @@ def _with_dtype(export_plan, specs):
 def _check_names(ckpt, export_plan, naming):
     """The stacks' names checked against the graphs TensorFlow builds (keras.name_check)."""
     rules = planning.Rules(naming["group_patterns"], naming["renames"], naming["excludes"])
-    try:
+    with opening.naming_errors(ckpt.prefix):
         return name_check.check_export_names(export_plan, ckpt.specs, rules)
-    except PlanError as exc:
-        raise type(exc)(f"{ckpt.prefix}: {exc}", tensor=exc.tensor, file=ckpt.prefix) from exc
 
 
-def _cudnn_plan(ckpt, graph, options):
+def _cudnn_plan(opened, options):
     """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
     return cudnn_stacks.plan_cudnn(
-        ckpt, graph, options.get("cudnn"), options.get("cudnn_buffer"),
-        stack=options.get("stack"), layers=options.get("layers"),
+        opened, stack=options.get("stack"), layers=options.get("layers"),
         embedding=options.get("embedding"), dense=options.get("dense"))
 
 
@@ -174,8 +175,9 @@ def build_model(src, keras=3, **options):
       PlanError: what cannot be exported, and why.
     """
     _process.use_keras(keras)
-    ckpt = open_checkpoint(src)
-    export_plan = _plan(ckpt, options)
+    opened = _open(src, options)
+    ckpt = opened.checkpoint
+    export_plan = _plan(opened, options)
     if tf2_exporting.applies(ckpt):
         return tf2_exporting.build_model(ckpt, export_plan, _model.keras_module(keras))
     _ready(export_plan)
@@ -241,7 +243,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     kind = {KERAS: file_output.FILE, WEIGHTS: file_output.PAIR}.get(fmt, file_output.FOLDER)
     dst = file_output.output_path(dst, kind)
     _process.use_keras(keras)
-    ckpt = open_checkpoint(src)
+    opened = _open(src, dict(meta=meta, cudnn=cudnn, cudnn_buffer=cudnn_buffer))
+    ckpt = opened.checkpoint
     if tf2_exporting.applies(ckpt):  # proven against tf_keras's model restored from `src`
         return tf2_exporting.export(
             ckpt, dst, fmt, kind, keras, dict(
@@ -250,7 +253,7 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                 renames=renames, excludes=excludes, meta=meta, cudnn=cudnn,
                 cudnn_buffer=cudnn_buffer, cell_clip=cell_clip, proj_clip=proj_clip,
                 assumptions=assumptions), tolerance, force, prove)
-    export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
+    export_plan = _plan(opened, dict(stack=stack, layers=layers, custom_cells=custom_cells,
                                    forget_bias=forget_bias, embedding=embedding, dense=dense,
                                    group_patterns=group_patterns, renames=renames,
                                    excludes=excludes, meta=meta, cudnn=cudnn,

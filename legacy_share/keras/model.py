@@ -36,7 +36,7 @@ def keras_module(flavour):
                 raise KerasBackendError(_process.keras_backend_failure(exc)) from exc
             return keras
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        if tuple(int(p) for p in tf.__version__.split(".")[:2]) < (2, 16):
+        if _process.tensorflow_minor(tf.__version__) < (2, 16):
             return tf.keras
         import tf_keras  # pylint: disable=import-outside-toplevel
         return tf_keras

@@ -24,13 +24,13 @@ _NUMBERED_RE = re.compile(r"(%s)_([1-9]\d*)" % "|".join(map(re.escape, names.CEL
 # Cell variables as TF <= 1.1 named them (docs/naming.md): TF 0.x CamelCase cell scopes and
 # `Linear/Matrix`, `W_0`, `B`; TF 1.0 - 1.1 `weights`, `biases`. MultiRNNCell gave every layer
 # variables of its own then, so a stack so named is never one shared set.
-_TF0_CELL_SCOPES = ("GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell", "LSTMBlockCell")
-_OLD_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
+_TF0_CELL_SCOPES = renaming.TF0_CELL_SCOPES
+_OLD_LEAF_RE = renaming.PRE_1_2_LEAF_RE
 # tf.contrib.seq2seq.AttentionWrapper (and its mechanisms): the layer it applies to the cell
 # output, the mechanisms' score scopes, the memory layer a mechanism builds beside it.
 ATTENTION_SCOPES = ("attention_layer", "memory_layer", "luong_attention", "bahdanau_attention",
                     "luong_monotonic_attention", "bahdanau_monotonic_attention")
-_TRAINING_RE = re.compile(r"beta\d_power(?:_\d+)*|global_step")
+_TRAINING_RE = renaming.TRAINING_COUNTER_RE
 
 
 def numbered_cell(comp):
@@ -225,7 +225,7 @@ def _owner(cell_scope):
     """The scope a cell (or its MultiRNNCell) was called in: `decoder/attention`."""
     comps = cell_scope.split("/")[:-1]
     if len(comps) >= 2 and comps[-2] == names.MULTI_RNN_CELL_SCOPE \
-            and re.fullmatch(names.LAYER_SCOPE_FORMAT.format(r"\d+"), comps[-1]):
+            and renaming.LAYER_SCOPE_RE.fullmatch(comps[-1]):
         comps = comps[:-2]
     return "/".join(comps)
 

@@ -6,11 +6,11 @@ naming generation the migrator reads is read here too, with no second renaming t
 
 import dataclasses
 import math
-import re
 from typing import Dict, Optional, Tuple
 
 from legacy_share import names
 from legacy_share import planning
+from legacy_share import renaming
 from legacy_share.errors import ExportError
 from legacy_share.reports import JsonReport
 from legacy_share.keras import stack_rules
@@ -21,12 +21,12 @@ __all__ = ["Stack", "Extra", "ExportPlan", "plan_export"]
 
 FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "stacked_bidirectional"
 EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
-_LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))
+_LAYER_RE = renaming.LAYER_SCOPE_RE
 _SLOT = "optimizer slot"
 _NUMBERED = stack_rules.NUMBERED
 _NEEDS_LAYERS = ("a shared stack: one set of weights run K times, and K is stored nowhere in a "
                  "shared checkpoint; give it with --layers K (layers=K)")
-_SLOT_RE = re.compile(r"(?:%s)(?:_\d+)*" % "|".join(planning.OPTIMIZER_SLOT_NAMES))
+_SLOT_RE = renaming.SLOT_RE
 _DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
           _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN",
@@ -470,7 +470,7 @@ def why_not(name, chosen, stacks):
     comps = name.split("/")
     if len(comps) > 1 and _SLOT_RE.fullmatch(comps[-1]):
         return _SLOT
-    if re.fullmatch(r"beta\d_power(?:_\d+)*|global_step", comps[-1]):
+    if renaming.TRAINING_COUNTER_RE.fullmatch(comps[-1]):
         return "training state"
     if planning.MOVING_AVERAGE_NAME in comps:
         return "moving average"
