@@ -20,6 +20,7 @@ from legacy_share.keras import checks
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
+from legacy_share.keras.options import ExportOptions
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.reports import JsonReport
@@ -65,20 +66,21 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
     Raises:
       CheckpointError, PlanError, ExportError: as `export`.
     """
-    return _plan(open_checkpoint(src), locals())
+    return _plan(open_checkpoint(src), ExportOptions.of_arguments(locals()))
 
 
 def _plan(ckpt, options):
-    checks.check_forget_bias(ckpt.prefix, options.get("forget_bias", 1.0))
-    graph, notes = migration.read_old_graph(options.get("meta"))
+    """The checked ExportPlan of the open checkpoint `ckpt` for `options` (ExportOptions)."""
+    checks.check_forget_bias(ckpt.prefix, options.forget_bias)
+    graph, notes = migration.read_old_graph(options.meta)
     cudnn_plan = _cudnn_plan(ckpt, graph, options)
     if cudnn_plan is not None:
-        if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
+        if options.cell_clip is not None or options.proj_clip is not None:
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
                               f"and a cuDNN model does not clip; leave them out.")
         checks.check_plan(cudnn_plan, ckpt.specs)
         return _with_dtype(cudnn_plan, ckpt.specs)
-    naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
+    naming = options.naming()
     specs = ckpt.specs
     groups = planning.find_layer_groups(specs, **naming)
     # `layer:K` takes every layer's sources into a group whatever their shapes (layer 0 of a
@@ -90,13 +92,12 @@ def _plan(ckpt, options):
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
     except PlanError as exc:
         raise PlanError(f"{ckpt.prefix}: {exc}") from exc
-    dense = checks.dense_names(ckpt.prefix, options.get("dense"))
+    dense = checks.dense_names(ckpt.prefix, options.dense)
     export_plan = structure.plan_export(
-        ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
-        layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
-        forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
-        dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
-        proj_clip=options.get("proj_clip"))
+        ckpt.prefix, specs, migration_plan, stack=options.stack, layers=options.layers,
+        custom_cells=options.custom_cells, forget_bias=options.forget_bias,
+        embedding=options.embedding, dense=dense, renames=naming["renames"],
+        cell_clip=options.cell_clip, proj_clip=options.proj_clip)
     checks.check_plan(export_plan, specs)
     return _check_names(ckpt, _with_dtype(export_plan, specs), naming)
 
@@ -119,9 +120,8 @@ def _check_names(ckpt, export_plan, naming):
 def _cudnn_plan(ckpt, graph, options):
     """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
     return cudnn_stacks.plan_cudnn(
-        ckpt, graph, options.get("cudnn"), options.get("cudnn_buffer"),
-        stack=options.get("stack"), layers=options.get("layers"),
-        embedding=options.get("embedding"), dense=options.get("dense"))
+        ckpt, graph, options.cudnn, options.cudnn_buffer, stack=options.stack,
+        layers=options.layers, embedding=options.embedding, dense=options.dense)
 
 
 def _ready(export_plan):
@@ -148,14 +148,17 @@ def _reader(ckpt):
     return value_of
 
 
-def build_model(src, keras=3, **options):
+def build_model(src, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
+                embedding=None, dense=None, group_patterns=(), renames=(), excludes=(),
+                meta=None, cudnn=None, cudnn_buffer=None, cell_clip=None, proj_clip=None):
     """The Keras model of checkpoint `src` with its weights, in this process's Keras.
 
     Args:
       src: a checkpoint (prefix, folder, V1 file, .index) in any naming generation.
       keras: 3 (Keras 3) or 2 (tf_keras; tf.keras on TensorFlow < 2.16).
-      **options: as `export` (stack, layers, custom_cells, forget_bias, cell_clip, proj_clip,
-        embedding, dense, group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
+      stack, layers, custom_cells, forget_bias, embedding, dense, group_patterns, renames,
+        excludes, meta, cudnn, cudnn_buffer, cell_clip, proj_clip: as `export` (a keyword
+        not among them is a TypeError naming it).
     Returns:
       A functional model: inputs `inputs` [batch, time, depth] in the plan's dtype (float64
       for a float64 checkpoint, else float32; int32 ids [batch, time]
@@ -165,6 +168,7 @@ def build_model(src, keras=3, **options):
       LegacyKerasError: this process serves the other Keras; ExportError, CheckpointError,
       PlanError: what cannot be exported, and why.
     """
+    options = ExportOptions.of_arguments(locals())
     _process.use_keras(keras)
     ckpt = open_checkpoint(src)
     export_plan = _plan(ckpt, options)
@@ -228,12 +232,7 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
     dst = file_output.output_path(dst, kind)
     _process.use_keras(keras)
     ckpt = open_checkpoint(src)
-    export_plan = _plan(ckpt, dict(stack=stack, layers=layers, custom_cells=custom_cells,
-                                   forget_bias=forget_bias, embedding=embedding, dense=dense,
-                                   group_patterns=group_patterns, renames=renames,
-                                   excludes=excludes, meta=meta, cudnn=cudnn,
-                                   cudnn_buffer=cudnn_buffer, cell_clip=cell_clip,
-                                   proj_clip=proj_clip))
+    export_plan = _plan(ckpt, ExportOptions.of_arguments(locals()))
     _ready(export_plan)
     output = file_output.FileOutput(dst, kind, ckpt.files + ([os.fspath(meta)] if meta else []),
                                     companion=architecture_path(dst) if fmt == WEIGHTS else None)
