@@ -10,6 +10,7 @@ serve them raises LegacyKerasError; the migrator works with either Keras, and
 
 import importlib as _importlib
 
+from legacy_share.errors import ArgumentError
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
 from legacy_share.errors import DifferentGraphError
@@ -21,6 +22,7 @@ from legacy_share.errors import LayersDifferError
 from legacy_share.errors import LegacyKerasError
 from legacy_share.errors import NewVariableError
 from legacy_share.errors import NotCalledError
+from legacy_share.errors import OutputError
 from legacy_share.errors import PlanError
 from legacy_share.errors import ProofError
 from legacy_share.errors import VerificationError
@@ -51,15 +53,19 @@ _LAZY = {
     "assign_from_legacy_checkpoint_fn": "legacy_share.slim",
 }
 
+_LAZY_MODULES = {"cudnn": "legacy_share.cudnn"}  # cudnn.Layout: the `cudnn=` arguments
+
 __all__ = [
     "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError",
     "IncompatibleDtypeError", "DifferentGraphError", "NewVariableError", "CheckpointError",
-    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError",
-    "ExportError", "ProofError", "names",
-] + list(_LAZY)
+    "OutputError", "ArgumentError", "PlanError", "LayersDifferError", "DestinationExistsError",
+    "VerificationError", "ExportError", "ProofError", "names",
+] + list(_LAZY) + list(_LAZY_MODULES)
 
 
 def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return _importlib.import_module(_LAZY_MODULES[name])
     if name not in _LAZY:
         raise AttributeError(f"module 'legacy_share' has no attribute {name!r}")
     value = getattr(_importlib.import_module(_LAZY[name]), name)

@@ -20,7 +20,7 @@ from legacy_share.keras import checks
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
-from legacy_share.keras.options import ExportOptions
+from legacy_share.keras.options import ExportOptions, check_tolerance
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.reports import JsonReport
@@ -177,8 +177,8 @@ def build_model(src, keras=3, stack=None, layers=None, custom_cells=False, forge
 
 
 def destination_format(dst):
-    """`keras`, `weights.h5` or `saved_model` by the destination's name; ExportError otherwise."""
-    text = os.path.expanduser(os.fspath(dst))
+    """`keras`, `weights.h5` or `saved_model` by the destination's name; OutputError otherwise."""
+    text = tf_paths.given_path(dst, "output")
     tf_paths.check_literal(os.path.abspath(text), "output")
     if text.endswith(".keras"):
         return KERAS
@@ -186,8 +186,8 @@ def destination_format(dst):
         return WEIGHTS
     if text.endswith(os.sep) or os.path.isdir(text) or not os.path.splitext(text)[1]:
         return SAVED_MODEL
-    raise ExportError(f"{text}: unknown output format; name it *.keras (a whole model), "
-                      f"*.weights.h5 (weights) or a folder (SavedModel)")
+    raise errors.OutputError(f"{text}: unknown output format; name it *.keras (a whole "
+                             f"model), *.weights.h5 (weights) or a folder (SavedModel)")
 
 
 def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
@@ -224,9 +224,10 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       An ExportReport.
     Raises:
       DestinationExistsError: `dst` exists and not `force`. ProofError: the outputs differ
-      (nothing written). ExportError, CheckpointError, PlanError, LegacyKerasError: as
-      `build_model`.
+      (nothing written). OutputError: `dst` cannot be written. ExportError, CheckpointError,
+      PlanError, LegacyKerasError: as `build_model`.
     """
+    check_tolerance(tolerance)
     fmt = destination_format(dst)
     kind = {KERAS: file_output.FILE, WEIGHTS: file_output.PAIR}.get(fmt, file_output.FOLDER)
     dst = file_output.output_path(dst, kind)
@@ -280,7 +281,7 @@ def architecture_path(weights_path):
 
 
 def _save(model, path, fmt, flavour):
-    """Writes `model` as `fmt` at `path`; CheckpointError (one line) on the first write error."""
+    """Writes `model` as `fmt` at `path`; OutputError (one line) on the first write error."""
     try:
         # Keras's and TensorFlow's savers are not interrupt-safe: a KeyboardInterrupt unwinding
         # through their graph contexts became "AssertionError: Nesting violated". A signal
@@ -293,7 +294,7 @@ def _save(model, path, fmt, flavour):
             raise
         exc = None  # its traceback holds the HDF5 file open; closed now, its complaints muted
         _collect_quietly()
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{path}: cannot write the export: {reason}; check free space and permissions "
             f"(nothing was left at the destination).") from None
 
