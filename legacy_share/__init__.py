@@ -59,8 +59,26 @@ __all__ = [
     "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError",
     "IncompatibleDtypeError", "DifferentGraphError", "NewVariableError", "CheckpointError",
     "OutputError", "ArgumentError", "PlanError", "LayersDifferError", "DestinationExistsError",
-    "VerificationError", "ExportError", "ProofError", "names",
+    "VerificationError", "ExportError", "ProofError", "names", "prepare_tensorflow",
 ] + list(_LAZY) + list(_LAZY_MODULES)
+
+
+def prepare_tensorflow(verbose=False, prog="legacy-share"):
+    """Imports TensorFlow for a script that prints to a person, and returns it.
+
+    Call it before anything imports TensorFlow: TensorFlow's start-up lines and deprecation
+    warnings are dropped (shown if the import fails), Ctrl-C waits until the import is done,
+    and the `legacy_share` logger prints to stderr as `<prog>: message` (INFO when `verbose`).
+    The Keras it serves is the one this process asked for: the legacy cells after
+    `import legacy_share`, Keras 3 after `import legacy_share.keras`.
+
+    Returns:
+      The `tensorflow` module (`tf.compat.v1` is the TF1 API the shared cells run in).
+    Raises:
+      KerasBackendError: Keras 3 cannot load the backend the environment names.
+    """
+    _process.prepare_tensorflow(verbose, prog=prog)
+    return _importlib.import_module("tensorflow")
 
 
 def __getattr__(name):

@@ -12,7 +12,7 @@ import pytest
 
 import legacy_share
 from legacy_share import errors, names
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests import numpy_rnn
 
 rnn_cell = tf1.nn.rnn_cell

@@ -11,7 +11,7 @@ import pytest
 from legacy_share import cli, cudnn, cudnn_models, planning, writing
 from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.reading import open_checkpoint
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import error_line, run_main, untouched
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf1  # first: pytest's process serves tf_keras  # noqa: F401
+from legacy_share.testing import tf1  # first: pytest's process serves tf_keras  # noqa: F401
 from tests.file_guard import error_line, run_main, save_variables, untouched
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order

@@ -12,7 +12,7 @@ from legacy_share import errors
 from legacy_share import migration
 from legacy_share import writing
 from legacy_share import values
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.planning import Plan, Step, Strategy
 from legacy_share.reading import open_checkpoint
 from legacy_share.restoring import restore_shared

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.cells import SharedBasicLSTMCell, SharedGRUCell
 from legacy_share.errors import (ArgumentError, Error, IncompatibleDtypeError,
                                  IncompatibleShapeError)

@@ -8,7 +8,7 @@ import tf_slim as slim
 
 from legacy_share import errors
 from legacy_share.testing import legacy_graphs
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.cells import SharedGRUCell
 from legacy_share.slim import assign_from_legacy_checkpoint_fn
 
