@@ -184,5 +184,10 @@ def test_plan_build_model_and_export_take_the_same_options_and_pass_each_one_on(
     for call, extra in own.items():
         parameters = inspect.signature(getattr(legacy_share.keras, call)).parameters
         assert set(parameters) == options | extra, call
-    arguments = {name: f"value of {name}" for name in options}
-    assert dataclasses.asdict(ExportOptions.of_arguments(arguments)) == arguments
+    given = dict(stack="s", layers=2, custom_cells=True, forget_bias=0.5, embedding="e",
+                 dense="d", group_patterns=("g(1)",), renames=(("a", "b"),), excludes=("x",),
+                 meta="m.meta", cudnn=cudnn.Layout("lstm", 1, 2, 3), cudnn_buffer="b",
+                 cell_clip=1.0, proj_clip=2.0)
+    assert set(given) == options
+    taken = ExportOptions.of_arguments(dict(given, src="ckpt", dst="m.keras", keras=2))
+    assert {name: getattr(taken, name) for name in options} == given
