@@ -42,7 +42,8 @@ def execute(plan, reader, dst, force=False, progress=False):
       LayersDifferError (strict), IncompatibleShapeError / IncompatibleDtypeError (the plan does
       not fit the checkpoint), VerificationError, CheckpointError (the input), OutputError
       (the output). After any failure before the index is in place, nothing new is left at
-      the destination; KeyboardInterrupt (and errors.Interrupted) carry `written`: `dst` if the output was already complete.
+      the destination; KeyboardInterrupt (and errors.Interrupted) carry `written`: `dst` if
+      the output was already complete.
     """
     dst = output_prefix(dst)
     _check_destination(dst, reader, force)

@@ -34,7 +34,8 @@ def test_tests_scripts_and_examples_use_the_public_api():
     """What they need of the process comes from `legacy_share.prepare_tensorflow` and
     `legacy_share.testing`, never from the private `_tf` / `_process` modules."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    private = re.compile(r"legacy_share\._(tf|process)\b|from legacy_share import .*\b_(tf|process)\b")
+    private = re.compile(r"legacy_share\._(tf|process)\b"
+                         r"|from legacy_share import .*\b_(tf|process)\b")
     found = []
     for folder in ("tests", "scripts", "examples"):
         for path in sorted(glob.glob(os.path.join(root, folder, "*"))):

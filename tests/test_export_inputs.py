@@ -20,7 +20,7 @@ import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share import cudnn, reference  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import checks  # noqa: E402  pylint: disable=wrong-import-order
-from legacy_share.keras.options import ExportOptions  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share.keras.options import ExportOptions  # noqa: E402  pylint: disable=C0411
 
 
 def _gru(scope="rnn", depth=3, units=2, dtype=np.float32):
