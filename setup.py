@@ -17,7 +17,6 @@ setup(
         # TF >= 2.16 serves tf.compat.v1.nn.rnn_cell from tf_keras. Each tf_keras >= 2.16 pins
         # its own TensorFlow minor; 2.14.1 and 2.15.0 pin nothing and are inert on TF < 2.16.
         "tf_keras>=2.14.1,<2.22",
-        "tf-slim>=1.1",
         "numpy",
         "tqdm",
         # CRC32C of V2 index blocks at C speed (falls back to its own pure-Python code only
@@ -25,7 +24,11 @@ setup(
         "google-crc32c>=1.5",
         "regex>=2022.1.18",
     ],
-    # jax: tests load exported .keras files on Keras 3's JAX backend (skipped without it).
-    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis", "jax[cpu]"]},
+    # legacy_share.slim never imports tf_slim (its init_fn is for tf-slim's training loop, and
+    # needs only TensorFlow): `legacy-share[slim]` installs tf-slim beside it for that loop.
+    # jax: tests load exported .keras files on Keras 3's JAX backend (skipped without it);
+    # tf-slim: tests/test_slim.py runs the init_fn inside slim itself.
+    extras_require={"slim": ["tf-slim>=1.1"],
+                    "test": ["pytest", "pytest-xdist", "hypothesis", "jax[cpu]", "tf-slim>=1.1"]},
     entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
 )

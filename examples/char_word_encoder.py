@@ -19,16 +19,15 @@ import os
 import tempfile
 import time
 
-from legacy_share import _process
+import legacy_share
 
-_process.prepare_tensorflow(prog="char_word_encoder")  # TensorFlow's start-up noise hidden
+tf = legacy_share.prepare_tensorflow(prog="char_word_encoder")  # start-up noise hidden
+tf1 = tf.compat.v1
 
 # pylint: disable=wrong-import-position
 import numpy as np
 
-from legacy_share._tf import tf, tf1
-from legacy_share.cells import SharedGRUCell
-from legacy_share.nested import hierarchical_rnn
+from legacy_share import SharedGRUCell, hierarchical_rnn
 
 tf1.logging.set_verbosity(tf1.logging.ERROR)
 

@@ -10,6 +10,7 @@ serve them raises LegacyKerasError; the migrator works with either Keras, and
 
 import importlib as _importlib
 
+from legacy_share.errors import ArgumentError
 from legacy_share.errors import CheckpointError
 from legacy_share.errors import DestinationExistsError
 from legacy_share.errors import DifferentGraphError
@@ -21,6 +22,7 @@ from legacy_share.errors import LayersDifferError
 from legacy_share.errors import LegacyKerasError
 from legacy_share.errors import NewVariableError
 from legacy_share.errors import NotCalledError
+from legacy_share.errors import OutputError
 from legacy_share.errors import PlanError
 from legacy_share.errors import ProofError
 from legacy_share.errors import VerificationError
@@ -51,15 +53,37 @@ _LAZY = {
     "assign_from_legacy_checkpoint_fn": "legacy_share.slim",
 }
 
+_LAZY_MODULES = {"cudnn": "legacy_share.cudnn"}  # cudnn.Layout: the `cudnn=` arguments
+
 __all__ = [
     "Error", "LegacyKerasError", "NotCalledError", "IncompatibleShapeError",
     "IncompatibleDtypeError", "DifferentGraphError", "NewVariableError", "CheckpointError",
-    "PlanError", "LayersDifferError", "DestinationExistsError", "VerificationError",
-    "ExportError", "ProofError", "names",
-] + list(_LAZY)
+    "OutputError", "ArgumentError", "PlanError", "LayersDifferError", "DestinationExistsError",
+    "VerificationError", "ExportError", "ProofError", "names", "prepare_tensorflow",
+] + list(_LAZY) + list(_LAZY_MODULES)
+
+
+def prepare_tensorflow(verbose=False, prog="legacy-share"):
+    """Imports TensorFlow for a script that prints to a person, and returns it.
+
+    Call it before anything imports TensorFlow: TensorFlow's start-up lines and deprecation
+    warnings are dropped (shown if the import fails), Ctrl-C waits until the import is done,
+    and the `legacy_share` logger prints to stderr as `<prog>: message` (INFO when `verbose`).
+    The Keras it serves is the one this process asked for: the legacy cells after
+    `import legacy_share`, Keras 3 after `import legacy_share.keras`.
+
+    Returns:
+      The `tensorflow` module (`tf.compat.v1` is the TF1 API the shared cells run in).
+    Raises:
+      KerasBackendError: Keras 3 cannot load the backend the environment names.
+    """
+    _process.prepare_tensorflow(verbose, prog=prog)
+    return _importlib.import_module("tensorflow")
 
 
 def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return _importlib.import_module(_LAZY_MODULES[name])
     if name not in _LAZY:
         raise AttributeError(f"module 'legacy_share' has no attribute {name!r}")
     value = getattr(_importlib.import_module(_LAZY[name]), name)

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import warnings
 
-from legacy_share.errors import KerasBackendError, LegacyKerasError
+from legacy_share.errors import ArgumentError, KerasBackendError, LegacyKerasError
 
 __all__ = ["LEGACY_KERAS_SWITCH", "legacy_keras_switched_on", "tensorflow_minor",
            "prefer_legacy_keras", "release_legacy_keras",
@@ -99,6 +99,8 @@ def supports_keras3():
 
 
 def _arrange(flavour, force):
+    if flavour not in (2, 3) or isinstance(flavour, bool):
+        raise ArgumentError(f"keras must be 3 (Keras 3) or 2 (tf_keras), got {flavour!r}")
     version = _installed_tensorflow_version()
     if flavour == 3 and not supports_keras3():
         raise LegacyKerasError(

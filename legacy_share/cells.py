@@ -21,6 +21,8 @@ __all__ = [
 _KERAS_BACKEND = sys.modules[rnn_cell.RNNCell.__module__].backend
 # TF1's variable_scope refuses get_variable of a new name under reuse with this message.
 _MISSING_VARIABLE_RE = re.compile(r"Variable (\S+) does not exist")
+# Packages whose frames stand between the caller's code and a cell's call (dynamic_rnn, ...).
+_LIBRARY_PACKAGES = frozenset({"legacy_share", "tensorflow", "keras", "tf_keras"})
 
 
 class SharedCell:
@@ -44,6 +46,7 @@ class SharedCell:
         self._shared_scope_arg = None
         self._shared_input_depth = None
         self._shared_graph = None
+        self._shared_call_site = None
 
     def _make_unique_name(self, name_uid_map=None, avoid_names=None, namespace="",
                           zero_based=False):
@@ -82,6 +85,7 @@ class SharedCell:
             self._shared_scope, self._shared_scope_arg = captured, scope
             self._shared_input_depth = depth
             self._shared_graph = graph
+            self._shared_call_site = _call_site()
             return result
         self._check_graph(graph)
         self._check_input_depth(depth)
@@ -111,7 +115,8 @@ class SharedCell:
             f"call ({first!r}, scope {self.scope_name or '<root>'!r}), but this call is made in "
             f"another graph ({graph!r}). A shared cell belongs to one graph: create a new "
             f"{type(self).__name__} for each graph (e.g. build the cells inside the function "
-            f"that builds the graph), or restore the weights there from a checkpoint.")
+            f"that builds the graph), or restore the weights there from a checkpoint."
+            f"{self._first_call_note()}")
 
     def _new_variable_error(self, variables, how):
         return NewVariableError(
@@ -119,7 +124,7 @@ class SharedCell:
             f"{self.scope_name or '<root>'!r} on its first call, but a later call tried to create "
             f"{variables} (with {how}). Only the first call may create variables: create them "
             f"all on the first call with tf.compat.v1.get_variable (in build() or call()), "
-            f"under names that do not depend on the call.")
+            f"under names that do not depend on the call.{self._first_call_note()}")
 
     def _check_input_depth(self, depth):
         first = self._shared_input_depth
@@ -132,13 +137,30 @@ class SharedCell:
             f"To share one cell across stacked layers the input depth must equal its output "
             f"size ({output_size}: num_units, or num_proj for a projected LSTMCell): project the "
             f"input to depth {output_size} first "
-            f"(e.g. tf.compat.v1.layers.dense), or give the first layer a cell of its own.")
+            f"(e.g. tf.compat.v1.layers.dense), or give the first layer a cell of its own."
+            f"{self._first_call_note()}")
+
+    def _first_call_note(self):
+        """" Its first call was at FILE:LINE." (as make_template's "originally defined at")."""
+        site = self._shared_call_site
+        return f" Its first call was at {site}." if site else ""
 
 
 def _wrapped_cell_scope(cls):
     wrapped = next(c for c in cls.__mro__ if not issubclass(c, SharedCell))
     snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", wrapped.__name__)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", snake).lower()
+
+
+def _call_site():
+    """"file:line" of the innermost frame outside TensorFlow, Keras and legacy_share: the
+    caller's code that made this call (directly, or through dynamic_rnn and the like)."""
+    frame = sys._getframe(1)  # pylint: disable=protected-access
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").split(".")[0] not in _LIBRARY_PACKAGES:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
 
 
 def _outer_graph():

@@ -41,7 +41,6 @@ __all__ = [
 
 # cuDNN mode -> number of gates of each linear layer (the order is cuDNN's).
 KINDS = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-GATE_NAMES = {"lstm": "ifco", "gru": "ruh", "rnn_tanh": "h", "rnn_relu": "h"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from legacy_share import cudnn
-from legacy_share.errors import LayoutUnknownError, PlanError
+from legacy_share.errors import ArgumentError, LayoutUnknownError, PlanError
 from legacy_share import names
 from legacy_share.renaming import LAYER_SCOPE_RE, MOVING_AVERAGE_RE, SLOT_RE
 
@@ -50,6 +50,8 @@ def find_models(specs, meta_layouts=(), given=None, buffer_name=None, prefix="ch
     Raises LayoutUnknownError when a buffer's layout cannot be told, PlanError when it does
     not fit its length, or a buffer or canonical tensor is not what cuDNN saves.
     """
+    if given is not None and not isinstance(given, cudnn.Layout):
+        raise ArgumentError(f"cudnn must be a legacy_share.cudnn.Layout, got {given!r}")
     specs = {spec.name: spec for spec in specs}
     groups = _canonical_groups(specs, prefix)
     buffers = [name for name, spec in specs.items() if _is_buffer(name, spec)]

@@ -22,7 +22,7 @@ TF1_CELLS = {"lstm": "lstm_cell", "rnn_tanh": "basic_rnn_cell", "rnn_relu": "bas
              "gru": None}
 
 
-def output_tensors(model, forget_bias=1.0):
+def output_tensors(model):
     """{today's TF1 name: (direction-layer key, suffix)} of what `model` migrates to.
 
     LSTM -> `lstm_cell/{kernel, bias}` (bias folded for `forget_bias`), RNN -> `basic_rnn_cell`,
@@ -66,7 +66,7 @@ class CudnnCheckpoint:
         for model in self.models:
             hidden.update(model.canonical + model.slots + ((model.buffer,) if model.buffer else ()))
             sources = _canonical_sources(model)
-            for name, (key, suffix) in output_tensors(model, forget_bias).items():
+            for name, (key, suffix) in output_tensors(model).items():
                 source = model.buffer or sources[(key, suffix)]
                 shape = _tf1_shape(model.layout, key[0], suffix)
                 self._virtual[name] = (model, key, suffix, None, stored[source].dtype)

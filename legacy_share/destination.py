@@ -50,15 +50,15 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def output_prefix(dst):
-    """The absolute output prefix for `dst` -> str; CheckpointError for a name that cannot be one.
+    """The absolute output prefix for `dst` -> str; OutputError for a name that cannot be one.
 
     Refused up front: a folder (trailing slash), a name that is not UTF-8 or holds a control
     character (TensorFlow and the state file cannot carry it), the last name `checkpoint`
     (the state file would name itself) and names too long for the files next to it.
     """
-    given = os.path.expanduser(os.fspath(dst))
+    given = tf_paths.given_path(dst, "output")
     if given.endswith(("/", os.sep)):
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{given}: names a folder; give an output prefix such as "
             f"{os.path.join(given, 'model.ckpt')}.")
     dst = os.path.abspath(given)
@@ -67,20 +67,20 @@ def output_prefix(dst):
     try:
         dst.encode("utf-8")
     except UnicodeEncodeError:
-        raise errors.CheckpointError(  # pylint: disable=raise-missing-from
+        raise errors.OutputError(  # pylint: disable=raise-missing-from
             f"{shown}: the name is not UTF-8; TensorFlow and the `checkpoint` state file "
             f"carry UTF-8 names only, give a UTF-8 output path.")
     if any(ord(c) < 32 or ord(c) == 127 for c in dst):
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst!r}: the name holds a control character (a newline?), which the "
             f"`checkpoint` state file cannot carry; give an output path without one.")
     tf_paths.check_literal(dst, "output")
     if base == STATE_FILE:
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst}: `{STATE_FILE}` is the name of the state file that Saver keeps next to its "
             f"checkpoints; give another prefix such as {os.path.join(folder, 'model.ckpt')}.")
     if len(base.encode("utf-8")) > MAX_BASE:
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst}: the name has {len(base.encode('utf-8'))} bytes; the files written next to "
             f"it need it to have at most {MAX_BASE}, give a shorter prefix.")
     return dst
@@ -264,7 +264,7 @@ class Output:
             return None
         path = lock_path(self.dst)
         if self._is_input(path):
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{path}: is an input of this run, and the name of the lock file of {self.dst}; "
                 f"give another output prefix.")
         while True:
@@ -298,7 +298,7 @@ class Output:
                 info.st_size > 32 or not os.pread(fd, 32, 0).strip().isdigit()):
             problem = "holds something other than a pid"
         if problem or _identity(info) in self.input_ids:
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{path}: {problem or 'is an input of this run'}, so it is no lock file of "
                 f"legacy-share; remove it if no legacy-share run writes {self.dst}, or give "
                 f"another output prefix.")
@@ -362,7 +362,7 @@ class Output:
 
         Data files first, then the index (the commit point: from here the output is complete
         and stays), then the state file. SIGINT and SIGTERM wait until it is done.
-        Raises CheckpointError saying what is at the destination if a move fails.
+        Raises OutputError saying what is at the destination if a move fails.
         """
         dst = self.dst
         with deferred_signals():
@@ -388,7 +388,7 @@ class Output:
                 for path in moved:
                     os.remove(path)
                 gone = " and the old output was removed" if old else ""
-                raise errors.CheckpointError(
+                raise errors.OutputError(
                     f"{dst}: cannot move the output into place ({exc.strerror}); nothing new "
                     f"was left there{gone}. Check free space and permissions.") from exc
             self.committed = True  # the old files go with the temp folder
@@ -397,7 +397,7 @@ class Output:
                 try:
                     os.replace(state, os.path.join(self.folder, STATE_FILE))
                 except OSError as exc:
-                    raise errors.CheckpointError(
+                    raise errors.OutputError(
                         f"{os.path.join(self.folder, STATE_FILE)}: cannot write the state file "
                         f"({exc.strerror}); {dst} itself is complete, give its prefix instead "
                         f"of its folder.") from exc
@@ -408,7 +408,7 @@ def _open_existing(path, dst):
     try:
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode):
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{path}: is {'a symbolic link' if stat.S_ISLNK(info.st_mode) else 'not a file'}"
                 f", so it is no lock file of legacy-share; remove it if no legacy-share run "
                 f"writes {dst}, or give another output prefix.")
@@ -441,12 +441,12 @@ def _make_folders(folder):
             if os.path.isdir(path) and not os.path.islink(path):
                 continue
             _remove_made(created)
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{path}: cannot create the output folder ({exc.strerror}); give an output "
                 f"prefix in a folder you can write.") from exc
         except OSError as exc:
             _remove_made(created)
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{path}: cannot create the output folder ({exc.strerror}); give an output "
                 f"prefix in a folder you can write.") from exc
     return created

@@ -10,6 +10,8 @@ __all__ = [
     "DifferentGraphError",
     "NewVariableError",
     "CheckpointError",
+    "OutputError",
+    "ArgumentError",
     "PlanError",
     "LayoutUnknownError",
     "NameCheckError",
@@ -24,7 +26,16 @@ __all__ = [
 
 
 class Error(Exception):
-    """Root of every error legacy_share raises on purpose."""
+    """Root of every error legacy_share raises on purpose.
+
+    `file`: the file the error is about (a checkpoint, a .meta, an output), or None;
+    `tensor`: the checkpoint tensor (or scope) it is about, or None. `--json` prints both.
+    """
+
+    def __init__(self, message="", tensor=None, file=None):
+        super().__init__(message)
+        self.tensor = tensor
+        self.file = file
 
 
 class LegacyKerasError(Error, ImportError):
@@ -62,7 +73,17 @@ class NewVariableError(Error, ValueError):
 
 
 class CheckpointError(Error):
-    """A checkpoint cannot be found, read or trusted."""
+    """An input (a checkpoint, its state file, a .meta) cannot be found, read or trusted."""
+
+
+class OutputError(Error):
+    """The output cannot be written where asked: its name, its folder, free space, a failed
+    write or move. Nothing half-written is left at the destination."""
+
+
+class ArgumentError(Error, ValueError, TypeError):
+    """An argument of a public function is not one it takes (the message names it and what
+    would fit). Also a ValueError and a TypeError, for callers that caught those before."""
 
 
 class PlanError(Error, ValueError):
@@ -71,11 +92,6 @@ class PlanError(Error, ValueError):
     `tensor`: the input tensor the error is about (None when it is about an option);
     `file`: the checkpoint being planned for (None from the pure planner).
     """
-
-    def __init__(self, message="", tensor=None, file=None):
-        super().__init__(message)
-        self.tensor = tensor
-        self.file = file
 
 
 class LayoutUnknownError(PlanError):
@@ -91,7 +107,7 @@ class LayersDifferError(Error):
     """`strict` merging met layers whose values differ beyond the tolerance."""
 
 
-class DestinationExistsError(Error):
+class DestinationExistsError(OutputError):
     """The output checkpoint exists and `force` was not given."""
 
 
@@ -115,11 +131,6 @@ class ExportError(Error, ValueError):
 
     `tensor`: the input tensor the error is about, when there is one; `file`: the checkpoint.
     """
-
-    def __init__(self, message="", tensor=None, file=None):
-        super().__init__(message)
-        self.tensor = tensor
-        self.file = file
 
 
 class ProofError(Error):

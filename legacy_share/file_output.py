@@ -23,6 +23,7 @@ import stat
 import zipfile
 
 from legacy_share import errors
+from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
 from legacy_share.destination import MAX_BASE, TEMP_MARK, Output
 
@@ -40,22 +41,22 @@ _AT_FDCWD = -100
 
 
 def output_path(dst, kind):
-    """The absolute path of export destination `dst` (`~` expanded) -> str; CheckpointError for
+    """The absolute path of export destination `dst` (`~` expanded) -> str; OutputError for
     an empty name, a file name ending in a slash, or a name too long for the files next to it."""
-    given = os.path.expanduser(os.fspath(dst))
+    given = tf_paths.given_path(dst, "output")
     if not given:
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             "the destination is empty; give a file such as model.keras or a folder.")
     if kind != FOLDER and given.endswith(("/", os.sep)):
-        raise errors.CheckpointError(f"{given}: names a folder; give a file name without the "
+        raise errors.OutputError(f"{given}: names a folder; give a file name without the "
                                      f"trailing slash.")
     path = os.path.abspath(given)
     base = os.path.basename(path)
     if not base or base in (".", ".."):
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{given}: is {path}, which an export cannot replace; give a new folder inside it.")
     if len(base.encode("utf-8", "surrogateescape")) > MAX_BASE:
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{path}: the name has {len(base.encode('utf-8', 'surrogateescape'))} bytes; the "
             f"files written next to it need it to have at most {MAX_BASE}, give a shorter one.")
     return path
@@ -95,7 +96,7 @@ class FileOutput(Output):
             held = sorted(p for p in self.inputs if p.startswith(real + os.sep))
             if self._is_input(path) or held:
                 what = f"holds the input {held[0]}" if held else "is an input of this run"
-                raise errors.CheckpointError(
+                raise errors.OutputError(
                     f"{path}: {what}; the input is never replaced, give another destination.")
         existing = [path for path in self.paths if os.path.lexists(path)]
         if existing and not force:
@@ -105,7 +106,7 @@ class FileOutput(Output):
             _replaceable(path, self.kind)
 
     def ensure_space(self, nbytes):
-        """Raises CheckpointError, before anything is written, if the destination's file system
+        """Raises OutputError, before anything is written, if the destination's file system
         has fewer than `nbytes` bytes free."""
         try:
             info = os.statvfs(self.folder)
@@ -113,7 +114,7 @@ class FileOutput(Output):
             return
         free = info.f_bavail * info.f_frsize
         if free < nbytes:
-            raise errors.CheckpointError(
+            raise errors.OutputError(
                 f"{self.dst}: No space left on device: the export needs about "
                 f"{_mib(nbytes)} and {self.folder} has {_mib(free)} free; free some space or "
                 f"choose another destination (nothing was written).")
@@ -135,7 +136,7 @@ class FileOutput(Output):
         A file by one rename; a folder by exchanging it with the old one (renameat2), or, where
         that is missing, the old one moved aside first; a pair: the old weights go first, the
         architecture comes before the new weights. SIGINT and SIGTERM wait until it is done.
-        Raises CheckpointError if a move fails (the old output is put back).
+        Raises OutputError if a move fails (the old output is put back).
         """
         with deferred_signals():
             self.raise_if_signalled()
@@ -155,7 +156,7 @@ class FileOutput(Output):
                         moved.append(target)
             except OSError as exc:
                 self._put_back(moved, aside)
-                raise errors.CheckpointError(
+                raise errors.OutputError(
                     f"{self.dst}: cannot move the output into place ({exc.strerror}); the "
                     f"destination was left as it was. Check free space and permissions.") from exc
             self.committed = True

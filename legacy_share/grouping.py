@@ -107,7 +107,7 @@ class Rules:
 
     def __init__(self, group_patterns, renames, excludes):
         self.group_patterns = []
-        for pattern in _as_list(group_patterns):
+        for pattern in _as_list(group_patterns, "group_patterns"):
             regex = _compile(pattern, "group pattern")
             if regex.groups != 1:
                 raise PlanError(f"group pattern {pattern!r} has {regex.groups} capture groups; "
@@ -116,25 +116,31 @@ class Rules:
         if isinstance(renames, dict):
             renames = renames.items()
         self.renames = []
-        for pair in _as_list(renames):
+        for pair in _as_list(renames, "renames"):
             try:
+                if isinstance(pair, (str, bytes)):  # "ab" would unpack into ("a", "b")
+                    raise TypeError(pair)
                 old, new = pair
             except (TypeError, ValueError):
                 raise PlanError(f"rename {pair!r} is not an (old_regex, new) pair") from None
             self.renames.append(compile_rename(old, new))
-        self.excludes = [_compile(pattern, "exclude") for pattern in _as_list(excludes)]
+        self.excludes = [_compile(pattern, "exclude")
+                         for pattern in _as_list(excludes, "excludes")]
 
     def excluded(self, name):
         """True when an --exclude regex matches input `name`."""
         return any(regex.search(name) for regex in self.excludes)
 
 
-def _as_list(value):
+def _as_list(value, what):
     if value is None:
         return []
     if isinstance(value, (str, re.Pattern)):
         return [value]
-    return list(value)
+    try:
+        return list(value)
+    except TypeError:
+        raise PlanError(f"{what} must be a regex or a list of them, got {value!r}") from None
 
 
 def _compile(pattern, what):

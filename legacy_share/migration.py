@@ -224,9 +224,10 @@ def migrate(src, dst, strategy="first", group_patterns=(), renames=(), excludes=
       The Plan executed. The output is verified by read-back before it is moved into place.
 
     Raises:
-      CheckpointError, PlanError, LayersDifferError (strict), DestinationExistsError,
-      VerificationError; after a failure before the index is in place nothing new is left
-      at `dst` (see writing.execute).
+      CheckpointError, PlanError, LayersDifferError (strict), OutputError (the output cannot
+      be written there; DestinationExistsError: it exists), VerificationError; after a
+      failure before the index is in place nothing new is left at `dst` (see
+      writing.execute).
     """
     opened = opening.open_for_planning(src, meta, cudnn, cudnn_buffer)
     reader, plan = plan_opened(
@@ -264,7 +265,7 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, sh
 
 
 def _check_free_space(dst, size, what):
-    """Raises CheckpointError when the file system of `dst` has fewer than `size` bytes free."""
+    """Raises OutputError when the file system of `dst` has fewer than `size` bytes free."""
     folder = os.path.dirname(os.path.abspath(os.path.expanduser(os.fspath(dst))))
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
@@ -273,7 +274,7 @@ def _check_free_space(dst, size, what):
     except OSError:  # unknown: the writer still stops on the first failed write
         return
     if size > free:
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst}: {what} writes at least {tables.format_bytes(size)} ({size:,} bytes), and "
             f"{folder} has {tables.format_bytes(free)} free; nothing was written: free space, "
             f"write elsewhere, or check --layers")

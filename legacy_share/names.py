@@ -91,9 +91,6 @@ LEGACY_CELL_SCOPES = {
     "lstm_block_wrapper": LSTM_SCOPE,
     "lstm_fused_cell": LSTM_SCOPE,
 }
-# Cell scopes of contrib block cells, whose settings (cell clip, forget bias) the checkpoint
-# does not hold: the planner notes them.
-BLOCK_CELL_SCOPES = ("GRUBlockCell", "LSTMBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
 
 # GRUBlockCell's kernels `w_ru` [d+n, 2n] and `w_c` [d+n, n] (for a day on TF's master branch,
 # Dec 2017, the names were swapped): the planner tells them apart by their number of columns.
@@ -185,7 +182,6 @@ LEGACY_LINEAR_VARIABLES = {
 LEGACY_WRAPPER_SCOPES = {"EmbeddingWrapper": "embedding_wrapper"}
 
 __all__ += [
-    "BLOCK_CELL_SCOPES",
     "GRU_BLOCK_KERNELS",
     "LEGACY_LINEAR_SCOPES",
     "LEGACY_LINEAR_INNER_SCOPES",

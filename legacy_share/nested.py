@@ -28,7 +28,7 @@ graph) reuses their variables.
 """
 
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.errors import IncompatibleDtypeError, IncompatibleShapeError
+from legacy_share.errors import ArgumentError, IncompatibleDtypeError, IncompatibleShapeError
 from legacy_share import names
 
 __all__ = [
@@ -72,10 +72,10 @@ def hierarchical_rnn(char_cell, word_cell, inputs, char_lengths=None, word_lengt
       IncompatibleShapeError: `inputs` is not rank 4 with static words/chars/depth, or the
         lengths do not match it.
       IncompatibleDtypeError: a length tensor is not of an integer dtype.
-      ValueError: `mode` is not one of MODES.
+      ArgumentError (also a ValueError): `mode` is not one of MODES.
     """
     if mode not in MODES:
-        raise ValueError(f"hierarchical_rnn: mode {mode!r} is not valid; use one of "
+        raise ArgumentError(f"hierarchical_rnn: mode {mode!r} is not valid; use one of "
                          f"{', '.join(repr(m) for m in MODES)}.")
     values = [v for v in (inputs, char_lengths, word_lengths) if v is not None]
     with tf1.variable_scope(scope, default_name=DEFAULT_SCOPE, values=values):

@@ -146,7 +146,7 @@ def open_checkpoint(path):
     next to its checkpoint. Every file of it must be a regular file (a FIFO would block the
     reader); a V2 index is checked entry by entry before TensorFlow reads it.
     """
-    path = os.path.expanduser(os.fspath(path))
+    path = tf_paths.given_path(path, "checkpoint")
     prefix, version = _resolve(path)
     tf_paths.check_literal(prefix, "input checkpoint")
     sizes = {name: regular_file_size(name) for name in _checkpoint_files(prefix, version)}
@@ -229,6 +229,7 @@ def open_input(path, what):
     Raises CheckpointError naming `path` (`what` names the kind of file) if it cannot be opened
     or is not a regular file.
     """
+    path = tf_paths.given_path(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:

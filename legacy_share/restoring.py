@@ -60,7 +60,10 @@ def planned_checkpoint(legacy_checkpoint, **options):
 def assign_planned(session, reader, plan, var_list=None):
     """Assigns every variable of `var_list` (default: the graph's global variables) the value
     step `plan` writes for its name, read from `reader`; see `restore_shared`."""
-    graph = session.graph
+    graph = getattr(session, "graph", None)
+    if graph is None:
+        raise errors.ArgumentError(f"expected the tf.compat.v1.Session to restore into, got "
+                                   f"{session!r}")
     with graph.as_default():
         variables = list(tf1.global_variables() if var_list is None else var_list)
     steps = {step.name: step for step in plan.steps}

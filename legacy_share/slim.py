@@ -63,8 +63,7 @@ def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing
       the checkpoint provides none of the variables (slim returns None then too).
 
     Raises:
-      ValueError: `var_list` is empty.
-      TypeError: `var_list` is a dict.
+      ArgumentError (also a ValueError and a TypeError): `var_list` is empty or a dict.
       CheckpointError: the checkpoint cannot be found or read.
       PlanError: the checkpoint cannot be migrated with these options.
       VerificationError: `ignore_missing_vars` is False and the migrated checkpoint does
@@ -73,14 +72,14 @@ def assign_from_legacy_checkpoint_fn(legacy_checkpoint, var_list, ignore_missing
       from the migrated tensor's (see `restore_shared`).
     """
     if isinstance(var_list, dict):
-        raise TypeError(
+        raise errors.ArgumentError(
             "assign_from_legacy_checkpoint_fn: var_list is a dict, but the migrated checkpoint "
             "holds today's names, which the graph's variables already have: pass a list of "
             "variables (e.g. slim.get_variables_to_restore(...)), and map other checkpoint "
             "names onto them with renames=[(old_regex, new)].")
     variables = list(var_list or ())
     if not variables:
-        raise ValueError(
+        raise errors.ArgumentError(
             "assign_from_legacy_checkpoint_fn: var_list is empty: pass the variables to warm-"
             "start, e.g. slim.get_variables_to_restore(exclude=[...]).")
     reader, plan = planned_checkpoint(

@@ -41,9 +41,10 @@ def execute(plan, reader, dst, force=False, progress=False):
     Raises:
       DestinationExistsError: `dst` exists and not `force`, or another run is writing it.
       LayersDifferError (strict), IncompatibleShapeError / IncompatibleDtypeError (the plan does
-      not fit the checkpoint), VerificationError, CheckpointError. After any failure before
-      the index is in place, nothing new is left at the destination; KeyboardInterrupt (and
-      errors.Interrupted) carry `written`: `dst` if the output was already complete.
+      not fit the checkpoint), VerificationError, CheckpointError (the input), OutputError
+      (the output). After any failure before the index is in place, nothing new is left at
+      the destination; KeyboardInterrupt (and errors.Interrupted) carry `written`: `dst` if
+      the output was already complete.
     """
     dst = output_prefix(dst)
     _check_destination(dst, reader, force)
@@ -70,7 +71,7 @@ def execute(plan, reader, dst, force=False, progress=False):
     except OSError as exc:
         if output.committed:
             raise
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{exc.filename or dst}: {exc.strerror}; check free space and permissions (nothing "
             f"was left at {dst}).") from exc
     return plan
@@ -78,12 +79,12 @@ def execute(plan, reader, dst, force=False, progress=False):
 
 def _check_destination(dst, reader, force):
     if os.path.isdir(dst):
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst}: is a folder; give an output prefix such as {os.path.join(dst, 'model.ckpt')}.")
     inputs = {os.path.realpath(path) for path in reader.files}
     if os.path.realpath(dst) == os.path.realpath(reader.prefix) or any(
             os.path.realpath(path) in inputs for path in [dst, dst + ".index"]):
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{dst}: is the input checkpoint {reader.prefix}; the input is never overwritten, "
             f"give another output prefix.")
     existing = destination_files(dst)
@@ -129,7 +130,7 @@ def save_batched(items, tmp, out, batch_bytes=None):
     (SaveV2 runs without the GIL) while the next is gathered, so at most two batches and the
     item being made are held, whatever the checkpoint's size.
     Raises:
-      CheckpointError: a shard or the merge cannot be written (e.g. the disk is full).
+      OutputError: a shard or the merge cannot be written (e.g. the disk is full).
       ValueError: `items` is empty (a checkpoint holds at least one tensor).
     """
     limit = BATCH_BYTES if batch_bytes is None else batch_bytes
@@ -180,7 +181,7 @@ def save_batched(items, tmp, out, batch_bytes=None):
                 concurrent.futures.wait([pending])
             saver.shutdown(wait=True)
     if not shards:
-        raise ValueError(f"save_batched: no tensor to save at {out}; a checkpoint needs one")
+        raise errors.PlanError(f"save_batched: no tensor to save at {out}; a checkpoint needs one")
 
     def merge():
         return tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=shards, destination_prefix=out,
@@ -210,7 +211,7 @@ def _run_io(build, what):
         run_ops(build)
     except tf.errors.OpError as exc:
         message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first_line(exc))
-        raise errors.CheckpointError(f"{what}: {message}; check free space and permissions.") from exc
+        raise errors.OutputError(f"{what}: {message}; check free space and permissions.") from exc
 
 
 def _verify(plan, out, written):

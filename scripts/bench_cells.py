@@ -15,12 +15,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # pylint: disable=wrong-import-position
 
-from legacy_share import _process  # pylint: disable=wrong-import-position
+import legacy_share  # pylint: disable=wrong-import-position
 
-_process.prepare_tensorflow(prog="bench_cells")
+tf = legacy_share.prepare_tensorflow(prog="bench_cells")
+tf1 = tf.compat.v1
+rnn_cell = tf1.nn.rnn_cell
 
 import numpy as np  # pylint: disable=wrong-import-position
-from legacy_share._tf import rnn_cell, tf, tf1  # pylint: disable=wrong-import-position
 from legacy_share.cells import SharedGRUCell  # pylint: disable=wrong-import-position
 from legacy_share.nested import hierarchical_rnn  # pylint: disable=wrong-import-position
 

@@ -50,7 +50,8 @@ def copy(src, folder):
 
 
 def import_tf():
-    import legacy_share._tf  # pylint: disable=import-outside-toplevel,unused-import
+    import legacy_share  # pylint: disable=import-outside-toplevel,unused-import
+    import tensorflow  # pylint: disable=import-outside-toplevel,unused-import
 
 
 def generate(prefix, layers, units):

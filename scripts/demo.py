@@ -21,17 +21,16 @@ BUNDLED = os.path.join(ROOT, "examples", "legacy_checkpoint")
 BUNDLED_CONFIG = {"cell": "gru", "layers": 2, "num_units": 16}  # scripts/make_demo_checkpoint.py
 GRU_KERNEL = "rnn/multi_rnn_cell/cell_0/gru_cell/gates/kernel"
 
-from legacy_share import _process  # noqa: E402  (silences TensorFlow before it is imported)
+import legacy_share  # noqa: E402  (silences TensorFlow before it is imported)
 
-_process.prepare_tensorflow(prog="demo")
+tf = legacy_share.prepare_tensorflow(prog="demo")
+tf1 = tf.compat.v1
 
 import numpy as np  # noqa: E402
 
-import legacy_share  # noqa: E402
-from legacy_share import _process  # noqa: E402
+from legacy_share import testing  # noqa: E402
 from legacy_share import migration, verifying  # noqa: E402
 from legacy_share.testing import legacy_graphs  # noqa: E402
-from legacy_share._tf import tf, tf1  # noqa: E402
 
 
 def _title(number, text):
@@ -138,12 +137,12 @@ print(f"keras {keras.__version__}: reloaded {destination}")
 def run_keras_export(checkpoint, destination, legacy):
     """Step 6: the legacy checkpoint as a Keras 3 model (a fresh process: one Keras per process)."""
     _title(6, f"export to Keras 3 -> {destination}, reload it, compare with the legacy graph")
-    if not _process.supports_keras3():
+    if not testing.supports_keras3():
         _export_to_tf_keras(checkpoint, destination, legacy)
         return
     ids_path = os.path.join(os.path.dirname(os.path.abspath(destination)), "demo_ids.npy")
     np.save(ids_path, _legacy_ids(7))
-    env = {k: v for k, v in os.environ.items() if k != _process.LEGACY_KERAS_SWITCH}
+    env = {k: v for k, v in os.environ.items() if k != legacy_share.LEGACY_KERAS_SWITCH}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     done = subprocess.run([sys.executable, "-c", _KERAS3_CHILD, checkpoint, destination,

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 
 from legacy_share.testing import legacy_graphs
-from legacy_share._tf import tf1
+from legacy_share.testing import tf1
 
 DEMO_CONFIG = {"cell": "gru", "layers": 2, "num_units": 16, "generation": "tf0",
                "write_version": "V1", "train_steps": 20, "seed": 2016}

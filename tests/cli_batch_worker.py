@@ -77,8 +77,9 @@ def _run(cli, argv, err_path):
 def main(cases_path, results_path):
     signal.signal(signal.SIGALRM, _on_alarm)
     # pylint: disable=import-outside-toplevel,unused-import
-    from legacy_share import _process, cli
-    _process.prepare_tensorflow()
+    import legacy_share
+    from legacy_share import cli
+    legacy_share.prepare_tensorflow()
     import legacy_share.migration
     import legacy_share.verifying
     with open(cases_path, encoding="utf-8") as f:

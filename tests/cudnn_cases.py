@@ -3,7 +3,7 @@
 import numpy as np
 
 from legacy_share import cudnn
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests.file_guard import save_variables
 
 SCOPE = "cudnn_lstm"

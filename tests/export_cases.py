@@ -6,7 +6,7 @@ Used by tests/test_export.py in its tf_keras process (the TF1 cells need it).
 import numpy as np
 
 import legacy_share
-from legacy_share._tf import rnn_cell, tf, tf1
+from legacy_share.testing import rnn_cell, tf, tf1
 
 BATCH_LENGTHS = (7, 3, 1, 0)
 TIME = 7

@@ -15,7 +15,7 @@ import traceback
 import numpy as np
 
 import legacy_share.keras  # first: registers LegacyLSTMCell, and Keras 3 unless told otherwise
-from legacy_share import _process, cudnn
+from legacy_share import cudnn, testing
 
 
 def _export(jobs):
@@ -48,11 +48,11 @@ def _probe(src, directory):
         cells = "served"
     except legacy_share.LegacyKerasError as exc:
         cells = f"LegacyKerasError: {exc}"
-    return dict(migrated=migrated, keras=_process.keras_in_use(), cells=cells)
+    return dict(migrated=migrated, keras=testing.keras_in_use(), cells=cells)
 
 
 def _load(jobs):
-    flavour = _process.keras_in_use()
+    flavour = testing.keras_in_use()
     outputs = {"backend": np.array(os.environ.get("KERAS_BACKEND", "tensorflow"))}
     for job in jobs:
         data = np.load(job["inputs"])

@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def save_variables(folder, variables, write_meta_graph=True, write_version="V2"):
     """Saves {name: value} as variables with a real `Saver` (format `write_version`, "V1" or
     "V2") at folder/model.ckpt -> the prefix."""
-    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    from legacy_share.testing import tf1  # pylint: disable=import-outside-toplevel
     os.makedirs(folder, exist_ok=True)
     with tf1.Graph().as_default():
         for name, value in variables.items():

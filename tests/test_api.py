@@ -1,6 +1,8 @@
 """The public face: every exported name resolves, and importing the package stays light."""
 
+import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -26,3 +28,21 @@ def test_import_sets_the_switch_without_importing_tensorflow():
                             env=env, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "1"]
+
+
+def test_tests_scripts_and_examples_use_the_public_api():
+    """What they need of the process comes from `legacy_share.prepare_tensorflow` and
+    `legacy_share.testing`, never from the private `_tf` / `_process` modules."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    private = re.compile(r"legacy_share\._(tf|process)\b"
+                         r"|from legacy_share import .*\b_(tf|process)\b")
+    found = []
+    for folder in ("tests", "scripts", "examples"):
+        for path in sorted(glob.glob(os.path.join(root, folder, "*"))):
+            if os.path.isfile(path) and not path.endswith((".index", ".meta")) \
+                    and ".data-" not in path and os.path.basename(path) != "checkpoint":
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    found += [f"{path}:{n}" for n, line in enumerate(handle, 1)
+                              if private.search(line)]
+    assert found == []
+    assert "prepare_tensorflow" in legacy_share.__all__ and "cudnn" in legacy_share.__all__

@@ -12,7 +12,7 @@ import pytest
 
 import legacy_share
 from legacy_share import errors, names
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests import numpy_rnn
 
 rnn_cell = tf1.nn.rnn_cell
@@ -175,6 +175,7 @@ def test_later_call_never_creates_a_variable():
     message = str(caught.value)
     assert "GrowingCell 'rnn_cell" in message and "scope 'a'" in message
     assert "tried to create a/rnn_cell/w2 (with tf.compat.v1.get_variable)" in message
+    assert f"Its first call was at {__file__}:" in message
     assert "Only the first call may create variables" in message and "\n" not in message
     assert isinstance(caught.value, ValueError)  # what TensorFlow raised here before
     assert _variable_names() == ["a/rnn_cell/w1:0"]
@@ -224,6 +225,30 @@ def test_input_depth_the_weights_cannot_take_is_a_clear_error():
     assert "input depth 100" in message and "input depth 10," in message
     assert "output size (10: num_units" in message and "project the input" in message
     assert "\n" not in message
+
+
+def _next_line():
+    """The number of the caller's next line (where the call under test is)."""
+    return inspect.currentframe().f_back.f_lineno + 1
+
+
+def test_errors_of_a_later_call_say_where_the_first_call_was():
+    """As make_template's "originally defined at": the caller's file:line, found through
+    TensorFlow's frames (dynamic_rnn), not a line inside legacy_share or TensorFlow."""
+    cell = legacy_share.SharedGRUCell(3)
+    with tf1.Graph().as_default():
+        first = _next_line()
+        cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+    with tf1.Graph().as_default(), pytest.raises(errors.DifferentGraphError) as caught:
+        cell(tf1.zeros([1, 3]), tf1.zeros([1, 3]))
+    assert str(caught.value).endswith(f" Its first call was at {__file__}:{first}.")
+    with tf1.Graph().as_default():
+        stack = rnn_cell.MultiRNNCell([legacy_share.SharedGRUCell(10)] * 2)
+        with pytest.raises(legacy_share.IncompatibleShapeError) as caught:
+            first = _next_line()
+            tf1.nn.dynamic_rnn(stack, tf1.zeros([2, 3, 100]), dtype=tf.float32)
+    assert str(caught.value).endswith(f" Its first call was at {__file__}:{first}.")
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.usefixtures("graph")

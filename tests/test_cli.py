@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from legacy_share import _process, cli
+from legacy_share import cli, testing
 from tests.file_guard import error_line, run_main, save_variables, snapshot
-from legacy_share._tf import tf1
+from legacy_share.testing import tf1
 from legacy_share.reading import open_checkpoint
 from legacy_share.plans import Strategy
 
@@ -120,7 +120,7 @@ def test_warnings_reach_the_stderr_of_the_moment(capsys, monkeypatch, legacy, tm
     monkeypatch.setattr(log, "handlers", [h for h in log.handlers
                                           if not getattr(h, "_legacy_share_cli", False)])
     with contextlib.redirect_stderr(io.StringIO()):
-        _process.quiet_tensorflow()
+        testing.quiet_tensorflow()
     code, _, err = run_main(capsys, "migrate", prefix, str(tmp_path / "m.ckpt"), "--dry-run",
                             "--tolerance", "0.5")
     assert code == 0

@@ -13,14 +13,14 @@ import sys
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf1  # first: pytest's process serves tf_keras  # noqa: F401
+from legacy_share.testing import tf1  # first: pytest's process serves tf_keras  # noqa: F401
 from tests.file_guard import cli_async, error_line, run_main, save_variables, untouched
 
 from legacy_share import planning  # noqa: E402  pylint: disable=wrong-import-order
 
-from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share import testing  # noqa: E402  pylint: disable=wrong-import-order
 
-NEEDS_KERAS3 = pytest.mark.skipif(not _process.supports_keras3(),
+NEEDS_KERAS3 = pytest.mark.skipif(not testing.supports_keras3(),
                                   reason="Keras 3 came with TensorFlow 2.16")
 
 LAYER_0 = "rnn/multi_rnn_cell/cell_0/gru_cell"

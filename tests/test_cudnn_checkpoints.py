@@ -1,6 +1,7 @@
 """cuDNN checkpoints: found, unpacked, checked against their canonical tensors, migrated to
 TF1 cells that a strict Saver restores and that compute the cuDNN equations."""
 
+import dataclasses
 import json
 import os
 
@@ -10,7 +11,7 @@ import pytest
 from legacy_share import cli, cudnn, cudnn_models, planning, writing
 from legacy_share.errors import CheckpointError, PlanError
 from legacy_share.reading import open_checkpoint
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import error_line, run_main, untouched
 
@@ -78,6 +79,48 @@ def test_canonical_tensors_that_disagree_with_the_buffer_are_an_error(tmp_path):
         cudnn_models.check_canonical(ckpt, models)
     assert wrong in str(info.value) and f"{SCOPE}/opaque_kernel" in str(info.value)
     assert "max |diff|" in str(info.value)
+
+
+# Two layouts of one buffer length: its size alone cannot tell them apart.
+LSTM_96, GRU_96 = cudnn.Layout("lstm", 1, 3, 3), cudnn.Layout("gru", 1, 4, 2)
+
+
+@pytest.mark.parametrize("first, second", [("canonical tensors", "flags"),
+                                           ("--meta", "flags"),
+                                           ("canonical tensors", "--meta")])
+def test_canonical_tensors_meta_and_flags_that_disagree_are_an_error(tmp_path, first, second):
+    """The README's promise: sources of a buffer's layout that disagree stop the run, naming
+    both layouts, even where the other one fits the buffer's length as well."""
+    assert LSTM_96.size == GRU_96.size
+    sources = (first, second)
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path), LSTM_96,
+                                      canonical="canonical tensors" in sources,
+                                      meta=first == "--meta")
+    if first == "--meta":
+        meta = tf1.MetaGraphDef()
+        with open(prefix + ".meta", "rb") as handle:
+            meta.ParseFromString(handle.read())
+        meta_layouts = cudnn_models.layouts_from_meta(meta)
+    else:
+        meta_layouts = [dataclasses.asdict(GRU_96)] if second == "--meta" else []
+    with pytest.raises(PlanError) as info:
+        _find(prefix, meta_layouts=meta_layouts, given=GRU_96 if second == "flags" else None)
+    assert str(info.value) == (
+        f"{prefix}: {SCOPE}/opaque_kernel: the {first} say {LSTM_96.describe()}, the "
+        f"{second} say {GRU_96.describe()}; fix the flags")
+    assert info.value.tensor == f"{SCOPE}/opaque_kernel" and info.value.file == prefix
+
+
+def test_cli_migrate_refuses_flags_that_disagree_with_the_canonical_tensors(capsys, tmp_path):
+    prefix, _ = save_cudnn_checkpoint(str(tmp_path / "src"), LSTM_96, canonical=True)
+    dst = tmp_path / "out" / "model.ckpt"
+    with untouched(str(tmp_path / "src")):
+        code, out, err = run_main(capsys, "migrate", prefix, dst, "--cudnn", "gru", "--layers",
+                                  "1", "--units", "4", "--input-size", "2")
+    line = error_line(err)
+    assert code == 1 and out == ""
+    assert f"the canonical tensors say {LSTM_96.describe()}, the flags say" in line
+    assert not os.path.exists(dst.parent)
 
 
 def test_a_cudnn_gru_is_refused_for_migrate_with_the_reason():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from legacy_share import cudnn
-from legacy_share._tf import tf1  # first: pytest's process serves tf_keras
+from legacy_share.testing import tf1  # first: pytest's process serves tf_keras
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import error_line, run_main, untouched
 from tests.test_export import HAS_KERAS3, NO_KERAS3, export_and_reload, export_job

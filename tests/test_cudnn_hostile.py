@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from legacy_share import cudnn
-from legacy_share._tf import tf1
+from legacy_share.testing import tf1
 from tests.cudnn_cases import SCOPE, save_cudnn_checkpoint
 from tests.file_guard import Run, error_line, run_main, untouched
 
@@ -98,7 +98,7 @@ def test_a_sparse_meta_costs_memory_for_what_is_read_only(tmp_path, lstm):
 
 
 def _parses_bytearray():
-    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    from legacy_share.testing import tf1  # pylint: disable=import-outside-toplevel
     try:
         tf1.MetaGraphDef().ParseFromString(bytearray(b""))
     except TypeError:

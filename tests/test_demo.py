@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from legacy_share._tf import tf
+from legacy_share.testing import tf
 from tests.file_guard import snapshot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share import _process
+from legacy_share import testing
 from legacy_share.testing import legacy_graphs
-from legacy_share._tf import tf, tf1  # first: pytest's process serves tf_keras (the TF1 cells)
+from legacy_share.testing import tf, tf1  # first: pytest's process serves tf_keras (the TF1 cells)
 from tests import export_cases
 import legacy_share.keras  # pylint: disable=wrong-import-order  (after TensorFlow: keeps tf_keras)
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_worker.py")
-HAS_KERAS3 = _process.supports_keras3()
+HAS_KERAS3 = testing.supports_keras3()
 NO_KERAS3 = f"TensorFlow {tf.__version__} has no Keras 3 (it came with TensorFlow 2.16)"
 HAS_JAX = importlib.util.find_spec("jax") is not None
 NO_JAX = NO_KERAS3 if not HAS_KERAS3 else "jax is not installed (pip install 'jax[cpu]')"
@@ -68,9 +68,9 @@ GENERATIONS = {"tf0-gru-embedding-v1": dict(cell="gru", generation="tf0", input_
 
 def _env(keras, **extra):
     env = {k: v for k, v in os.environ.items()
-           if k not in (_process.LEGACY_KERAS_SWITCH, "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS")}
+           if k not in (legacy_share.LEGACY_KERAS_SWITCH, "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS")}
     if keras == 2:
-        env[_process.LEGACY_KERAS_SWITCH] = "1"
+        env[legacy_share.LEGACY_KERAS_SWITCH] = "1"
     env.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.path.dirname(os.path.dirname(WORKER)),
                **extra)
     return env

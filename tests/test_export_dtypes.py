@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 
-from legacy_share import _process  # noqa: E402
+from legacy_share import testing  # noqa: E402
 
 import legacy_share
-from legacy_share._tf import tf  # first: pytest's process serves tf_keras (the TF1 cells)  # noqa
+from legacy_share.testing import tf  # first: pytest's process serves tf_keras (the TF1 cells)  # noqa
 from tests import export_cases
 from tests.file_guard import error_line, run_main, save_variables
 from tests.test_export import export_and_reload, export_job
@@ -72,7 +72,7 @@ def _cell_variables(dtypes, depth=4, units=2):
             "rnn/basic_rnn_cell/bias": rng.normal(size=(units,)).astype(dtypes[1])}
 
 
-@pytest.mark.skipif(not _process.supports_keras3(), reason="exports with Keras 3 (TF >= 2.16)")
+@pytest.mark.skipif(not testing.supports_keras3(), reason="exports with Keras 3 (TF >= 2.16)")
 def test_mixed_dtypes_are_refused_in_one_line_naming_the_tensors(tmp_path, capsys):
     prefix = save_variables(str(tmp_path / "mixed"), _cell_variables(["float64", "float32"]))
     code, out, err = run_main(capsys, "export", "--dry-run", prefix, str(tmp_path / "m.keras"))

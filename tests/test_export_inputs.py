@@ -4,6 +4,8 @@ untouched; with --json the same error as JSON. Refusals come from the plan, befo
 these run in pytest's tf_keras process with `--keras 2`.
 """
 
+import dataclasses
+import inspect
 import json
 import os
 import warnings
@@ -11,13 +13,14 @@ import warnings
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf1  # first: pytest's process serves tf_keras  # noqa: F401
+from legacy_share.testing import tf1  # first: pytest's process serves tf_keras  # noqa: F401
 from tests.file_guard import error_line, run_main, save_variables, untouched
 
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share import cudnn, reference  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import checks  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share.keras.options import ExportOptions  # noqa: E402  pylint: disable=C0411
 
 
 def _gru(scope="rnn", depth=3, units=2, dtype=np.float32):
@@ -162,3 +165,29 @@ def test_saturated_gates_prove_without_a_numpy_warning(tmp_path):
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
     for values in sigmoids:
         np.testing.assert_array_equal(values, [0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("call", ["plan", "build_model", "export"])
+def test_a_misspelt_option_is_a_type_error_naming_it(tmp_path, call):
+    src = save_variables(str(tmp_path / "gru"), dict(_gru(), embedding=np.ones([7, 3], "f4")))
+    where = (str(tmp_path / "m.keras"),) if call == "export" else ()
+    keras = {} if call == "plan" else {"keras": 2}
+    with pytest.raises(TypeError, match="embeding"):
+        getattr(legacy_share.keras, call)(src, *where, embeding="embedding", **keras)
+    assert not os.path.exists(tmp_path / "m.keras")
+
+
+def test_plan_build_model_and_export_take_the_same_options_and_pass_each_one_on():
+    options = {field.name for field in dataclasses.fields(ExportOptions)}
+    own = {"plan": {"src"}, "build_model": {"src", "keras"},
+           "export": {"src", "dst", "keras", "tolerance", "force", "prove"}}
+    for call, extra in own.items():
+        parameters = inspect.signature(getattr(legacy_share.keras, call)).parameters
+        assert set(parameters) == options | extra, call
+    given = dict(stack="s", layers=2, custom_cells=True, forget_bias=0.5, embedding="e",
+                 dense="d", group_patterns=("g(1)",), renames=(("a", "b"),), excludes=("x",),
+                 meta="m.meta", cudnn=cudnn.Layout("lstm", 1, 2, 3), cudnn_buffer="b",
+                 cell_clip=1.0, proj_clip=2.0)
+    assert set(given) == options
+    taken = ExportOptions.of_arguments(dict(given, src="ckpt", dst="m.keras", keras=2))
+    assert {name: getattr(taken, name) for name in options} == given

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from legacy_share import cli, errors, file_output
-from legacy_share._tf import tf, tf1  # noqa: F401  first: pytest's process serves tf_keras
+from legacy_share.testing import tf, tf1  # noqa: F401  first: pytest's process serves tf_keras
 from tests import export_cases
 from tests.file_guard import Run, error_line, snapshot, tmpfs, untouched
 
@@ -25,9 +25,9 @@ import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share.keras import exporting  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import model as _model  # noqa: E402  pylint: disable=wrong-import-order
 
-from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share import testing  # noqa: E402  pylint: disable=wrong-import-order
 
-pytestmark = pytest.mark.skipif(not _process.supports_keras3(),
+pytestmark = pytest.mark.skipif(not testing.supports_keras3(),
                                 reason="exports with Keras 3, which came with TensorFlow 2.16")
 
 FORMATS = {"keras": ["m.keras"], "weights": ["m.model.json", "m.weights.h5"],

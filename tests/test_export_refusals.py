@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from legacy_share import _process, cli
-from legacy_share._tf import tf, tf1  # first: pytest's process serves tf_keras
+from legacy_share import cli, testing
+from legacy_share.testing import tf, tf1  # first: pytest's process serves tf_keras
 from tests import export_cases
 from tests.file_guard import untouched
 
@@ -173,7 +173,7 @@ def test_embedding_and_dense_of_the_wrong_shape_are_refused(capsys, ckpts, tmp_p
              match=("no tensor named nope for --dense",))
 
 
-@pytest.mark.skipif(not _process.supports_keras3(), reason="on TensorFlow < 2.16 tf.keras "
+@pytest.mark.skipif(not testing.supports_keras3(), reason="on TensorFlow < 2.16 tf.keras "
                     "writes no .keras zip that --force would recognise (known, see README)")
 def test_an_existing_destination_needs_force(capsys, ckpts, tmp_path):
     dst = tmp_path / "m.keras"
@@ -226,7 +226,7 @@ def test_dry_run_prints_one_row_per_stack_and_writes_nothing(capsys, ckpts, tmp_
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.skipif(not _process.supports_keras3(), reason="TensorFlow < 2.16: see the next test")
+@pytest.mark.skipif(not testing.supports_keras3(), reason="TensorFlow < 2.16: see the next test")
 def test_keras3_export_from_a_tf_keras_process_runs_in_a_fresh_process(capsys, ckpts, tmp_path):
     dst = tmp_path / "m.keras"
     code = cli.main(["export", ckpts["shared"], str(dst), "--layers", "3", "--json"])
@@ -236,7 +236,7 @@ def test_keras3_export_from_a_tf_keras_process_runs_in_a_fresh_process(capsys, c
     assert dst.is_file()
 
 
-@pytest.mark.skipif(_process.supports_keras3(), reason=f"TensorFlow {tf.__version__} has Keras 3")
+@pytest.mark.skipif(testing.supports_keras3(), reason=f"TensorFlow {tf.__version__} has Keras 3")
 def test_keras3_on_old_tensorflow_is_one_line(capsys, ckpts, tmp_path):
     code = cli.main(["export", ckpts["per_layer"], str(tmp_path / "m.keras")])
     _, err = capsys.readouterr()

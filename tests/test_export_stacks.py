@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share._tf import rnn_cell, tf, tf1  # first: pytest's process serves tf_keras
+from legacy_share.testing import rnn_cell, tf, tf1  # first: pytest's process serves tf_keras
 from legacy_share.testing import legacy_graphs
 from tests import export_cases
 from tests.cudnn_cases import save_cudnn_checkpoint

@@ -17,7 +17,7 @@ import pytest
 from tests.file_guard import (Run, tmpfs, assert_is_migration, cli, error_line, expected_checksums,
                               load_fault_kill, run_main, tensor_checksums, untouched)
 from legacy_share import destination, errors, migration, writing
-from legacy_share._tf import tf1
+from legacy_share.testing import tf1
 
 
 # ------------------------------------------------------------------- environment faults
@@ -159,7 +159,7 @@ def _limited(limit, argv, batch_bytes=None):
     """`cli.main(ARGV)` in a child whose files may not grow past `limit` bytes (RLIMIT_FSIZE:
     writes beyond fail with EFBIG, as on a full disk) -> Run."""
     code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
-            f"from legacy_share import _process, cli\n_process.prepare_tensorflow()\n"
+            f"import legacy_share\nfrom legacy_share import cli\nlegacy_share.prepare_tensorflow()\n"
             f"from legacy_share import writing\n"
             + (f"writing.BATCH_BYTES = {batch_bytes}\n" if batch_bytes else "")
             + f"sys.exit(cli.main({[str(a) for a in argv]!r}))")

@@ -97,8 +97,9 @@ def worker(source, seed, start, stop, status_path, report_path):
     """
     import contextlib  # pylint: disable=import-outside-toplevel
     import io  # pylint: disable=import-outside-toplevel
-    from legacy_share import _process, cli  # pylint: disable=import-outside-toplevel
-    _process.prepare_tensorflow()
+    import legacy_share  # pylint: disable=import-outside-toplevel
+    from legacy_share import cli  # pylint: disable=import-outside-toplevel
+    legacy_share.prepare_tensorflow()
 
     files = sorted(f for f in os.listdir(source) if f != "checkpoint" and not f.endswith(".meta"))
     blobs = {}
@@ -208,7 +209,7 @@ def small_v1(legacy_stack):
 def partitioned(tmp_path_factory):
     """A sharded V2 checkpoint (2 data files) with a partitioned variable, strings and ints."""
     import numpy as np  # pylint: disable=import-outside-toplevel
-    from legacy_share._tf import tf1  # pylint: disable=import-outside-toplevel
+    from legacy_share.testing import tf1  # pylint: disable=import-outside-toplevel
     folder = str(tmp_path_factory.mktemp("partitioned"))
     with tf1.Graph().as_default():
         with tf1.device("/cpu:0"):

@@ -14,7 +14,7 @@ from legacy_share.errors import PlanError
 from legacy_share.migration import migrate, plan_checkpoint
 from legacy_share.planning import COPY, RENAME, TensorSpec, migrated_name, plan_migration
 from legacy_share.testing import old_cells
-from legacy_share._tf import rnn_cell, tf, tf1
+from legacy_share.testing import rnn_cell, tf, tf1
 from legacy_share.cells import SharedBasicLSTMCell
 
 UNITS, VOCAB, STEPS, BATCH = 4, 7, 3, 2

@@ -12,7 +12,7 @@ from legacy_share import errors
 from legacy_share import migration
 from legacy_share import writing
 from legacy_share import values
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.planning import Plan, Step, Strategy
 from legacy_share.reading import open_checkpoint
 from legacy_share.restoring import restore_shared
@@ -266,7 +266,7 @@ def test_strict_within_tolerance_passes(ckpts, tmp_path):
 def test_a_folder_as_destination_is_refused_and_nothing_written(ckpts, tmp_path, folder):
     prefix, _ = ckpts["v2"]
     dst = os.path.join(str(tmp_path), "" if folder == "EXISTING" else folder)
-    with pytest.raises(errors.CheckpointError, match=r"folder; give an output prefix such as "):
+    with pytest.raises(errors.OutputError, match=r"folder; give an output prefix such as "):
         migration.migrate(prefix, dst)
     assert os.listdir(tmp_path) == []
 
@@ -327,7 +327,7 @@ def test_batched_writer_refuses_nothing_to_save_and_writes_nothing(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     out = str(tmp_path / "out.ckpt")
-    with pytest.raises(ValueError, match=r"no tensor to save at .*out\.ckpt"):
+    with pytest.raises(errors.PlanError, match=r"no tensor to save at .*out\.ckpt"):
         writing.save_batched([], str(tmp), out)
     assert sorted(os.listdir(tmp_path)) == ["tmp"] and os.listdir(tmp) == []
 
@@ -385,7 +385,7 @@ def test_read_back_that_differs_from_what_was_written_is_a_verification_error(ck
 def test_output_over_the_input_is_refused_even_with_force(ckpts):
     prefix, _ = ckpts["v2"]
     before = snapshot(*_input_files(prefix))
-    with pytest.raises(errors.CheckpointError, match=r"is the input checkpoint .*give another"):
+    with pytest.raises(errors.OutputError, match=r"is the input checkpoint .*give another"):
         migration.migrate(prefix, prefix, force=True)
     assert snapshot(*_input_files(prefix)) == before
 

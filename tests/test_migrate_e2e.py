@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from legacy_share.testing import legacy_graphs
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.errors import (DestinationExistsError, LayersDifferError, PlanError)
 from legacy_share.migration import migrate, plan_checkpoint, unshare
 from legacy_share.restoring import restore_shared

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf, tf1, rnn_cell  # first: this process serves the legacy cells
+from legacy_share.testing import tf, tf1, rnn_cell  # first: this process serves the legacy cells
 from legacy_share import graph_names, migration, opening, planning, stack_graphs
 from legacy_share.errors import NameCheckError
 from legacy_share.stack_graphs import (BIDIRECTIONAL, BIDIRECTIONAL_SHARED, CELL_CALL,

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.cells import SharedBasicLSTMCell, SharedGRUCell
-from legacy_share.errors import Error, IncompatibleDtypeError, IncompatibleShapeError
+from legacy_share.errors import (ArgumentError, Error, IncompatibleDtypeError,
+                                 IncompatibleShapeError)
 from legacy_share.nested import MODES, hierarchical_rnn
 
 CHAR_UNITS, WORD_UNITS, DEPTH = 5, 4, 3
@@ -314,7 +315,7 @@ def test_float_lengths_are_a_dtype_error_not_a_shape_error(which, shape):
 def test_unknown_mode_names_the_valid_modes():
     with tf1.Graph().as_default():
         x = tf1.placeholder(tf.float32, [None, 3, 4, DEPTH])
-        with pytest.raises(ValueError, match=r"'unrolled'.*'batched', 'cloned'"):
+        with pytest.raises(ArgumentError, match=r"'unrolled'.*'batched', 'cloned'"):
             hierarchical_rnn(SharedGRUCell(2), SharedGRUCell(2), x, mode="unrolled")
         assert tf1.global_variables() == []
 

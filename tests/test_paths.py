@@ -12,12 +12,12 @@ import shutil
 import numpy as np
 import pytest
 
-from legacy_share._tf import tf1
+from legacy_share.testing import tf1
 from tests.file_guard import cli, error_line, run_main, save_variables, snapshot
 
-from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share import testing  # noqa: E402  pylint: disable=wrong-import-order
 
-NEEDS_KERAS3 = pytest.mark.skipif(not _process.supports_keras3(),
+NEEDS_KERAS3 = pytest.mark.skipif(not testing.supports_keras3(),
                                   reason="Keras 3 came with TensorFlow 2.16")
 
 LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"

@@ -20,7 +20,7 @@ from tests.file_guard import (assert_is_migration, change_index, cli, cli_async,
                               error_line, expected_checksums, load_fault_kill, run_batch, run_main,
                               snapshot, tensor_checksums, untouched)
 from legacy_share import destination, errors, migration
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.reading import open_checkpoint
 
 PREFIX = "model.ckpt-3"  # what save_legacy_stack writes

@@ -18,7 +18,7 @@ from tests.test_seq2seq_names import CASES, D, E, INPUT_PROJECTION, P, U, V
 
 
 def _wrappers():
-    from legacy_share._tf import rnn_cell, tf, tf1
+    from legacy_share.testing import rnn_cell, tf, tf1
     plain = tf.autograph.experimental.do_not_convert  # graph code, no control flow to convert
 
     class _Wrapper(rnn_cell.RNNCell):
@@ -64,14 +64,14 @@ def _wrappers():
 
 def _linear(args, size):
     """`kernel` and `bias` in the current scope, as r1.2 - r1.15 `_linear` / `_Linear` make them."""
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     width = sum(int(a.shape[1]) for a in args)
     kernel = tf1.get_variable("kernel", [width, size])
     return tf.matmul(tf.concat(args, 1), kernel) + tf1.get_variable("bias", [size])
 
 
 def _rnn_decoder(inputs, state, cell, scope="rnn_decoder"):
-    from legacy_share._tf import tf1
+    from legacy_share.testing import tf1
     with tf1.variable_scope(scope):
         for i, inp in enumerate(inputs):
             if i:
@@ -80,7 +80,7 @@ def _rnn_decoder(inputs, state, cell, scope="rnn_decoder"):
 
 
 def _attention_decoder(inputs, state, cell, output_size):
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     with tf1.variable_scope("attention_decoder"):
         tf1.get_variable("AttnW_0", [1, 1, U, U])
         tf1.get_variable("AttnV_0", [U])
@@ -97,7 +97,7 @@ def _attention_decoder(inputs, state, cell, output_size):
 
 def _seq2seq_graph(case):
     """{name: shape} of today's graph of `case`, built for two buckets."""
-    from legacy_share._tf import rnn_cell, tf, tf1
+    from legacy_share.testing import rnn_cell, tf, tf1
     embedding_wrapper, projection_wrapper, _ = _wrappers()
     function, projected = case.split("-")[0], case.endswith("output_projection")
     kind = {"embedding_rnn_seq2seq": rnn_cell.BasicLSTMCell}.get(function, rnn_cell.GRUCell)
@@ -114,7 +114,7 @@ def _seq2seq_graph(case):
 
 
 def _embedding_rnn_seq2seq(ids, cell, projected, embedding_wrapper, projection_wrapper):
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     with tf1.variable_scope("embedding_rnn_seq2seq"):
         encoder = embedding_wrapper(copy.deepcopy(cell), D)
         _, state = tf1.nn.static_rnn(encoder, ids, dtype=tf.float32)
@@ -125,7 +125,7 @@ def _embedding_rnn_seq2seq(ids, cell, projected, embedding_wrapper, projection_w
 
 
 def _embedding_tied_rnn_seq2seq(ids, cell, projected, _, projection_wrapper):
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     with tf1.variable_scope("embedding_tied_rnn_seq2seq"):
         embedding = tf1.get_variable("embedding", [V, D])
         inputs = [tf.nn.embedding_lookup(embedding, i) for i in ids]
@@ -137,7 +137,7 @@ def _embedding_tied_rnn_seq2seq(ids, cell, projected, _, projection_wrapper):
 
 
 def _embedding_attention_seq2seq(ids, cell, projected, embedding_wrapper, projection_wrapper):
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     with tf1.variable_scope("embedding_attention_seq2seq"):
         encoder = embedding_wrapper(copy.deepcopy(cell), D)
         _, state = tf1.nn.static_rnn(encoder, ids, dtype=tf.float32)
@@ -159,7 +159,7 @@ def test_todays_list_is_what_tf_layer_scoping_names_the_rebuilt_graph(case):
 
 
 def test_input_projection_list_is_what_tf_layer_scoping_names_the_rebuilt_graph():
-    from legacy_share._tf import rnn_cell, tf, tf1
+    from legacy_share.testing import rnn_cell, tf, tf1
     input_projection_wrapper = _wrappers()[2]
     with tf1.Graph().as_default() as graph:
         inputs = tf1.placeholder(tf.float32, [3, 4, D])

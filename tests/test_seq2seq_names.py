@@ -406,7 +406,7 @@ def test_other_names_are_not_marked(name):
                                   "embedding_tied_rnn_seq2seq"])
 def test_a_saved_checkpoint_migrates_bit_for_bit_and_restores_strictly(tmp_path, case,
                                                                        generation, write_version):
-    from legacy_share._tf import tf, tf1
+    from legacy_share.testing import tf, tf1
     from legacy_share.migration import migrate
     from tests.file_guard import save_variables, snapshot
 

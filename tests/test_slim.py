@@ -8,7 +8,7 @@ import tf_slim as slim
 
 from legacy_share import errors
 from legacy_share.testing import legacy_graphs
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.cells import SharedGRUCell
 from legacy_share.slim import assign_from_legacy_checkpoint_fn
 
@@ -167,9 +167,9 @@ def test_ignore_missing_vars_skips_them_with_a_warning_as_slim_does(legacy, capl
 
 
 @pytest.mark.parametrize("var_list, error, match", [
-    ([], ValueError, "var_list is empty"),
-    (None, ValueError, "var_list is empty"),
-    ({"softmax_w": None}, TypeError, r"var_list is a dict.*renames=\[\(old_regex, new\)\]"),
+    ([], errors.ArgumentError, "var_list is empty"),
+    (None, errors.ArgumentError, "var_list is empty"),
+    ({"softmax_w": None}, errors.ArgumentError, r"var_list is a dict.*renames=\[\(old_regex, new\)\]"),
 ])
 def test_var_list_errors_say_what_to_pass(legacy, var_list, error, match):
     with pytest.raises(error, match=match):

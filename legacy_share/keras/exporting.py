@@ -20,6 +20,7 @@ from legacy_share.keras import checks
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import model as _model
 from legacy_share.keras import name_check
+from legacy_share.keras.options import ExportOptions, check_tolerance
 from legacy_share.keras import proof as _proof
 from legacy_share.keras import structure
 from legacy_share.keras import tf2_exporting
@@ -66,33 +67,34 @@ def plan(src, stack=None, layers=None, custom_cells=False, forget_bias=1.0, embe
     Raises:
       CheckpointError, PlanError, ExportError: as `export`.
     """
-    return _plan(_open(src, locals()), locals())
+    options = ExportOptions.of_arguments(locals())
+    return _plan(_open(src, options), options)
 
 
 def _open(src, options):
     """`src` opened for planning, with the old graph and cuDNN flags of `options`."""
-    return opening.open_for_planning(src, options.get("meta"), options.get("cudnn"),
-                                     options.get("cudnn_buffer"))
+    return opening.open_for_planning(src, options.meta, options.cudnn, options.cudnn_buffer)
 
 
 def _plan(opened, options):
+    """The checked plan of the opened checkpoint for `options` (ExportOptions)."""
     ckpt = opened.checkpoint
     if tf2_exporting.applies(ckpt):  # a TF 2 tf.keras checkpoint: its object graph says it all
         return tf2_exporting.plan_checkpoint(ckpt, options)
-    if options.get("assumptions") is not None:
+    if options.assumptions is not None:
         raise ExportError(f"{ckpt.prefix}: --activation, --return-sequences and the other "
                           f"assumed settings are for tf.keras checkpoints; leave them out",
                           file=ckpt.prefix)
-    checks.check_forget_bias(ckpt.prefix, options.get("forget_bias", 1.0))
+    checks.check_forget_bias(ckpt.prefix, options.forget_bias)
     notes = opened.graph_notes
     cudnn_plan = _cudnn_plan(opened, options)
     if cudnn_plan is not None:
-        if options.get("cell_clip") is not None or options.get("proj_clip") is not None:
+        if options.cell_clip is not None or options.proj_clip is not None:
             raise ExportError(f"{ckpt.prefix}: --cell-clip / --proj-clip are LSTMCell settings, "
                               f"and a cuDNN model does not clip; leave them out.")
         checks.check_plan(cudnn_plan, ckpt.specs)
         return _with_dtype(cudnn_plan, ckpt.specs)
-    naming = {k: options.get(k) or () for k in ("group_patterns", "renames", "excludes")}
+    naming = options.naming()
     specs = ckpt.specs
     with opening.naming_errors(ckpt.prefix):
         groups = planning.find_layer_groups(specs, **naming)
@@ -102,13 +104,12 @@ def _plan(opened, options):
             if groups else {0}
         strategy = f"layer:{min(common)}" if common else "layer:0"
         migration_plan = planning.plan_migration(specs, strategy=strategy, notes=notes, **naming)
-    dense = checks.dense_names(ckpt.prefix, options.get("dense"))
+    dense = checks.dense_names(ckpt.prefix, options.dense)
     export_plan = structure.plan_export(
-        ckpt.prefix, specs, migration_plan, stack=options.get("stack"),
-        layers=options.get("layers"), custom_cells=options.get("custom_cells", False),
-        forget_bias=options.get("forget_bias", 1.0), embedding=options.get("embedding"),
-        dense=dense, renames=naming["renames"], cell_clip=options.get("cell_clip"),
-        proj_clip=options.get("proj_clip"))
+        ckpt.prefix, specs, migration_plan, stack=options.stack, layers=options.layers,
+        custom_cells=options.custom_cells, forget_bias=options.forget_bias,
+        embedding=options.embedding, dense=dense, renames=naming["renames"],
+        cell_clip=options.cell_clip, proj_clip=options.proj_clip)
     checks.check_plan(export_plan, specs)
     return _check_names(ckpt, _with_dtype(export_plan, specs), naming)
 
@@ -129,8 +130,8 @@ def _check_names(ckpt, export_plan, naming):
 def _cudnn_plan(opened, options):
     """The plan of the checkpoint's cuDNN models (cudnn_stacks), or None when it has none."""
     return cudnn_stacks.plan_cudnn(
-        opened, stack=options.get("stack"), layers=options.get("layers"),
-        embedding=options.get("embedding"), dense=options.get("dense"))
+        opened, stack=options.stack, layers=options.layers, embedding=options.embedding,
+        dense=options.dense)
 
 
 def _ready(export_plan):
@@ -157,14 +158,18 @@ def _reader(ckpt):
     return value_of
 
 
-def build_model(src, keras=3, **options):
+def build_model(src, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
+                embedding=None, dense=None, group_patterns=(), renames=(), excludes=(),
+                meta=None, cudnn=None, cudnn_buffer=None, cell_clip=None, proj_clip=None,
+                assumptions=None):
     """The Keras model of checkpoint `src` with its weights, in this process's Keras.
 
     Args:
       src: a checkpoint (prefix, folder, V1 file, .index) in any naming generation.
       keras: 3 (Keras 3) or 2 (tf_keras; tf.keras on TensorFlow < 2.16).
-      **options: as `export` (stack, layers, custom_cells, forget_bias, cell_clip, proj_clip,
-        embedding, dense, group_patterns, renames, excludes, meta, cudnn, cudnn_buffer).
+      stack, layers, custom_cells, forget_bias, embedding, dense, group_patterns, renames,
+        excludes, meta, cudnn, cudnn_buffer, cell_clip, proj_clip: as `export` (a keyword
+        not among them is a TypeError naming it).
     Returns:
       A functional model: inputs `inputs` [batch, time, depth] in the plan's dtype (float64
       for a float64 checkpoint, else float32; int32 ids [batch, time]
@@ -174,6 +179,7 @@ def build_model(src, keras=3, **options):
       LegacyKerasError: this process serves the other Keras; ExportError, CheckpointError,
       PlanError: what cannot be exported, and why.
     """
+    options = ExportOptions.of_arguments(locals())
     _process.use_keras(keras)
     opened = _open(src, options)
     ckpt = opened.checkpoint
@@ -185,8 +191,8 @@ def build_model(src, keras=3, **options):
 
 
 def destination_format(dst):
-    """`keras`, `weights.h5` or `saved_model` by the destination's name; ExportError otherwise."""
-    text = os.path.expanduser(os.fspath(dst))
+    """`keras`, `weights.h5` or `saved_model` by the destination's name; OutputError otherwise."""
+    text = tf_paths.given_path(dst, "output")
     tf_paths.check_literal(os.path.abspath(text), "output")
     if text.endswith(".keras"):
         return KERAS
@@ -194,8 +200,8 @@ def destination_format(dst):
         return WEIGHTS
     if text.endswith(os.sep) or os.path.isdir(text) or not os.path.splitext(text)[1]:
         return SAVED_MODEL
-    raise ExportError(f"{text}: unknown output format; name it *.keras (a whole model), "
-                      f"*.weights.h5 (weights) or a folder (SavedModel)")
+    raise errors.OutputError(f"{text}: unknown output format; name it *.keras (a whole "
+                             f"model), *.weights.h5 (weights) or a folder (SavedModel)")
 
 
 def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forget_bias=1.0,
@@ -236,29 +242,21 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
       An ExportReport.
     Raises:
       DestinationExistsError: `dst` exists and not `force`. ProofError: the outputs differ
-      (nothing written). ExportError, CheckpointError, PlanError, LegacyKerasError: as
-      `build_model`.
+      (nothing written). OutputError: `dst` cannot be written. ExportError, CheckpointError,
+      PlanError, LegacyKerasError: as `build_model`.
     """
+    check_tolerance(tolerance)
     fmt = destination_format(dst)
     kind = {KERAS: file_output.FILE, WEIGHTS: file_output.PAIR}.get(fmt, file_output.FOLDER)
     dst = file_output.output_path(dst, kind)
     _process.use_keras(keras)
-    opened = _open(src, dict(meta=meta, cudnn=cudnn, cudnn_buffer=cudnn_buffer))
+    options = ExportOptions.of_arguments(locals())
+    opened = _open(src, options)
     ckpt = opened.checkpoint
     if tf2_exporting.applies(ckpt):  # proven against tf_keras's model restored from `src`
-        return tf2_exporting.export(
-            ckpt, dst, fmt, kind, keras, dict(
-                stack=stack, layers=layers, custom_cells=custom_cells, forget_bias=forget_bias,
-                embedding=embedding, dense=dense, group_patterns=group_patterns,
-                renames=renames, excludes=excludes, meta=meta, cudnn=cudnn,
-                cudnn_buffer=cudnn_buffer, cell_clip=cell_clip, proj_clip=proj_clip,
-                assumptions=assumptions), tolerance, force, prove)
-    export_plan = _plan(opened, dict(stack=stack, layers=layers, custom_cells=custom_cells,
-                                   forget_bias=forget_bias, embedding=embedding, dense=dense,
-                                   group_patterns=group_patterns, renames=renames,
-                                   excludes=excludes, meta=meta, cudnn=cudnn,
-                                   cudnn_buffer=cudnn_buffer, cell_clip=cell_clip,
-                                   proj_clip=proj_clip))
+        return tf2_exporting.export(ckpt, dst, fmt, kind, keras, options, tolerance, force,
+                                    prove)
+    export_plan = _plan(opened, options)
     _ready(export_plan)
     output = file_output.FileOutput(dst, kind, ckpt.files + ([os.fspath(meta)] if meta else []),
                                     companion=architecture_path(dst) if fmt == WEIGHTS else None)
@@ -306,7 +304,7 @@ def architecture_path(weights_path):
 
 
 def _save(model, path, fmt, flavour):
-    """Writes `model` as `fmt` at `path`; CheckpointError (one line) on the first write error."""
+    """Writes `model` as `fmt` at `path`; OutputError (one line) on the first write error."""
     try:
         # Keras's and TensorFlow's savers are not interrupt-safe: a KeyboardInterrupt unwinding
         # through their graph contexts became "AssertionError: Nesting violated". A signal
@@ -319,7 +317,7 @@ def _save(model, path, fmt, flavour):
             raise
         exc = None  # its traceback holds the HDF5 file open; closed now, its complaints muted
         _collect_quietly()
-        raise errors.CheckpointError(
+        raise errors.OutputError(
             f"{path}: cannot write the export: {reason}; check free space and permissions "
             f"(nothing was left at the destination).") from None
 

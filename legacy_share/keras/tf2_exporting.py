@@ -16,6 +16,7 @@ from legacy_share import file_output
 from legacy_share import generations
 from legacy_share.errors import CheckpointError, ExportError, ProofError
 from legacy_share.keras import proof as _proof
+from legacy_share.keras.options import ExportOptions
 from legacy_share.keras import tf2_checkpoints
 from legacy_share.keras import tf2_layers
 from legacy_share.keras import tf2_model
@@ -57,7 +58,7 @@ def plan_checkpoint(ckpt, options):
       CheckpointError: the object graph cannot be read.
     """
     given = [k for k, unset in _TF1_OPTIONS.items()
-             if options.get(k, unset) != unset and options.get(k) not in ((), [])]
+             if getattr(options, k) != unset and getattr(options, k) not in ((), [])]
     if given:
         flag = "--" + _FLAGS.get(given[0], given[0]).replace("_", "-")
         raise ExportError(f"{ckpt.prefix}: {flag} ({given[0]}) is for TF1 checkpoints; a "
@@ -67,7 +68,7 @@ def plan_checkpoint(ckpt, options):
     data = value.item() if isinstance(value, np.ndarray) else value
     graph = tf2_checkpoints.parse_object_graph(data, ckpt.prefix)
     return tf2_checkpoints.plan_keras_checkpoint(
-        ckpt.prefix, ckpt.specs, graph, options.get("assumptions"), options.get("stack"))
+        ckpt.prefix, ckpt.specs, graph, options.assumptions, options.stack)
 
 
 def inspect_lines(ckpt):
@@ -75,7 +76,7 @@ def inspect_lines(ckpt):
     (none when its object graph holds no tf.keras model)."""
     try:
         # Layers without weights listed as such, not refused: the export refuses them.
-        plan = plan_checkpoint(ckpt, dict(assumptions=tf2_layers.Assumptions(
+        plan = plan_checkpoint(ckpt, ExportOptions(assumptions=tf2_layers.Assumptions(
             weightless="dropout")))
     except ExportError:
         return ()
