@@ -10,7 +10,7 @@ import pytest
 
 import legacy_share
 from legacy_share import cudnn, migration, opening, reading, restoring, state_file, verifying
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from legacy_share.errors import PlanError
 from legacy_share.testing.legacy_graphs import save_legacy_stack
 from tests.cudnn_cases import save_cudnn_checkpoint

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share._tf import tf  # first: pytest's process serves tf_keras
+from legacy_share.testing import tf  # first: pytest's process serves tf_keras
 from legacy_share.keras import model as keras_model
 from tests import numpy_rnn
 from tests import test_export
