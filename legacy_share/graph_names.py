@@ -137,12 +137,15 @@ def build(graph):
     with tf.Graph().as_default() as g, _quiet():
         inputs = tf1.placeholder(tf.float32, [1, 1, graph.input_depth])
         try:
-            with _scope(tf1, graph.scope):
+            with _scope(tf1, "" if graph.call == stack_graphs.BIDIRECTIONAL_SCOPED else graph.scope):
                 if graph.call == stack_graphs.DYNAMIC_RNN:
                     tf1.nn.dynamic_rnn(_cell(cells, graph), inputs, dtype=tf.float32)
                 elif graph.call == stack_graphs.BIDIRECTIONAL:
                     tf1.nn.bidirectional_dynamic_rnn(_cell(cells, graph), _cell(cells, graph),
                                                      inputs, dtype=tf.float32)
+                elif graph.call == stack_graphs.BIDIRECTIONAL_SCOPED:
+                    tf1.nn.bidirectional_dynamic_rnn(_cell(cells, graph), _cell(cells, graph),
+                                                     inputs, dtype=tf.float32, scope=graph.scope)
                 elif graph.call == stack_graphs.BIDIRECTIONAL_SHARED:
                     cell = _cell(cells, graph)
                     tf1.nn.bidirectional_dynamic_rnn(cell, cell, inputs, dtype=tf.float32)
