@@ -147,7 +147,7 @@ def test_fw_and_bw_under_a_user_scope_are_one_bidirectional_stack_checked_by_nam
 
 def test_one_direction_of_a_pair_is_not_offered_as_a_model(blocks, capsys):
     code, _, err = run_main(capsys, "export", blocks, os.path.dirname(blocks) + "/x.keras",
-                            "--dry-run", "--stack", "bi-lstm0/fw")
+                            "--dry-run", "--keras", "2", "--stack", "bi-lstm0/fw")
     assert code == 1
     assert error_line(err).endswith(f"no stack under --stack bi-lstm0/fw; the stacks are: "
                                     f"{BI0}, {BI1}")
@@ -161,7 +161,8 @@ def test_one_block_of_the_chain_is_exported_alone_with_one_stack_flag(blocks):
 
 def test_stacks_given_against_the_data_flow_are_refused_in_one_line(blocks, capsys):
     code, _, err = run_main(capsys, "export", blocks, os.path.dirname(blocks) + "/x.keras",
-                            "--dry-run", "--stack", "bi-lstm1", "--stack", "bi-lstm0")
+                            "--dry-run", "--keras", "2", "--stack", "bi-lstm1",
+                            "--stack", "bi-lstm0")
     assert code == 1
     line = error_line(err)
     assert f"{BI1} (12 -> 2 x 4) outputs width 8 but the next --stack {BI0} (5 -> 2 x 6) " \
@@ -196,9 +197,33 @@ def test_stacks_whose_order_the_shapes_cannot_tell_are_refused_naming_the_flags(
     for scope, (depth, units) in zip("ab", sizes):
         variables.update(_lstm(f"{scope}/rnn/basic_lstm_cell", depth, units, rng))
     prefix = save_variables(str(tmp_path / "ckpt"), variables)
-    code, _, err = run_main(capsys, "export", prefix, str(tmp_path / "x.keras"), "--dry-run")
+    code, _, err = run_main(capsys, "export", prefix, str(tmp_path / "x.keras"), "--dry-run",
+                            "--keras", "2")
     assert code == 1
     line = error_line(err)
     assert why in line
     assert line.endswith("choose one with --stack SCOPE, or chain them with --stack A --stack "
                          "B ... in the order the data flows")
+
+
+def _tf0_gru(scope, depth, units, rng):
+    """TF 0.12's GRUCell variables (rnn_cell.py: `GRUCell/Gates/Linear/Matrix`, ...)."""
+    shapes = {"Gates/Linear/Matrix": [depth + units, 2 * units], "Gates/Linear/Bias": [2 * units],
+              "Candidate/Linear/Matrix": [depth + units, units],
+              "Candidate/Linear/Bias": [units]}
+    return {f"{scope}/GRUCell/{v}": rng.normal(size=s).astype(np.float32)
+            for v, s in shapes.items()}
+
+
+def test_tf0_fw_and_bw_under_a_user_scope_are_one_bidirectional_stack(tmp_path):
+    """TF 0.12's bidirectional_dynamic_rnn(scope="bi") wrote `bi/FW`, `bi/BW` (its default
+    scope was BiRNN): paired, and checked against today's bidirectional_dynamic_rnn(scope=bi)."""
+    rng = np.random.RandomState(0)
+    prefix = save_variables(str(tmp_path / "ckpt"), {**_tf0_gru("bi/FW", 3, 5, rng),
+                                                     **_tf0_gru("bi/BW", 3, 5, rng)})
+    plan = legacy_share.keras.plan(prefix)
+    stack, = plan.stacks
+    assert (stack.scope, stack.directions, stack.units, stack.depths) == (
+        "bi/{fw,bw}/gru_cell", 2, 5, (3,))
+    assert stack.status == "exact", stack.reason
+    assert plan.refusal() is None
