@@ -21,8 +21,8 @@ from legacy_share.errors import NameCheckError
 from legacy_share.tables import format_shape
 
 __all__ = ["StackGraph", "EXACT", "INCOMPLETE", "BY_RULE", "DYNAMIC_RNN", "BIDIRECTIONAL",
-           "BIDIRECTIONAL_SHARED", "BIDIRECTIONAL_SCOPED", "CELL_CALL", "Stack", "stacks_of", "graph_of", "describe",
-           "compare"]
+           "BIDIRECTIONAL_SHARED", "BIDIRECTIONAL_SCOPED", "CELL_CALL", "Stack", "stacks_of",
+           "graph_of", "describe", "compare"]
 
 EXACT = "exact"
 INCOMPLETE = "incomplete"
