@@ -126,7 +126,9 @@ def _add_export(commands, common):
                              "(SavedModel)")
     export.add_argument("--keras", type=int, choices=(3, 2), default=3,
                         help="3: Keras 3 (default); 2: tf_keras")
-    export.add_argument("--stack", metavar="SCOPE", help="the stack to export when there are several")
+    export.add_argument("--stack", metavar="SCOPE", action="append",
+                        help="the stack to export when there are several; repeated, the stacks "
+                             "of one model in the order the data flows")
     export.add_argument("--layers", type=_positive, metavar="K",
                         help="how many times a shared stack runs its one layer (not stored); "
                              "with --cudnn: the cuDNN layers")

@@ -137,12 +137,16 @@ def build(graph):
     with tf.Graph().as_default() as g, _quiet():
         inputs = tf1.placeholder(tf.float32, [1, 1, graph.input_depth])
         try:
-            with _scope(tf1, graph.scope):
+            scoped = graph.call == stack_graphs.BIDIRECTIONAL_SCOPED  # the call's own scope=
+            with _scope(tf1, "" if scoped else graph.scope):
                 if graph.call == stack_graphs.DYNAMIC_RNN:
                     tf1.nn.dynamic_rnn(_cell(cells, graph), inputs, dtype=tf.float32)
                 elif graph.call == stack_graphs.BIDIRECTIONAL:
                     tf1.nn.bidirectional_dynamic_rnn(_cell(cells, graph), _cell(cells, graph),
                                                      inputs, dtype=tf.float32)
+                elif graph.call == stack_graphs.BIDIRECTIONAL_SCOPED:
+                    tf1.nn.bidirectional_dynamic_rnn(_cell(cells, graph), _cell(cells, graph),
+                                                     inputs, dtype=tf.float32, scope=graph.scope)
                 elif graph.call == stack_graphs.BIDIRECTIONAL_SHARED:
                     cell = _cell(cells, graph)
                     tf1.nn.bidirectional_dynamic_rnn(cell, cell, inputs, dtype=tf.float32)

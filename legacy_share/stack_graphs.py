@@ -20,8 +20,8 @@ from legacy_share.errors import NameCheckError
 from legacy_share.tables import format_shape
 
 __all__ = ["StackGraph", "EXACT", "INCOMPLETE", "BY_RULE", "DYNAMIC_RNN", "BIDIRECTIONAL",
-           "BIDIRECTIONAL_SHARED", "CELL_CALL", "Stack", "stacks_of", "graph_of", "describe",
-           "compare"]
+           "BIDIRECTIONAL_SHARED", "BIDIRECTIONAL_SCOPED", "CELL_CALL", "Stack", "stacks_of",
+           "graph_of", "describe", "compare"]
 
 EXACT = "exact"
 INCOMPLETE = "incomplete"
@@ -30,6 +30,10 @@ DYNAMIC_RNN, BIDIRECTIONAL, CELL_CALL = "dynamic_rnn", "bidirectional_dynamic_rn
 # bidirectional_dynamic_rnn(cells, cells): one set of cell objects given as both directions.
 # TF >= 1.2 cells keep their variables, so the bw direction reuses fw's and creates none.
 BIDIRECTIONAL_SHARED = "bidirectional_dynamic_rnn_shared"
+# bidirectional_dynamic_rnn(..., scope=SCOPE): its directions in `SCOPE/fw`, `SCOPE/bw`, with no
+# `bidirectional_rnn` between (the StackGraph's `scope` is SCOPE itself).
+BIDIRECTIONAL_SCOPED = "bidirectional_dynamic_rnn_scoped"
+_DIRECTION_SCOPES = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 
 _CELL_CLASS = {names.GRU_SCOPE: "GRUCell", names.BASIC_LSTM_SCOPE: "BasicLSTMCell",
                names.LSTM_SCOPE: "LSTMCell", names.BASIC_RNN_SCOPE: "BasicRNNCell"}
@@ -100,10 +104,13 @@ def describe(graph):
         if own < graph.layers:
             parts.append(f"[Shared{plain}] * {graph.layers - own}")
         cell = f"MultiRNNCell({' + '.join(parts)})"
-    if graph.call == BIDIRECTIONAL:
+    if graph.call in (BIDIRECTIONAL, BIDIRECTIONAL_SCOPED):
         cell = f"{cell}, {cell}"
     if graph.call == BIDIRECTIONAL_SHARED:
         call = f"{BIDIRECTIONAL}({cell}, the same cells)"
+    elif graph.call == BIDIRECTIONAL_SCOPED:
+        return (f"{BIDIRECTIONAL}({cell}, scope={graph.scope!r}), input depth "
+                f"{graph.input_depth}")
     else:
         call = f"{graph.call}({cell})" if graph.call != CELL_CALL else f"{cell} called"
     return f"{call} in scope {graph.scope or '<root>'!r}, input depth {graph.input_depth}"
@@ -197,6 +204,13 @@ def _locate(comps):
         direction = _BIDIRECTIONAL[base[-2]].index(base[-1])
         # both directions are one stack: bidirectional_dynamic_rnn builds both
         call, base = BIDIRECTIONAL, base[:-2]
+    elif len(base) >= 2 and (base[-1] in _DIRECTION_SCOPES
+                             or (tf0 and base[-1] in names.LEGACY_DIRECTION_SCOPES)):
+        # bidirectional_dynamic_rnn(scope=base[:-1]); TF 0.x's bidirectional_rnn(scope=...)
+        # wrote FW / BW, which today's is checked against (the plan reads them as fw / bw)
+        direction = (_DIRECTION_SCOPES.index(base[-1]) if base[-1] in _DIRECTION_SCOPES
+                     else _DIRECTION_SCOPES.index(names.LEGACY_DIRECTION_SCOPES[base[-1]]))
+        call, base = BIDIRECTIONAL_SCOPED, base[:-1]
     elif base and (base[-1] == names.RNN_SCOPE
                    or (tf0 and base[-1] == names.LEGACY_RNN_SCOPE)):
         call, base = DYNAMIC_RNN, base[:-1]
@@ -244,10 +258,12 @@ def graph_of(stack, planned, share_from=None, layers=None):
                              f"kernel ([input_depth + units, {gates} * units])")
     peepholes = any(n.endswith(f"/{stack.cell}/{names.LSTM_PEEPHOLES[0]}") for n in planned)
     count = layers if layers is not None else max(stack.layers) + 1
-    call = stack.call
+    call, scope = stack.call, stack.scope
+    if call == BIDIRECTIONAL_SCOPED and len(stack.directions) == 1:
+        call, scope = CELL_CALL, stack.raw_base  # one direction: a cell called in `x/fw`
     if call == BIDIRECTIONAL and stack.directions == {0} and not _before_tf_1_2(stack):
         call = BIDIRECTIONAL_SHARED  # only fw stored: the graph that restores it shares cells
-    return StackGraph(stack.scope, call, stack.cell, units, depth,
+    return StackGraph(scope, call, stack.cell, units, depth,
                       count if stack.multi else None,
                       share_from if stack.multi else None,
                       peepholes and stack.cell == names.LSTM_SCOPE,

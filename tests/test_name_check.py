@@ -17,7 +17,8 @@ import pytest
 from legacy_share.testing import tf, tf1, rnn_cell  # first: this process serves the legacy cells
 from legacy_share import graph_names, migration, opening, planning, stack_graphs
 from legacy_share.errors import NameCheckError
-from legacy_share.stack_graphs import (BIDIRECTIONAL, BIDIRECTIONAL_SHARED, CELL_CALL,
+from legacy_share.stack_graphs import (BIDIRECTIONAL, BIDIRECTIONAL_SCOPED,
+                                       BIDIRECTIONAL_SHARED, CELL_CALL,
                                        DYNAMIC_RNN, StackGraph)
 from tests.file_guard import error_line, run_main, save_variables
 
@@ -50,6 +51,12 @@ GOLDEN = [
     (StackGraph("enc", BIDIRECTIONAL_SHARED, "gru_cell", 8, 5, 2),
      {**_gru("enc/bidirectional_rnn/fw/multi_rnn_cell/cell_0", 5, 8),
       **_gru("enc/bidirectional_rnn/fw/multi_rnn_cell/cell_1", 8, 8)}),
+    # bidirectional_dynamic_rnn(..., scope="a/bi-lstm0"): rnn.py enters `scope or
+    # "bidirectional_rnn"`, then "fw" / "bw", and runs dynamic_rnn(scope=fw_scope) there
+    (StackGraph("a/bi-lstm0", BIDIRECTIONAL_SCOPED, "basic_lstm_cell", 6, 5, 2),
+     {f"a/bi-lstm0/{d}/multi_rnn_cell/cell_{k}/basic_lstm_cell/{v}": s
+      for d in ("fw", "bw") for k, depth in ((0, 5), (1, 6))
+      for v, s in (("kernel", (depth + 6, 24)), ("bias", (24,)))}),
     (StackGraph("a/b", DYNAMIC_RNN, "basic_rnn_cell", 7, 2),
      {"a/b/rnn/basic_rnn_cell/kernel": (9, 7), "a/b/rnn/basic_rnn_cell/bias": (7,)}),
 ]
@@ -69,7 +76,8 @@ def test_a_keras3_process_builds_in_one_child_with_the_same_names():
     ("model/RNN/multi_rnn_cell/cell_0/basic_lstm_cell/kernel", "model/RNN", CELL_CALL),
     ("model/RNN/MultiRNNCell/Cell0/BasicLSTMCell/Linear/Matrix", "model", DYNAMIC_RNN),
     ("enc/BiRNN/FW/GRUCell/Gates/Linear/Matrix", "enc", BIDIRECTIONAL),
-    ("enc/BiRNN/fw/gru_cell/gates/kernel", "enc/BiRNN/fw", CELL_CALL),
+    # today's `fw` right above the cell: bidirectional_dynamic_rnn(scope="enc/BiRNN") (issue 19)
+    ("enc/BiRNN/fw/gru_cell/gates/kernel", "enc/BiRNN", BIDIRECTIONAL_SCOPED),
     ("RNN/lstm_cell/kernel", "RNN", CELL_CALL),
     ("a/rnn/multi_rnn_cell/cell_1/gru_cell/gates/weights", "a", DYNAMIC_RNN),
 ])
@@ -327,3 +335,12 @@ def test_only_fw_is_the_shared_directions_graph_only_with_tf_1_2_names(leaf):
     # TF <= 1.1 cells kept no variables: the same cells as both directions still made bw
     expected = BIDIRECTIONAL if leaf == "weights" else BIDIRECTIONAL_SHARED
     assert stack_graphs.graph_of(stack, planned).call == expected
+
+
+def test_one_direction_under_a_user_scope_is_checked_as_a_cell_called_there():
+    """`x/fw/gru_cell` alone: a cell called in scope `x/fw` creates these names (the export
+    refuses it as half of a pair, the migrator renames nothing there)."""
+    stack, = stack_graphs.stacks_of(["x/fw/gru_cell/gates/kernel"])
+    assert (stack.scope, stack.call) == ("x", BIDIRECTIONAL_SCOPED)
+    graph = stack_graphs.graph_of(stack, {"x/fw/gru_cell/gates/kernel": (9, 8)})
+    assert (graph.scope, graph.call) == ("x/fw", CELL_CALL)

@@ -74,9 +74,8 @@ def check_plan(export_plan, specs):
 
 def _roles(export_plan):
     """[(role, tensor name)] of every tensor the exported model is made of."""
-    stack = export_plan.stack
-    roles = [(f"a weight of {stack.scope}", name) for cell in stack.sources.values()
-             for names in cell.values() for name in names]
+    roles = [(f"a weight of {stack.scope}", name) for stack in export_plan.chain
+             for cell in stack.sources.values() for names in cell.values() for name in names]
     for kind, extra in (("--embedding", export_plan.embedding), ("--dense", export_plan.dense)):
         roles += [(f"the {kind} tensor", name)
                   for names in (extra.sources if extra else ()) for name in names]
@@ -111,7 +110,12 @@ def model_dtype(export_plan, specs):
 
 
 def _check_sizes(export_plan):
-    stack, prefix = export_plan.stack, export_plan.prefix
+    for stack in export_plan.chain:
+        _check_stack_size(export_plan.prefix, stack)
+    _check_extra_sizes(export_plan)
+
+
+def _check_stack_size(prefix, stack):
     if stack.shared and stack.layers is not None and stack.layers > MAX_SHARED_LAYERS:
         raise ExportError(
             f"{prefix}: --layers {stack.layers}: {stack.scope} would run its one layer "
@@ -122,7 +126,10 @@ def _check_sizes(export_plan):
         raise ExportError(f"{prefix}: {stack.scope} has 0 units (its kernel has no columns); "
                           f"a layer of 0 units computes nothing and cannot be exported",
                           tensor=stack.scope, file=prefix)
-    embedding, dense = export_plan.embedding, export_plan.dense
+
+
+def _check_extra_sizes(export_plan):
+    prefix, embedding, dense = export_plan.prefix, export_plan.embedding, export_plan.dense
     if embedding is not None and embedding.shapes[0][:1] == (0,):
         name = embedding.sources[0][0]
         raise ExportError(f"{prefix}: --embedding {name} has shape "

@@ -57,6 +57,12 @@ def plan_cudnn(opened, stack=None, layers=None, embedding=None, dense=None):
         cudnn_models.check_canonical(ckpt, models)
     shape_of = {spec.name: tuple(spec.shape) for spec in ckpt.specs}
     stacks = tuple(_stack(model) for model in models)
+    if not isinstance(stack, (str, type(None))):  # --stack A --stack B: a chain
+        if len(stack) > 1:
+            raise ExportError(f"{ckpt.prefix}: --stack is given {len(stack)} times, but the "
+                              f"export does not chain cuDNN models; export one with --stack "
+                              f"SCOPE")
+        stack = stack[0] if stack else None
     chosen = structure.choose_stack(ckpt.prefix, stacks, stack)
     used = {src for cell in chosen.sources.values() for srcs in cell.values() for src in srcs}
     chosen_model = models[stacks.index(chosen)]

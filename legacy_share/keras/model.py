@@ -67,7 +67,9 @@ def assemble(plan, value_of, K):  # pylint: disable=invalid-name
                                        dtype=dtype)
         x = embedding(x)
         embedding.set_weights([table.astype(dtype)])
-    x = _stack(K, stack, value_of, x, mask, dtype)
+    for index, link in enumerate(plan.chain):  # a chain's layers named stack{i}_...
+        x = _stack(K, link, value_of, x, mask, dtype,
+                   f"stack{index}_" if len(plan.chain) > 1 else "")
     if plan.dense is not None:
         kernel = value_of(plan.dense.sources[0])
         bias = value_of(plan.dense.sources[1]) if len(plan.dense.sources) > 1 else None
@@ -89,7 +91,7 @@ def _mask(K, inputs, lengths):  # pylint: disable=invalid-name
     return tf.sequence_mask(lengths, tf.shape(inputs)[1])
 
 
-def _stack(K, stack, value_of, x, mask, dtype):  # pylint: disable=invalid-name
+def _stack(K, stack, value_of, x, mask, dtype, name=""):  # pylint: disable=invalid-name
     def cell_weights(direction, position):
         if stack.cell in cudnn_stacks.CELLS:
             found = cudnn_stacks.layer_weights(stack, value_of, direction, position)
@@ -104,8 +106,8 @@ def _stack(K, stack, value_of, x, mask, dtype):  # pylint: disable=invalid-name
     if stack.topology == structure.BIDIRECTIONAL and stack.layers > 1:
         cells = [_cell(K, stack, f"cell_{i}", dtype) for i in range(stack.layers)]
         rnn = K.layers.RNN(K.layers.StackedRNNCells(cells, dtype=dtype), return_sequences=True,
-                           zero_output_for_mask=True, name="stacked", dtype=dtype)
-        layer = K.layers.Bidirectional(rnn, merge_mode="concat", name="bidirectional",
+                           zero_output_for_mask=True, name=name + "stacked", dtype=dtype)
+        layer = K.layers.Bidirectional(rnn, merge_mode="concat", name=name + "bidirectional",
                                        dtype=dtype)
         x = layer(x, mask=mask)
         layer.set_weights([w for d in directions for i in range(stack.layers)
@@ -115,10 +117,10 @@ def _stack(K, stack, value_of, x, mask, dtype):  # pylint: disable=invalid-name
     for position in range(stack.layers):
         index = 0 if stack.shared else position
         if index not in built:
-            layer = _rnn(K, stack, f"layer_{index}", dtype)
+            layer = _rnn(K, stack, f"{name}layer_{index}", dtype)
             if stack.topology != structure.FORWARD:
                 layer = K.layers.Bidirectional(layer, merge_mode="concat",
-                                               name=f"bidirectional_{index}", dtype=dtype)
+                                               name=f"{name}bidirectional_{index}", dtype=dtype)
             built[index] = layer
             x = layer(x, mask=mask)
             layer.set_weights([w for d in directions for w in cell_weights(d, index)])

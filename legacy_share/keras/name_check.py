@@ -47,9 +47,10 @@ def check_export_names(export_plan, specs, rules):
     graph_names.created_names(graphs)  # every graph of the run in one go (one child process)
     stacks = tuple(_verdict(s, work[s.scope]) if s.scope in work else s
                    for s in export_plan.stacks)
-    chosen = next((s for s, old in zip(stacks, export_plan.stacks)
-                   if old is export_plan.stack), None)
-    return dataclasses.replace(export_plan, stacks=stacks, stack=chosen)
+    checked = {id(old): s for s, old in zip(stacks, export_plan.stacks)}
+    chosen = checked.get(id(export_plan.stack))
+    after = tuple(checked[id(old)] for old in export_plan.after)
+    return dataclasses.replace(export_plan, stacks=stacks, stack=chosen, after=after)
 
 
 def _checks(stack, shape_of, rules):

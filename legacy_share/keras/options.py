@@ -8,7 +8,7 @@ from legacy_share.errors import ArgumentError
 
 __all__ = ["ExportOptions", "check_tolerance"]
 
-_NAMES = ("stack", "embedding", "cudnn_buffer")  # a scope or tensor name, or None
+_NAMES = ("embedding", "cudnn_buffer")  # a scope or tensor name, or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,9 @@ class ExportOptions:
         """Raises ArgumentError for a value of the wrong type (values are checked later)."""
         for name in _NAMES:
             _check(name, getattr(self, name), lambda v: isinstance(v, str), "a name (str)")
+        _check("stack", self.stack, lambda v: isinstance(v, str) or (
+            isinstance(v, (list, tuple)) and v and all(isinstance(s, str) for s in v)),
+               "a scope (str) or scopes in the order the data flows")
         _check("layers", self.layers, lambda v: isinstance(v, int) and not isinstance(v, bool)
                and v >= 1, "an integer >= 1")
         _check("custom_cells", self.custom_cells, lambda v: isinstance(v, bool), "True or False")

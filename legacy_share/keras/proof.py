@@ -53,11 +53,21 @@ def probe_inputs(plan, time_steps=7, seed=0):
 
 def reference_outputs(plan, value_of, inputs, lengths):
     """What the TF1 graph computes for `plan` on `inputs` [batch, time(, depth)], float64."""
-    stack = plan.stack
     x = np.asarray(inputs)
     if plan.embedding is not None:
         x = value_of(plan.embedding.sources[0]).astype(np.float64)[x]
     x = x.astype(np.float64)
+    for stack in plan.chain:
+        x = _stack_outputs(stack, value_of, x, lengths)
+    if plan.dense is not None:
+        x = x @ value_of(plan.dense.sources[0]).astype(np.float64)
+        if len(plan.dense.sources) > 1:
+            x = x + value_of(plan.dense.sources[1]).astype(np.float64)
+    return x
+
+
+def _stack_outputs(stack, value_of, x, lengths):
+    """What one stack's TF1 graph outputs on `x` [batch, time, depth] float64."""
     batch = x.shape[0]
 
     def steps(direction):
@@ -87,10 +97,6 @@ def reference_outputs(plan, value_of, inputs, lengths):
         forward, backward = steps("fw"), steps("bw")
         for fw, bw in zip(forward, backward):
             x = reference.run_bidirectional(run([fw]), run([bw]), x, lengths)
-    if plan.dense is not None:
-        x = x @ value_of(plan.dense.sources[0]).astype(np.float64)
-        if len(plan.dense.sources) > 1:
-            x = x + value_of(plan.dense.sources[1]).astype(np.float64)
     return x
 
 

@@ -13,6 +13,7 @@ from legacy_share import planning
 from legacy_share import renaming
 from legacy_share.errors import ExportError
 from legacy_share.reports import JsonReport
+from legacy_share.keras import chains
 from legacy_share.keras import stack_rules
 from legacy_share.keras import weights as _weights
 from legacy_share.tables import format_columns, format_shape
@@ -27,7 +28,6 @@ _NUMBERED = stack_rules.NUMBERED
 _NEEDS_LAYERS = ("a shared stack: one set of weights run K times, and K is stored nowhere in a "
                  "shared checkpoint; give it with --layers K (layers=K)")
 _SLOT_RE = renaming.SLOT_RE
-_DIRECTIONS = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 _KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
           _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN",
           "cudnn_lstm": "LSTM", "cudnn_gru": "GRU(reset_after=True)",
@@ -142,15 +142,22 @@ class ExportPlan(JsonReport):
     notes: Tuple[str, ...] = ()
     dtype: str = "float32"  # what the Keras model computes in (checks.model_dtype)
     stored_dtype: str = "float32"  # the dtype of the exported tensors in the checkpoint
+    after: Tuple[Stack, ...] = ()  # the stacks `stack` feeds, in data-flow order (keras.chains)
+    order: str = ""  # how that order was found (--stack, the shapes)
+
+    @property
+    def chain(self):
+        """Every stack exported, in data-flow order: `stack`, then `after`."""
+        return () if self.stack is None else (self.stack,) + tuple(self.after)
 
     def refusal(self):
         """Why the export of this plan is refused (one line), or None: the one decision the
         dry run and the real run both take."""
-        stack = self.stack
-        if stack is not None and stack.status == REFUSED:
-            return f"{self.prefix}: {stack.scope}: {stack.reason}"
-        if stack is not None and stack.layers is None:  # a cuDNN plan says it here
-            return f"{self.prefix}: {stack.scope}: {_NEEDS_LAYERS}"
+        for stack in self.chain:
+            if stack.status == REFUSED:
+                return f"{self.prefix}: {stack.scope}: {stack.reason}"
+            if stack.layers is None:  # a cuDNN plan says it here
+                return f"{self.prefix}: {stack.scope}: {_NEEDS_LAYERS}"
         return None
 
     def to_dict(self):
@@ -161,7 +168,8 @@ class ExportPlan(JsonReport):
             dense=None if self.dense is None else [s[0] for s in self.dense.sources],
             not_exported=[dict(name=n, reason=r) for n, r in self.not_exported],
             notes=list(self.notes), refusal=self.refusal(), dtype=self.dtype,
-            stored_dtype=self.stored_dtype)
+            stored_dtype=self.stored_dtype, chain=[s.scope for s in self.chain],
+            order=self.order or None)
 
     def describe_dtype(self):
         """The plan's dtype line: what the model computes in, and an assumption if it is one."""
@@ -178,7 +186,7 @@ class ExportPlan(JsonReport):
                  "status", "assumed")]
         for s in self.stacks:
             status = s.status + (f": {s.reason}" if s.reason else "")
-            if self.stack is not None and s is not self.stack:
+            if self.stack is not None and s not in self.chain:
                 status = "not selected (--stack)"
             rows.append((s.scope, _TF1_CELL[s.cell], "K?" if s.layers is None else s.layers,
                          s.units, s.depths[0], s.directions, "yes" if s.shared else "no",
@@ -189,6 +197,9 @@ class ExportPlan(JsonReport):
                 tensors = ", ".join(f"{src[0]} {format_shape(shape)}"
                                     for src, shape in zip(extra.sources, extra.shapes))
                 lines.append(f"{extra.kind}: {tensors}")
+        if len(self.chain) > 1:
+            lines.append(f"chain: {' -> '.join(chains.describe(s) for s in self.chain)} "
+                         f"(order: {self.order}); assumed: {chains.ASSUMED}")
         if self.stack is not None:
             lines.append(self.describe_dtype())
         slots = [name for name, reason in self.not_exported if reason == _SLOT]
@@ -243,21 +254,21 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
     stacks = tuple(_whole(_stack(entry, shape_of, layers, custom_cells, forget_bias, clips),
                           entry, plan.steps, extras_used)
                    for _, entry in sorted(found.items()))
-    chosen = choose_stack(ckpt_prefix, stacks, stack)
-    if clips != (None, None) and chosen is not None and chosen.cell != _weights.LSTM:
+    chain, order = chains.order(ckpt_prefix, stacks, stack)
+    unclipped = next((s for s in chain if s.cell != _weights.LSTM), None)
+    if clips != (None, None) and unclipped is not None:
         raise ExportError(f"{ckpt_prefix}: --cell-clip / --proj-clip are LSTMCell settings; "
-                          f"{chosen.scope} is a {_TF1_CELL[chosen.cell]}, which does not clip; "
-                          f"leave them out")
-    used = _sources_of(chosen) | extras_used
-    if chosen is not None:
-        _check_extras(ckpt_prefix, chosen, emb, den)
+                          f"{unclipped.scope} is a {_TF1_CELL[unclipped.cell]}, which does not "
+                          f"clip; leave them out")
+    used = set().union(*map(_sources_of, chain)) | extras_used
+    _check_extras(ckpt_prefix, chain[0], emb, den, chain[-1])
     not_exported = []
     for step in plan.steps:
         for src in step.sources:
             if src not in used:
-                not_exported.append((src, why_not(src, chosen, stacks)))
-    return ExportPlan(ckpt_prefix, stacks, chosen, emb, den, tuple(sorted(not_exported)),
-                      tuple(plan.notes))
+                not_exported.append((src, why_not(src, chain, stacks)))
+    return ExportPlan(ckpt_prefix, stacks, chain[0], emb, den, tuple(sorted(not_exported)),
+                      tuple(plan.notes), after=chain[1:], order=order)
 
 
 def _sources_of(stack):
@@ -284,8 +295,7 @@ def _collect(plan, renames):
             continue
         cell, number = stack_rules.numbered_cell(comps[at])
         prefix = comps[:at]
-        direction_at = next((j for j in range(1, len(prefix)) if prefix[j] in _DIRECTIONS
-                             and prefix[j - 1] == names.BIDIRECTIONAL_SCOPE), None)
+        direction_at = chains.direction_position(prefix)
         merged = step.action == planning.MERGE
         if merged:
             layer_at = _differing_position(step, renames)
@@ -302,7 +312,7 @@ def _collect(plan, renames):
             key_comps[layer_at] = names.layer_scope("*")
         direction = ""
         if direction_at is not None:
-            direction = prefix[direction_at]
+            direction = chains.DIRECTIONS[prefix[direction_at]]
             key_comps[direction_at] = "{fw,bw}"
         numbered = not merged and layer_at is None  # cells TensorFlow numbered: layer = number
         odd = number > 0 and not numbered  # `cell_0/gru_cell_1`: no known graph wires these
@@ -444,7 +454,8 @@ def _extra(prefix, plan, shape_of, kind, wanted):
     return Extra(kind, tuple(sources), tuple(shapes))
 
 
-def _check_extras(prefix, stack, embedding, dense):
+def _check_extras(prefix, stack, embedding, dense, last=None):
+    """The embedding's width is `stack`'s input depth; the Dense takes `last`'s output."""
     if embedding is not None:
         shape = embedding.shapes[0]
         if len(shape) != 2 or shape[1] != stack.depths[0]:
@@ -453,6 +464,7 @@ def _check_extras(prefix, stack, embedding, dense):
                 f"{format_shape(shape)} but {stack.scope} takes input depth {stack.depths[0]}; "
                 f"an embedding table is [vocabulary, {stack.depths[0]}]")
     if dense is not None:
+        stack = last or stack
         kernel = dense.shapes[0]
         top = stack.output * stack.directions
         if len(kernel) != 2 or kernel[0] != top:
@@ -466,7 +478,9 @@ def _check_extras(prefix, stack, embedding, dense):
 
 
 def why_not(name, chosen, stacks):
-    """Why tensor `name` is not exported with stack `chosen`, in a few words."""
+    """Why tensor `name` is not exported with stack `chosen` (or the stacks of a chain), in a
+    few words."""
+    chosen = chosen if isinstance(chosen, tuple) else (chosen,)
     comps = name.split("/")
     if len(comps) > 1 and _SLOT_RE.fullmatch(comps[-1]):
         return _SLOT
@@ -475,7 +489,7 @@ def why_not(name, chosen, stacks):
     if planning.MOVING_AVERAGE_NAME in comps:
         return "moving average"
     for stack in stacks:
-        if stack is not chosen and any(name in srcs for cell in stack.sources.values()
+        if stack not in chosen and any(name in srcs for cell in stack.sources.values()
                                        for srcs in cell.values()):
             return f"another stack: {stack.scope}"
     return "not part of the model (see --embedding, --dense)"
