@@ -30,5 +30,5 @@ setup(
     # tf-slim: tests/test_slim.py runs the init_fn inside slim itself.
     extras_require={"slim": ["tf-slim>=1.1"],
                     "test": ["pytest", "pytest-xdist", "hypothesis", "jax[cpu]", "tf-slim>=1.1"]},
-    entry_points={"console_scripts": ["legacy-share=legacy_share.cli:main"]},
+    entry_points={"console_scripts": ["legacy-share=legacy_share.__main__:run"]},
 )

@@ -7,7 +7,7 @@ tests/test_export_chains.py in pytest's tf_keras process (the TF1 cells need it)
 
 import numpy as np
 
-from legacy_share._tf import rnn_cell, tf, tf1
+from legacy_share.testing import rnn_cell, tf, tf1
 from tests.export_cases import BATCH_LENGTHS, TIME, VOCAB
 
 __all__ = ["save_bidirectional_blocks", "save_char_enc_dec", "save_nmt_encoder"]

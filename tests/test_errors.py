@@ -75,7 +75,7 @@ CALLS = {  # name: (call(src, out), the error class, a text of its message)
     "keras layers '2'": (_keras("plan", lambda src, out: (src,), layers="2"),
                          errors.ArgumentError, "layers must be an integer >= 1"),
     "keras stack 3": (_keras("plan", lambda src, out: (src,), stack=3),
-                      errors.ArgumentError, "stack must be a name"),
+                      errors.ArgumentError, "stack must be a scope"),
     "keras dense 3": (_keras("plan", lambda src, out: (src,), dense=3),
                       errors.ArgumentError, "dense must be"),
     "keras custom_cells 'yes'": (_keras("plan", lambda src, out: (src,), custom_cells="yes"),

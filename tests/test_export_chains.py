@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import legacy_share
-from legacy_share._tf import tf  # first: pytest's process serves tf_keras (the TF1 cells)
+from legacy_share.testing import tf  # first: pytest's process serves tf_keras (the TF1 cells)
 from tests import chain_cases
 from tests import numpy_rnn
 from tests.file_guard import error_line, run_main, save_variables

@@ -111,13 +111,27 @@ def test_a_signal_at_three_moments_leaves_nothing_or_a_complete_checkpoint(signa
     assert not [v for v in violations if "(SIG" not in v], violations
 
 
+def _wait_for_tensorflow_import(process, timeout=60):
+    """Returns once `process` has mapped TensorFlow's library (its import has begun) or ended."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{process.pid}/maps", encoding="utf-8", errors="replace") as maps:
+                if "tensorflow" in maps.read():
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
 def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_exit_130(v2):
     """At several moments of TensorFlow's import (it takes seconds; Python is up in 0.1 s).
     Raised inside the import, the KeyboardInterrupt was swallowed (exit 0), became an
     ImportError (exit 1) or left a crash at exit (-11, -2), depending on the moment."""
     seen = {}
-    for delay in (0.4, 0.7, 1.0, 1.3):
+    for delay in (0.0, 0.3, 0.6, 0.9):
         run = Run("inspect", v2.prefix)
+        _wait_for_tensorflow_import(run.process)  # a loaded machine starts Python slowly
         time.sleep(delay)
         if run.process.poll() is not None:  # done before the signal: nothing to interrupt
             run.finish()

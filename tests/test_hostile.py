@@ -192,7 +192,8 @@ def test_a_catastrophic_regex_stops_at_its_time_limit_naming_the_pattern():
     start = time.monotonic()
     with pytest.raises(errors.PlanError, match=r"exclude regex '\(a\|a\)\+b' took more than 2 s"):
         pattern.search("a" * 40 + "_c")
-    assert time.monotonic() - start < 5 * patterns.TIME_LIMIT
+    # Without the limit this match takes hours; the bound leaves room for a loaded machine.
+    assert time.monotonic() - start < 30 * patterns.TIME_LIMIT
 
 
 def test_the_time_limit_holds_for_all_matches_of_a_plan_together(monkeypatch):

@@ -8,9 +8,9 @@ are refused. Works on the export's `structure.Stack`s (scope, depths, output, di
 """
 
 import itertools
-import re
 
 from legacy_share import names
+from legacy_share import renaming
 from legacy_share.errors import ExportError
 
 __all__ = ["DIRECTIONS", "direction_position", "order", "describe", "ASSUMED"]
@@ -18,7 +18,6 @@ __all__ = ["DIRECTIONS", "direction_position", "order", "describe", "ASSUMED"]
 # The direction component of a bidirectional_dynamic_rnn's cells (TF 0.x wrote FW / BW).
 DIRECTIONS = {names.FORWARD_SCOPE: names.FORWARD_SCOPE, names.BACKWARD_SCOPE: names.BACKWARD_SCOPE,
               **names.LEGACY_DIRECTION_SCOPES}
-_LAYER_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"\d+"))
 # The permutations tried to find the order by itself: 8 stacks are 40320 orders.
 _MOST_STACKS_ORDERED = 8
 ASSUMED = ("the stacks feed each other directly: no residual connection, attention or other "
@@ -40,7 +39,7 @@ def direction_position(prefix):
             return j
     j = len(prefix) - 1
     if len(prefix) >= 3 and prefix[-2] == names.MULTI_RNN_CELL_SCOPE \
-            and _LAYER_RE.fullmatch(prefix[-1]):
+            and renaming.LAYER_SCOPE_RE.fullmatch(prefix[-1]):
         j = len(prefix) - 3
     if j >= 1 and prefix[j] in DIRECTIONS:
         return j
