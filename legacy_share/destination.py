@@ -31,6 +31,7 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
     fcntl = None
 
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
 from legacy_share.reading import STATE_FILE, data_files, read_state
@@ -56,11 +57,14 @@ def output_prefix(dst):
     (the state file would name itself) and names too long for the files next to it.
     """
     given = os.path.expanduser(os.fspath(dst))
+    url = file_systems.is_url(given)
+    if url:  # never a local path: `ram://b/out` must not become the folder `ram:`
+        file_systems.check_output_url(given)
     if given.endswith(("/", os.sep)):
         raise errors.CheckpointError(
             f"{given}: names a folder; give an output prefix such as "
             f"{os.path.join(given, 'model.ckpt')}.")
-    dst = os.path.abspath(given)
+    dst = given if url else os.path.abspath(given)
     folder, base = os.path.split(dst)
     shown = dst.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
@@ -88,7 +92,7 @@ def output_prefix(dst):
 def destination_files(dst):
     """The files of an existing output at prefix `dst` (index and data files), sorted."""
     found = data_files(dst)
-    if os.path.lexists(dst + ".index"):
+    if file_systems.exists(dst + ".index"):
         found.append(dst + ".index")
     return sorted(found)
 
@@ -104,7 +108,7 @@ def state_of(dst):
     `dst` and nothing else), "other" (does not name it) or "shared" (names it and others, or
     cannot be read: not ours to rewrite)."""
     folder, base = os.path.split(dst)
-    if not os.path.lexists(os.path.join(folder, STATE_FILE)):
+    if not file_systems.exists(os.path.join(folder, STATE_FILE)):
         return "absent"
     try:
         state = read_state(folder)
