@@ -19,11 +19,8 @@ import logging
 import os
 import re
 import shutil
-import signal
 import stat
-import sys
 import tempfile
-import threading
 
 try:
     import fcntl
@@ -34,6 +31,7 @@ from legacy_share import errors
 from legacy_share import file_systems
 from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
+from legacy_share.noted_signals import NotedSignals
 from legacy_share.reading import STATE_FILE, data_files, read_state
 
 __all__ = ["Output", "output_prefix", "destination_files", "lock_path"]
@@ -125,7 +123,7 @@ def _identity(info):
     return (info.st_dev, info.st_ino)
 
 
-class Output:
+class Output(NotedSignals):
     """A claimed output prefix with a temp folder next to it: `with Output(dst, inputs) as out`.
 
     Entering creates missing folders, takes the claim, removes temp folders of dead runs for
@@ -173,52 +171,11 @@ class Output:
         self._release()
         return False
 
-    def _note_signals(self):
-        """Wraps the SIGINT / SIGTERM handlers so that a signal is remembered as well as raised.
-
-        Raised inside a `__del__` or weakref callback (TensorFlow and Keras run many), the
-        KeyboardInterrupt is swallowed ("Exception ignored in ..."); `raise_if_signalled` then
-        raises it again before anything is moved into place.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(number)
-            if not callable(previous):
-                continue  # SIG_IGN / SIG_DFL: nothing is raised, nothing can be swallowed
-
-            def noted(signum, frame, previous=previous):
-                self.signalled.append(signum)
-                previous(signum, frame)
-
-            self._signals[number] = previous
-            signal.signal(number, noted)
-        if self._signals:
-            self._unraisable_hook = sys.unraisablehook
-
-            def quiet(unraisable, previous=self._unraisable_hook):
-                # Swallowed in a finalizer and remembered: no "Exception ignored" traceback.
-                if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signalled):
-                    previous(unraisable)
-
-            sys.unraisablehook = quiet
-
-    def raise_if_signalled(self):
-        """Raises again the first SIGINT / SIGTERM that came during the run (it was swallowed)."""
-        if self.signalled:
-            number = self.signalled[0]
-            self._signals.get(number, signal.default_int_handler)(number, None)
-            raise KeyboardInterrupt  # the previous handler did not raise
-
     def _release(self):
         try:
             self._clean_up()
         finally:
-            for number, previous in self._signals.items():
-                signal.signal(number, previous)
-            self._signals = {}
-            if self._unraisable_hook is not None:
-                sys.unraisablehook, self._unraisable_hook = self._unraisable_hook, None
+            self._restore_signals()
 
     def _clean_up(self):
         with deferred_signals():  # a second Ctrl-C must not stop the cleanup half-way

@@ -14,7 +14,7 @@ from google.protobuf import text_format
 from legacy_share import errors
 from legacy_share.planning import TensorSpec
 from legacy_share.reading import (LFS_POINTER_START, lfs_pointer_problem, open_checkpoint,
-                                  open_input, read_input)
+                                  read_head, read_input)
 from legacy_share.reports import JsonReport
 from legacy_share._tf import tf, tf1
 
@@ -203,14 +203,7 @@ def _parse_meta_graph(path):
 
 
 def _first_byte(path):
-    fd = open_input(path, "MetaGraphDef")
-    try:
-        return os.pread(fd, 1, 0)
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef "
-                                     f"({exc.strerror}).") from exc
-    finally:
-        os.close(fd)
+    return read_head(os.fspath(path), 1, "MetaGraphDef")  # a local file or a URL
 
 
 def _node_shape(node):
