@@ -236,3 +236,21 @@ def test_a_remote_temp_folder_and_the_folders_made_go_with_a_failure():
             assert tf.io.gfile.isdir(output.temp)
             raise RuntimeError("stop")
     assert not tf.io.gfile.exists(out.split("/a/")[0] + "/a")
+
+
+def test_a_replaced_output_goes_index_first_and_the_new_one_comes_index_last(capsys, legacy,
+                                                                           monkeypatch):
+    _, bucket = legacy
+    out = _bucket()
+    _migrate(capsys, bucket + "/model.ckpt", out + "/model.ckpt")
+    calls = []
+    for name in ("rename", "remove"):
+        def record(*paths, name=name, function=getattr(file_systems, name)):
+            calls.append((name, os.path.basename(paths[-1])))
+            function(*paths)
+        monkeypatch.setattr(file_systems, name, record)
+    _migrate(capsys, bucket + "/model.ckpt", out + "/model.ckpt", "--force")
+    assert calls == [("remove", "checkpoint"), ("remove", "model.ckpt.index"),
+                     ("remove", "model.ckpt.data-00000-of-00001"),
+                     ("rename", "model.ckpt.data-00000-of-00001"), ("rename", "model.ckpt.index"),
+                     ("rename", "checkpoint")]
