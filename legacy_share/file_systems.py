@@ -16,7 +16,7 @@ from legacy_share.errors import first_line
 
 __all__ = ["is_url", "scheme", "check_served", "check_output_url", "GCS_SHORT_TIMEOUTS", "isfile", "isdir",
            "exists", "glob", "file_size", "read_head", "read_bytes", "write_text", "rename",
-           "remove", "rmtree", "makedirs", "real", "GFileSource"]
+           "remove", "rmtree", "walk", "makedirs", "real", "GFileSource"]
 
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # TensorFlow's GCS client retries a failed request 10 times, waiting up to 32 s between tries
@@ -230,6 +230,11 @@ def rmtree(path):
         _call(path, lambda g: g.rmtree(path), doing="remove")
     except (tf_errors.OpError, errors.CheckpointError):
         pass
+
+
+def walk(top):
+    """(folder, subfolders, files) of every folder under URL `top`, as os.walk."""
+    return _call(top, lambda g: list(g.walk(top)))
 
 
 def makedirs(path):
