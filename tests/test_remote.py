@@ -254,3 +254,18 @@ def test_a_replaced_output_goes_index_first_and_the_new_one_comes_index_last(cap
                      ("remove", "model.ckpt.data-00000-of-00001"),
                      ("rename", "model.ckpt.data-00000-of-00001"), ("rename", "model.ckpt.index"),
                      ("rename", "checkpoint")]
+
+
+def test_restore_shared_reads_a_checkpoint_at_a_url(legacy):
+    from legacy_share import restore_shared  # pylint: disable=import-outside-toplevel
+    folder, bucket = legacy
+    restored = []
+    for src in (folder, bucket):
+        with tf1.Graph().as_default():
+            kernel = tf1.get_variable(KERNEL.format(0), shape=(4, 4))
+            bias = tf1.get_variable(BIAS.format(0), shape=(4,))
+            step = tf1.get_variable("global_step", shape=(), dtype="int64")
+            with tf1.Session() as session:
+                restore_shared(session, src + "/model.ckpt", "mean")
+                restored.append(session.run([kernel, bias, step]))
+    assert all(np.array_equal(a, b) for a, b in zip(*restored))
