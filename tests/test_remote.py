@@ -269,3 +269,17 @@ def test_restore_shared_reads_a_checkpoint_at_a_url(legacy):
                 restore_shared(session, src + "/model.ckpt", "mean")
                 restored.append(session.run([kernel, bias, step]))
     assert all(np.array_equal(a, b) for a, b in zip(*restored))
+
+
+def test_files_in_folders_ram_does_not_list_are_found_and_removed():
+    """ram:// lists no subfolder made only by writing a file into it (no folder marker): a
+    SavedModel's variables/ is looked for by name, to be moved and to be removed."""
+    root = _bucket() + "/temp"
+    names = ["/m/saved_model.pb", "/m/variables/variables.index", "/m/assets/vocab.txt"]
+    for name in names:
+        with tf.io.gfile.GFile(root + name, "wb") as handle:
+            handle.write(b"x")
+    found = remote_output._files_under(root, ["m"])  # pylint: disable=protected-access
+    assert found == sorted(names)
+    remote_output._remove_tree(root, ["m"])  # pylint: disable=protected-access
+    assert not tf.io.gfile.exists(root)
