@@ -210,7 +210,7 @@ def read_head(path, count, what):
     """The first `count` bytes of input file `path` (a regular file, or a URL) -> bytes."""
     if file_systems.is_url(path):
         return file_systems.read_head(path, count, what)
-    fd = open_input(path, "checkpoint file")
+    fd = open_input(path, what)
     try:
         return os.pread(fd, count, 0)
     except OSError as exc:
