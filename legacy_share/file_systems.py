@@ -101,13 +101,17 @@ def _failed(path, exc, doing="read"):
     return errors.CheckpointError(f"{path}: cannot {doing} it ({message}); {hint}.")
 
 
-def _call(path, function, *args, doing="read"):
+def _call(path, function, *args, doing="read", missing=False):
+    """`function(tf.io.gfile, *args)`; a TensorFlow error as a one-line CheckpointError, but
+    NotFoundError as it is when the caller answers `missing` itself."""
     check_served(path)
     gfile, tf_errors = _gfile()
     try:
         return function(gfile, *args)
     except tf_errors.NotFoundError:
-        raise
+        if missing:
+            raise
+        raise errors.CheckpointError(f"{path}: cannot {doing} it (no such file or folder).") from None
     except (tf_errors.OpError, OSError) as exc:
         raise _failed(path, exc, doing) from exc
 
@@ -116,7 +120,7 @@ def _stat(path):
     """gfile's stat of URL `path`, or None if nothing is there."""
     _, tf_errors = _gfile()
     try:
-        return _call(path, lambda g: g.stat(path))
+        return _call(path, lambda g: g.stat(path), missing=True)
     except tf_errors.NotFoundError:
         return None
 
@@ -150,7 +154,7 @@ def glob(pattern):
         return sorted(local_glob.glob(pattern))
     _, tf_errors = _gfile()
     try:
-        return sorted(_call(pattern, lambda g: g.glob(pattern)))
+        return sorted(_call(pattern, lambda g: g.glob(pattern), missing=True))
     except tf_errors.NotFoundError:
         return []
 
@@ -194,7 +198,7 @@ def _read(path, offset, count, what):
 
     _, tf_errors = _gfile()
     try:
-        return _call(path, read)
+        return _call(path, read, missing=True)
     except tf_errors.NotFoundError as exc:
         raise errors.CheckpointError(f"{path}: cannot read the {what} (no such file).") from exc
 
@@ -218,7 +222,7 @@ def remove(path):
     """Removes the file at URL `path`; nothing if it is gone."""
     _, tf_errors = _gfile()
     try:
-        _call(path, lambda g: g.remove(path), doing="remove")
+        _call(path, lambda g: g.remove(path), doing="remove", missing=True)
     except tf_errors.NotFoundError:
         pass
 
@@ -227,7 +231,7 @@ def rmtree(path):
     """Removes the folder at URL `path` and everything in it; errors are ignored (cleanup)."""
     _, tf_errors = _gfile()
     try:
-        _call(path, lambda g: g.rmtree(path), doing="remove")
+        _call(path, lambda g: g.rmtree(path), doing="remove", missing=True)
     except (tf_errors.OpError, errors.CheckpointError):
         pass
 

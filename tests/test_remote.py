@@ -283,3 +283,8 @@ def test_files_in_folders_ram_does_not_list_are_found_and_removed():
     assert found == sorted(names)
     remote_output._remove_tree(root, ["m"])  # pylint: disable=protected-access
     assert not tf.io.gfile.exists(root)
+
+
+def test_a_missing_file_is_one_line_not_tensorflows_error():
+    with pytest.raises(errors.CheckpointError, match="no such file"):
+        file_systems.rename(_bucket() + "/gone.index", _bucket() + "/model.ckpt.index")
