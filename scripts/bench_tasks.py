@@ -64,9 +64,12 @@ def generate(prefix, layers, units):
 def migrate_ram(src):
     """Migrates `src` into TensorFlow's in-process ram:// file system, a bucket's stand-in."""
     from legacy_share import cli  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     code = cli.main(["migrate", src, "ram://bench/out/model.ckpt", "--strategy", "first"])
     if code:
         sys.exit(code)
+    if not tf.io.gfile.exists("ram://bench/out/model.ckpt.index"):  # a legacy_share before
+        sys.exit("migrate-ram: nothing was written to ram://; is PYTHONPATH this checkout?")
 
 
 TASKS = {"classic": classic, "copy": copy, "import-tf": import_tf, "generate": generate,
