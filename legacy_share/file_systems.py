@@ -14,9 +14,9 @@ import re
 from legacy_share import errors
 from legacy_share.errors import first_line
 
-__all__ = ["is_url", "scheme", "check_served", "check_output_url", "GCS_SHORT_TIMEOUTS", "isfile", "isdir",
-           "exists", "glob", "file_size", "read_head", "read_bytes", "write_text", "rename",
-           "remove", "rmtree", "walk", "makedirs", "real", "GFileSource"]
+__all__ = ["is_url", "scheme", "check_served", "check_output_url", "GCS_SHORT_TIMEOUTS",
+           "isfile", "isdir", "exists", "glob", "file_size", "read_head", "read_bytes",
+           "write_text", "rename", "remove", "rmtree", "walk", "makedirs", "real", "GFileSource"]
 
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # TensorFlow's GCS client retries a failed request 10 times, waiting up to 32 s between tries
@@ -65,7 +65,7 @@ def check_served(path):
     if name not in tf.io.gfile.get_registered_schemes():
         try:
             import tensorflow_io  # pylint: disable=import-outside-toplevel,unused-import
-        except ImportError:
+        except Exception:  # pylint: disable=broad-except  # absent, or built for another TF
             pass
     if name not in tf.io.gfile.get_registered_schemes():
         provider = _PROVIDERS.get(name)
@@ -96,7 +96,8 @@ def _failed(path, exc, doing="read"):
     _, tf_errors = _gfile()
     hint = "check the path, your credentials and the network"
     if isinstance(exc, (tf_errors.PermissionDeniedError, tf_errors.UnauthenticatedError)):
-        hint = "check your credentials (gcloud auth application-default login) and the bucket's permissions"
+        hint = ("check your credentials (gcloud auth application-default login) and the "
+                "bucket's permissions")
     message = re.sub(r"\s+", " ", first_line(exc) or type(exc).__name__)
     return errors.CheckpointError(f"{path}: cannot {doing} it ({message}); {hint}.")
 
@@ -111,7 +112,8 @@ def _call(path, function, *args, doing="read", missing=False):
     except tf_errors.NotFoundError:
         if missing:
             raise
-        raise errors.CheckpointError(f"{path}: cannot {doing} it (no such file or folder).") from None
+        raise errors.CheckpointError(
+            f"{path}: cannot {doing} it (no such file or folder).") from None
     except (tf_errors.OpError, OSError) as exc:
         raise _failed(path, exc, doing) from exc
 
@@ -252,7 +254,7 @@ def real(path):
 
 
 class GFileSource:
-    """A file at a URL read by byte range (`read(offset, size)`, `size`), for bundle's index walk."""
+    """A file at a URL read by byte range (`read(offset, size)`, `size`): bundle's index walk."""
 
     def __init__(self, path, what="file"):
         self.path = path

@@ -111,7 +111,8 @@ def test_migrate_writes_what_a_local_run_writes(capsys, legacy, tmp_path, route)
 
 def test_inspect_and_verify_say_what_they_say_of_local_files(capsys, legacy, tmp_path):
     folder, bucket = legacy
-    for argv in (["inspect", "{}/model.ckpt"], ["inspect", "{}"], ["inspect", "{}/model.ckpt", "--json"],
+    for argv in (["inspect", "{}/model.ckpt"], ["inspect", "{}"],
+                 ["inspect", "{}/model.ckpt", "--json"],
                  ["verify", "{}/model.ckpt", "--meta", "{}/shared.meta"]):
         local = run_main(capsys, *[a.format(folder) for a in argv])
         remote = run_main(capsys, *[a.format(bucket) for a in argv])

@@ -273,8 +273,8 @@ def _output_class(dst):
     """FileOutput, or for a URL remote_output.RemoteFileOutput (no claim, no free-space look)."""
     if not file_systems.is_url(dst):
         return file_output.FileOutput
-    from legacy_share.remote_output import RemoteFileOutput  # pylint: disable=import-outside-toplevel
-    return RemoteFileOutput
+    from legacy_share import remote_output  # pylint: disable=import-outside-toplevel
+    return remote_output.RemoteFileOutput
 
 
 def _bytes_needed(model, fmt):
