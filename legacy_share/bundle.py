@@ -96,8 +96,8 @@ def check_index(path, fd, data_file=None):
 
     Args:
       path: the `.index` file, for messages.
-      fd: a file descriptor open on it for reading (reading.open_input: a regular file); the
-        caller closes it.
+      fd: a file descriptor open on it for reading (reading.open_input: a regular file), or
+        an object with `read(offset, size)` and `size` (a file at a URL); the caller closes it.
       data_file: callable(shard_id, num_shards) -> (path, size in bytes) of that data file, or
         None when it is missing (then its byte ranges are not checked).
     Raises:
@@ -108,7 +108,8 @@ def check_index(path, fd, data_file=None):
     entry = tensor_bundle_pb2.BundleEntryProto()
     first, checking = True, True
     try:
-        for key, value in _Table(_FileSource(fd)).entries():
+        source = _FileSource(fd) if isinstance(fd, int) else fd
+        for key, value in _Table(source).entries():
             if first and key != b"":
                 checking = False  # no header: walk on for the table's structure only
             first, is_header = False, first

@@ -19,11 +19,8 @@ import logging
 import os
 import re
 import shutil
-import signal
 import stat
-import sys
 import tempfile
-import threading
 
 try:
     import fcntl
@@ -31,8 +28,10 @@ except ImportError:  # Windows: no advisory locks, concurrent runs are not detec
     fcntl = None
 
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
+from legacy_share.noted_signals import NotedSignals
 from legacy_share.reading import data_files
 from legacy_share.state_file import STATE_FILE, read_state
 
@@ -57,11 +56,14 @@ def output_prefix(dst):
     (the state file would name itself) and names too long for the files next to it.
     """
     given = tf_paths.given_path(dst, "output")
+    url = file_systems.is_url(given)
+    if url:  # never a local path: `ram://b/out` must not become the folder `ram:`
+        file_systems.check_output_url(given)
     if given.endswith(("/", os.sep)):
         raise errors.OutputError(
             f"{given}: names a folder; give an output prefix such as "
             f"{os.path.join(given, 'model.ckpt')}.")
-    dst = os.path.abspath(given)
+    dst = given if url else os.path.abspath(given)
     folder, base = os.path.split(dst)
     shown = dst.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
@@ -89,7 +91,7 @@ def output_prefix(dst):
 def destination_files(dst):
     """The files of an existing output at prefix `dst` (index and data files), sorted."""
     found = data_files(dst)
-    if os.path.lexists(dst + ".index"):
+    if file_systems.exists(dst + ".index"):
         found.append(dst + ".index")
     return sorted(found)
 
@@ -105,7 +107,7 @@ def state_of(dst):
     `dst` and nothing else), "other" (does not name it) or "shared" (names it and others, or
     cannot be read: not ours to rewrite)."""
     folder, base = os.path.split(dst)
-    if not os.path.lexists(os.path.join(folder, STATE_FILE)):
+    if not file_systems.exists(os.path.join(folder, STATE_FILE)):
         return "absent"
     try:
         state = read_state(folder)
@@ -122,7 +124,7 @@ def _identity(info):
     return (info.st_dev, info.st_ino)
 
 
-class Output:
+class Output(NotedSignals):
     """A claimed output prefix with a temp folder next to it: `with Output(dst, inputs) as out`.
 
     Entering creates missing folders, takes the claim, removes temp folders of dead runs for
@@ -170,52 +172,11 @@ class Output:
         self._release()
         return False
 
-    def _note_signals(self):
-        """Wraps the SIGINT / SIGTERM handlers so that a signal is remembered as well as raised.
-
-        Raised inside a `__del__` or weakref callback (TensorFlow and Keras run many), the
-        KeyboardInterrupt is swallowed ("Exception ignored in ..."); `raise_if_signalled` then
-        raises it again before anything is moved into place.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(number)
-            if not callable(previous):
-                continue  # SIG_IGN / SIG_DFL: nothing is raised, nothing can be swallowed
-
-            def noted(signum, frame, previous=previous):
-                self.signalled.append(signum)
-                previous(signum, frame)
-
-            self._signals[number] = previous
-            signal.signal(number, noted)
-        if self._signals:
-            self._unraisable_hook = sys.unraisablehook
-
-            def quiet(unraisable, previous=self._unraisable_hook):
-                # Swallowed in a finalizer and remembered: no "Exception ignored" traceback.
-                if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signalled):
-                    previous(unraisable)
-
-            sys.unraisablehook = quiet
-
-    def raise_if_signalled(self):
-        """Raises again the first SIGINT / SIGTERM that came during the run (it was swallowed)."""
-        if self.signalled:
-            number = self.signalled[0]
-            self._signals.get(number, signal.default_int_handler)(number, None)
-            raise KeyboardInterrupt  # the previous handler did not raise
-
     def _release(self):
         try:
             self._clean_up()
         finally:
-            for number, previous in self._signals.items():
-                signal.signal(number, previous)
-            self._signals = {}
-            if self._unraisable_hook is not None:
-                sys.unraisablehook, self._unraisable_hook = self._unraisable_hook, None
+            self._restore_signals()
 
     def _clean_up(self):
         with deferred_signals():  # a second Ctrl-C must not stop the cleanup half-way

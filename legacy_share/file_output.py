@@ -23,6 +23,7 @@ import stat
 import zipfile
 
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import tf_paths
 from legacy_share._process import deferred_signals
 from legacy_share.destination import MAX_BASE, TEMP_MARK, Output
@@ -47,10 +48,12 @@ def output_path(dst, kind):
     if not given:
         raise errors.OutputError(
             "the destination is empty; give a file such as model.keras or a folder.")
+    if file_systems.is_url(given):  # never a local path: `ram://b/m.keras` is no folder `ram:`
+        file_systems.check_output_url(given, "destination")
     if kind != FOLDER and given.endswith(("/", os.sep)):
         raise errors.OutputError(f"{given}: names a folder; give a file name without the "
                                      f"trailing slash.")
-    path = os.path.abspath(given)
+    path = given.rstrip("/") if file_systems.is_url(given) else os.path.abspath(given)
     base = os.path.basename(path)
     if not base or base in (".", ".."):
         raise errors.OutputError(

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 
 from legacy_share import errors
 from legacy_share.plans import TensorSpec
-from legacy_share.reading import LFS_POINTER_START, lfs_pointer_problem, open_input, read_input
+from legacy_share.reading import LFS_POINTER_START, lfs_pointer_problem, read_head, read_input
 from legacy_share._tf import tf, tf1
 
 __all__ = ["read_meta_graph", "read_meta_graph_variables"]
@@ -117,14 +117,7 @@ def _lines(data):
 
 
 def _first_byte(path):
-    fd = open_input(path, "MetaGraphDef")
-    try:
-        return os.pread(fd, 1, 0)
-    except OSError as exc:
-        raise errors.CheckpointError(f"{path}: cannot read the MetaGraphDef "
-                                     f"({exc.strerror}).") from exc
-    finally:
-        os.close(fd)
+    return read_head(os.fspath(path), 1, "MetaGraphDef")  # a local file or a URL
 
 
 def _node_shape(node):

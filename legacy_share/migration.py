@@ -12,6 +12,7 @@ import numpy as np
 
 from legacy_share import cudnn_models
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import generations
 from legacy_share import graph_names
 from legacy_share import planning
@@ -266,6 +267,8 @@ def unshare(src, dst, layers, group_patterns=(), force=False, progress=False, sh
 
 def _check_free_space(dst, size, what):
     """Raises OutputError when the file system of `dst` has fewer than `size` bytes free."""
+    if file_systems.is_url(dst):  # a bucket tells no free space; the first failed write stops
+        return
     folder = os.path.dirname(os.path.abspath(os.path.expanduser(os.fspath(dst))))
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)

@@ -14,6 +14,7 @@ import numpy as np
 
 from legacy_share import bundle
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import state_file
 from legacy_share import tf_paths
 from legacy_share.errors import first_line
@@ -91,7 +92,7 @@ class Checkpoint:
         except (tf.errors.OpError, ValueError) as exc:
             named = _DATA_NAMED_RE.search(str(exc))  # the path in it may hold spaces: rebuild it
             named = self.prefix + named.group(0) if named else None
-            missing = [named] if named and not os.path.isfile(named) else []
+            missing = [named] if named and not file_systems.isfile(named) else []
             missing = missing or self.missing_files()
             if missing:
                 raise errors.CheckpointError(
@@ -147,6 +148,7 @@ def open_checkpoint(path):
     reader); a V2 index is checked entry by entry before TensorFlow reads it.
     """
     path = tf_paths.given_path(path, "checkpoint")
+    file_systems.check_served(path)
     prefix, version = _resolve(path)
     tf_paths.check_literal(prefix, "input checkpoint")
     sizes = {name: regular_file_size(name) for name in _checkpoint_files(prefix, version)}
@@ -161,13 +163,11 @@ def open_checkpoint(path):
         index = prefix + _INDEX_SUFFIX
         if index in pointers:
             raise errors.CheckpointError(lfs_pointer_problem(index, "V2 index") + ".")
-        fd = open_input(index, "V2 index")
-        try:
-            bundle.check_index(index, fd, data_file)
-        finally:
-            os.close(fd)
+        _check_index(index, data_file)
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        # load_checkpoint asks whether the prefix is a folder, which ram:// says of any prefix.
+        reader = (tf1.train.NewCheckpointReader(prefix) if file_systems.is_url(prefix)
+                  else tf.train.load_checkpoint(prefix))
     except (tf.errors.OpError, ValueError) as exc:
         kind = "V2 index" if version == 2 else "V1 checkpoint file"
         raise errors.CheckpointError(
@@ -183,14 +183,37 @@ def open_checkpoint(path):
     return ckpt
 
 
+def _check_index(index, data_file):
+    """bundle.check_index on the V2 index at `index`, a local file or a URL."""
+    if file_systems.is_url(index):
+        source = file_systems.GFileSource(index, "V2 index")
+        try:
+            bundle.check_index(index, source, data_file)
+        finally:
+            source.close()
+        return
+    fd = open_input(index, "V2 index")
+    try:
+        bundle.check_index(index, fd, data_file)
+    finally:
+        os.close(fd)
+
+
 def _is_lfs_pointer(path, size):
     if not len(LFS_POINTER_START) <= size < LFS_POINTER_LIMIT:
         return False
-    fd = open_input(path, "checkpoint file")
+    return read_head(path, len(LFS_POINTER_START), "checkpoint file") == LFS_POINTER_START
+
+
+def read_head(path, count, what):
+    """The first `count` bytes of input file `path` (a regular file, or a URL) -> bytes."""
+    if file_systems.is_url(path):
+        return file_systems.read_head(path, count, what)
+    fd = open_input(path, what)
     try:
-        return os.pread(fd, len(LFS_POINTER_START), 0) == LFS_POINTER_START
-    except OSError:
-        return False
+        return os.pread(fd, count, 0)
+    except OSError as exc:
+        raise errors.CheckpointError(f"{path}: cannot read the {what} ({exc.strerror}).") from exc
     finally:
         os.close(fd)
 
@@ -205,11 +228,13 @@ def lfs_pointer_problem(path, what):
 def _checkpoint_files(prefix, version):
     if version == 2:
         return [prefix + _INDEX_SUFFIX] + data_files(prefix)
-    return sorted(glob.glob(glob.escape(prefix) + "-?????-of-?????")) or [prefix]
+    return file_systems.glob(glob.escape(prefix) + "-?????-of-?????") or [prefix]
 
 
 def regular_file_size(path):
     """The size of input file `path` -> int; CheckpointError unless it is a regular file."""
+    if file_systems.is_url(path):
+        return file_systems.file_size(path, "checkpoint file")
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -249,6 +274,8 @@ def read_input(path, limit, what):
     Raises CheckpointError naming `path` if it is not a regular file or holds more than `limit`
     bytes (checked before reading; `what` names the kind of file in the message).
     """
+    if file_systems.is_url(path):
+        return file_systems.read_bytes(path, limit, what)
     fd = open_input(path, what)
     try:
         info = os.fstat(fd)
@@ -288,16 +315,16 @@ def _kind(mode):
 
 def _resolve(path):
     """(prefix, version) for `path`, following the forms `open_checkpoint` accepts."""
-    if os.path.isdir(path):
+    if file_systems.isdir(path):
         return _resolve(_latest_in(path))
-    if os.path.basename(path) == state_file.STATE_FILE and os.path.isfile(path):
+    if os.path.basename(path) == state_file.STATE_FILE and file_systems.isfile(path):
         return _resolve(_latest_in(os.path.dirname(path) or "."))
-    if path.endswith(_INDEX_SUFFIX) and os.path.isfile(path):
+    if path.endswith(_INDEX_SUFFIX) and file_systems.isfile(path):
         return _hint(path, path[:-len(_INDEX_SUFFIX)]), 2
     data = _DATA_RE.search(path)
     if data:
         return _hint(path, path[:data.start()]), 2
-    if path.endswith(_META_SUFFIX) and os.path.isfile(path):
+    if path.endswith(_META_SUFFIX) and file_systems.isfile(path):
         prefix = path[:-len(_META_SUFFIX)]
         if _exists(prefix):
             return _hint(path, prefix), _version(prefix)
@@ -312,12 +339,12 @@ def _resolve(path):
 
 
 def _exists(prefix):
-    return (os.path.isfile(prefix + _INDEX_SUFFIX) or os.path.isfile(prefix)
-            or bool(glob.glob(glob.escape(prefix) + "-?????-of-?????")))
+    return (file_systems.isfile(prefix + _INDEX_SUFFIX) or file_systems.isfile(prefix)
+            or bool(file_systems.glob(glob.escape(prefix) + "-?????-of-?????")))
 
 
 def _version(prefix):
-    return 2 if os.path.isfile(prefix + _INDEX_SUFFIX) else 1
+    return 2 if file_systems.isfile(prefix + _INDEX_SUFFIX) else 1
 
 
 def _hint(given, prefix):
@@ -330,20 +357,22 @@ def _latest_in(folder):
     state_path = os.path.join(folder, state_file.STATE_FILE)
     state = state_file.read_state(folder)
     if state is None or not state.model_checkpoint_path:
-        found = sorted(glob.glob(os.path.join(glob.escape(folder), "*" + _INDEX_SUFFIX)))
+        found = file_systems.glob(os.path.join(glob.escape(folder), "*" + _INDEX_SUFFIX))
         choices = ", ".join(p[:-len(_INDEX_SUFFIX)] for p in found[:3]) or "none found"
         raise errors.CheckpointError(
             f"{folder}: no `checkpoint` state file names a checkpoint here; give a checkpoint "
             f"prefix (candidates: {choices}).")
     named = state.model_checkpoint_path
     latest = named if os.path.isabs(named) else os.path.join(folder, named)
+    if file_systems.is_url(folder) != file_systems.is_url(latest):  # never from bucket to disk
+        latest = os.path.join(folder, os.path.basename(named))
     if not _exists(latest):
         latest = os.path.join(folder, os.path.basename(latest))  # the folder was moved
         if not _exists(latest):
             raise errors.CheckpointError(
                 f"{state_path}: names {named}, which does not exist; give the checkpoint prefix "
                 f"instead of the folder.")
-    if os.path.basename(latest) == state_file.STATE_FILE or os.path.isdir(latest):
+    if os.path.basename(latest) == state_file.STATE_FILE or file_systems.isdir(latest):
         raise errors.CheckpointError(  # reading it would follow the state file again, forever
             f"{state_path}: names {named}, which is a state file or a folder, not a checkpoint; "
             f"give the checkpoint prefix instead of the folder.")
@@ -352,4 +381,4 @@ def _latest_in(folder):
 
 def data_files(prefix):
     """The V2 data files of `prefix` on disk, sorted."""
-    return sorted(glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
+    return file_systems.glob(glob.escape(prefix) + ".data-?????-of-?????")

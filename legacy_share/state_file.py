@@ -10,6 +10,7 @@ import os
 from google.protobuf import text_format
 
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import reading
 
 __all__ = ["STATE_FILE", "STATE_LIMIT", "read_state", "state_text"]
@@ -33,7 +34,7 @@ def read_state(folder):
         parse.
     """
     path = os.path.join(folder, STATE_FILE)
-    if not os.path.lexists(path):
+    if not file_systems.exists(path):
         return None
     data = reading.read_input(path, STATE_LIMIT, "state file")
     state = _checkpoint_state()

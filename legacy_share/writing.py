@@ -13,12 +13,14 @@ import sys
 import numpy as np
 
 from legacy_share import errors
+from legacy_share import file_systems
 from legacy_share import state_file
 from legacy_share._process import deferred_signals
 from legacy_share.destination import (Output, destination_files, output_prefix,
                                       state_of)
 from legacy_share.errors import first_line
 from legacy_share.reading import open_checkpoint, run_ops
+from legacy_share.remote_output import RemoteOutput
 from legacy_share.values import fingerprint, step_value
 from legacy_share._tf import tf
 
@@ -51,7 +53,7 @@ def execute(plan, reader, dst, force=False, progress=False):
     if not plan.steps:
         raise errors.PlanError(f"{reader.prefix}: the plan writes no tensor, so there is nothing "
                                f"to save at {dst}; check --exclude / --drop-optimizer-state.")
-    output = Output(dst, reader.files)
+    output = (RemoteOutput if file_systems.is_url(dst) else Output)(dst, reader.files)
     try:
         with output:
             _check_destination(dst, reader, force)  # again: another run may have finished meanwhile
@@ -78,12 +80,13 @@ def execute(plan, reader, dst, force=False, progress=False):
 
 
 def _check_destination(dst, reader, force):
-    if os.path.isdir(dst):
+    if file_systems.isdir(dst):
         raise errors.OutputError(
             f"{dst}: is a folder; give an output prefix such as {os.path.join(dst, 'model.ckpt')}.")
-    inputs = {os.path.realpath(path) for path in reader.files}
-    if os.path.realpath(dst) == os.path.realpath(reader.prefix) or any(
-            os.path.realpath(path) in inputs for path in [dst, dst + ".index"]):
+    real = file_systems.real
+    inputs = {real(path) for path in reader.files}
+    if real(dst) == real(reader.prefix) or any(
+            real(path) in inputs for path in [dst, dst + ".index"]):
         raise errors.OutputError(
             f"{dst}: is the input checkpoint {reader.prefix}; the input is never overwritten, "
             f"give another output prefix.")

@@ -4,6 +4,9 @@
   bench_tasks.py copy SRC DIR      the floor: import TensorFlow, copy the checkpoint's files
   bench_tasks.py import-tf         import TensorFlow only (its RSS is subtracted)
   bench_tasks.py generate PREFIX LAYERS UNITS   a big random GRU + Adam checkpoint
+  bench_tasks.py migrate-ram SRC  `legacy-share migrate SRC ram://bench/out/model.ckpt`
+                                  in this process (ram:// lives in one process; its RSS holds
+                                  the output too)
 """
 
 import glob
@@ -59,7 +62,19 @@ def generate(prefix, layers, units):
     save_big_gru_checkpoint(prefix, layers=int(layers), num_units=int(units), verbose=False)
 
 
-TASKS = {"classic": classic, "copy": copy, "import-tf": import_tf, "generate": generate}
+def migrate_ram(src):
+    """Migrates `src` into TensorFlow's in-process ram:// file system, a bucket's stand-in."""
+    from legacy_share import cli  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    code = cli.main(["migrate", src, "ram://bench/out/model.ckpt", "--strategy", "first"])
+    if code:
+        sys.exit(code)
+    if not tf.io.gfile.exists("ram://bench/out/model.ckpt.index"):  # a legacy_share before
+        sys.exit("migrate-ram: nothing was written to ram://; is PYTHONPATH this checkout?")
+
+
+TASKS = {"classic": classic, "copy": copy, "import-tf": import_tf, "generate": generate,
+         "migrate-ram": migrate_ram}
 
 if __name__ == "__main__":
     TASKS[sys.argv[1]](*sys.argv[2:])

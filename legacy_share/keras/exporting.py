@@ -12,6 +12,7 @@ import numpy as np
 from legacy_share import _process
 from legacy_share import errors
 from legacy_share import file_output
+from legacy_share import file_systems
 from legacy_share import opening
 from legacy_share import planning
 from legacy_share import tf_paths
@@ -193,12 +194,13 @@ def build_model(src, keras=3, stack=None, layers=None, custom_cells=False, forge
 def destination_format(dst):
     """`keras`, `weights.h5` or `saved_model` by the destination's name; OutputError otherwise."""
     text = tf_paths.given_path(dst, "output")
-    tf_paths.check_literal(os.path.abspath(text), "output")
+    url = file_systems.is_url(text)
+    tf_paths.check_literal(text if url else os.path.abspath(text), "output")
     if text.endswith(".keras"):
         return KERAS
     if text.endswith(".weights.h5"):
         return WEIGHTS
-    if text.endswith(os.sep) or os.path.isdir(text) or not os.path.splitext(text)[1]:
+    if text.endswith(os.sep) or file_systems.isdir(text) or not os.path.splitext(text)[1]:
         return SAVED_MODEL
     raise errors.OutputError(f"{text}: unknown output format; name it *.keras (a whole "
                              f"model), *.weights.h5 (weights) or a folder (SavedModel)")
@@ -258,8 +260,8 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                                     prove)
     export_plan = _plan(opened, options)
     _ready(export_plan)
-    output = file_output.FileOutput(dst, kind, ckpt.files + ([os.fspath(meta)] if meta else []),
-                                    companion=architecture_path(dst) if fmt == WEIGHTS else None)
+    output = _output_class(dst)(dst, kind, ckpt.files + ([os.fspath(meta)] if meta else []),
+                                companion=architecture_path(dst) if fmt == WEIGHTS else None)
     output.check(force)
     K = _model.keras_module(keras)  # pylint: disable=invalid-name
     value_of = _reader(ckpt)
@@ -288,6 +290,14 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
                                  f"check {check}, or raise --tolerance")
         output.commit()
     return ExportReport(dst, fmt, keras, export_plan, result)
+
+
+def _output_class(dst):
+    """FileOutput, or for a URL remote_output.RemoteFileOutput (no claim, no free-space look)."""
+    if not file_systems.is_url(dst):
+        return file_output.FileOutput
+    from legacy_share import remote_output  # pylint: disable=import-outside-toplevel
+    return remote_output.RemoteFileOutput
 
 
 def _bytes_needed(model, fmt):
@@ -327,8 +337,11 @@ def _write(model, path, fmt, flavour):
         model.save(path)
     elif fmt == WEIGHTS:
         model.save_weights(path)
-        with open(architecture_path(path), "x", encoding="utf-8") as f:
-            f.write(model.to_json())
+        if file_systems.is_url(path):
+            file_systems.write_text(architecture_path(path), model.to_json())
+        else:
+            with open(architecture_path(path), "x", encoding="utf-8") as f:
+                f.write(model.to_json())
     elif flavour == 3:
         model.export(path, format="tf_saved_model", verbose=False)
     else:
@@ -363,8 +376,12 @@ def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=inval
         loaded = (K.saving.load_model(path) if flavour == 3 else K.models.load_model(path))
         return np.asarray(loaded([inputs, lengths]))
     if fmt == WEIGHTS:
-        with open(architecture_path(path), encoding="utf-8") as f:
-            fresh = K.models.model_from_json(f.read())
+        if file_systems.is_url(path):
+            text = file_systems.read_bytes(architecture_path(path), 64 << 20, "architecture")
+            fresh = K.models.model_from_json(text.decode("utf-8"))
+        else:
+            with open(architecture_path(path), encoding="utf-8") as f:
+                fresh = K.models.model_from_json(f.read())
         fresh.load_weights(path)
         return np.asarray(fresh([inputs, lengths]))
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
