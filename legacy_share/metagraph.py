@@ -10,6 +10,7 @@ from google.protobuf import message as protobuf_message
 from google.protobuf import text_format
 
 from legacy_share import errors
+from legacy_share import tf_paths
 from legacy_share.plans import TensorSpec
 from legacy_share.reading import LFS_POINTER_START, lfs_pointer_problem, read_head, read_input
 from legacy_share._tf import tf, tf1
@@ -69,6 +70,7 @@ def read_meta_graph(path):
 
     The error's `file` is `path` (for `--json` errors: the file at fault is the graph).
     """
+    path = tf_paths.given_path(path, "MetaGraphDef")
     try:
         return _parse_meta_graph(path)
     except errors.CheckpointError as exc:

@@ -207,6 +207,7 @@ def _is_lfs_pointer(path, size):
 
 def read_head(path, count, what):
     """The first `count` bytes of input file `path` (a regular file, or a URL) -> bytes."""
+    path = tf_paths.given_path(path, what)
     if file_systems.is_url(path):
         return file_systems.read_head(path, count, what)
     fd = open_input(path, what)

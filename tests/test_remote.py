@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from legacy_share import errors, file_systems, remote_output, writing
-from legacy_share._tf import tf, tf1
+from legacy_share.testing import tf, tf1
 from tests.file_guard import error_line, run_main, save_variables, snapshot
 
 KERNEL = "rnn/multi_rnn_cell/cell_{}/gru_cell/gates/kernel"

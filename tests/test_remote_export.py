@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from legacy_share import cli
-from legacy_share._tf import tf, tf1  # noqa: F401  first: pytest's process serves tf_keras
+from legacy_share.testing import tf, tf1  # noqa: F401  first: pytest's process serves tf_keras
 from tests import export_cases
 from tests.file_guard import error_line, snapshot
 
 from legacy_share.keras import exporting  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras import model as _model  # noqa: E402  pylint: disable=wrong-import-order
 
-from legacy_share import _process  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share import testing  # noqa: E402  pylint: disable=wrong-import-order
 
-pytestmark = pytest.mark.skipif(not _process.supports_keras3(),
+pytestmark = pytest.mark.skipif(not testing.supports_keras3(),
                                 reason="exports as test_export_output (TensorFlow >= 2.16)")
 
 NAMES = {"keras": "m.keras", "weights": "m.weights.h5", "saved_model": "m"}
