@@ -16,8 +16,7 @@ import types
 from typing import Mapping, Optional, Tuple
 
 __all__ = ["CellKind", "CudnnKind", "KINDS", "CUDNN_KINDS", "GRU", "BASIC_LSTM", "LSTM",
-           "BASIC_RNN", "by_scope", "by_key", "cudnn_kind", "display_name", "keras_display",
-           "tf1_scope_of_cudnn_mode"]
+           "BASIC_RNN", "by_scope", "by_key", "cudnn_kind", "display_name", "keras_display"]
 
 KERNEL = "kernel"
 BIAS = "bias"
@@ -79,10 +78,19 @@ class CellKind:  # pylint: disable=too-many-instance-attributes
             dims.append((int(factor) if factor else 1) * sizes[symbol])
         return tuple(dims)
 
+    def kernels(self):
+        """((kernel, G), ...): the kernels [rows, G * units], the sizing kernel first."""
+        others = [v for v, rule in self.shapes.items()
+                  if rule[0] == "rows" and v != self.sizing_kernel]
+        out = []
+        for variable in [self.sizing_kernel] + others:
+            factor, _, _ = self.shapes[variable][1].rpartition("*")
+            out.append((variable, int(factor) if factor else 1))
+        return tuple(out)
+
     def gates(self):
         """G: the sizing kernel's columns per unit."""
-        factor, _, _ = self.shapes[self.sizing_kernel][1].rpartition("*")
-        return int(factor) if factor else 1
+        return self.kernels()[0][1]
 
     def tf1_cell_class(self):
         """The tf.compat.v1.nn.rnn_cell class (imports TensorFlow with the legacy Keras)."""
@@ -235,7 +243,3 @@ def keras_display(cell):
     cudnn = cudnn_kind(cell)
     return cudnn.keras_display if cudnn else by_scope(cell).keras_display
 
-
-def tf1_scope_of_cudnn_mode(mode):
-    """Today's TF1 cell scope a cuDNN `mode` migrates to, or None (no core cell computes it)."""
-    return next(kind.tf1_scope for kind in CUDNN_KINDS if kind.mode == mode)
