@@ -16,10 +16,12 @@ import types
 from typing import Mapping, Optional, Tuple
 
 __all__ = ["CellKind", "CudnnKind", "KINDS", "CUDNN_KINDS", "GRU", "BASIC_LSTM", "LSTM",
-           "BASIC_RNN", "by_scope", "by_key", "cudnn_kind", "display_name", "keras_display"]
+           "BASIC_RNN", "TF0", "TF0_TO_1_1", "UNTOLD", "legacy_scopes", "by_scope", "by_key",
+           "cudnn_kind", "display_name", "keras_display"]
 
 KERNEL = "kernel"
 BIAS = "bias"
+TF0, TF0_TO_1_1, UNTOLD = "TF <= 0.12", "TF <= 1.1", "untold"
 PROJECTION = "projection/kernel"
 PEEPHOLES = ("w_f_diag", "w_i_diag", "w_o_diag")
 
@@ -45,7 +47,9 @@ class CellKind:  # pylint: disable=too-many-instance-attributes
     projection: Optional[str] = None       # the variable [units, output], when present
     settings: Tuple[str, ...] = ()         # run-time settings no checkpoint stores
     state_pair: bool = False               # state is (c, h), not h
-    legacy_scopes: Tuple[str, ...] = ()    # older names of the cell scope (every generation)
+    legacy_scopes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # older names of the cell scope -> which TensorFlow wrote them: TF0 (TF <= 0.12), TF0_TO_1_1
+    # (TF 0.x and contrib up to TF 1.1) or UNTOLD (a name that does not tell its generation)
     legacy_variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # legacy path below the cell scope -> today's (`{}`: a shard index, shards concatenated
     # on axis 0 in index order)
@@ -60,7 +64,8 @@ class CellKind:  # pylint: disable=too-many-instance-attributes
     reference_arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        for field in ("shapes", "legacy_variables", "keras_options", "reference_arguments"):
+        for field in ("shapes", "legacy_scopes", "legacy_variables", "keras_options",
+                      "reference_arguments"):
             object.__setattr__(self, field, types.MappingProxyType(dict(getattr(self, field))))
 
     @property
@@ -126,7 +131,7 @@ GRU = CellKind(
             "candidate/kernel": ("rows", "units"), "candidate/bias": ("units",)},
     sizing_kernel="candidate/kernel",
     # GRUBlockCell (TF <= 1.4) computes GRUCell's equations (docs/keras.md).
-    legacy_scopes=("GRUCell", "GRUBlockCell"),
+    legacy_scopes={"GRUCell": TF0, "GRUBlockCell": UNTOLD},
     legacy_variables={
         "Gates/Linear/Matrix": "gates/kernel", "Gates/Linear/Bias": "gates/bias",
         "Candidate/Linear/Matrix": "candidate/kernel", "Candidate/Linear/Bias": "candidate/bias",
@@ -155,7 +160,7 @@ BASIC_LSTM = CellKind(
     key="basic_lstm", tf1_class="BasicLSTMCell", scope="basic_lstm_cell",
     shapes={KERNEL: ("rows", "4*units"), BIAS: ("4*units",)},
     sizing_kernel=KERNEL, settings=("forget_bias",), state_pair=True,
-    legacy_scopes=("BasicLSTMCell",),
+    legacy_scopes={"BasicLSTMCell": TF0},
     legacy_variables={"Linear/Matrix": KERNEL, "Linear/Bias": BIAS,
                       "weights": KERNEL, "biases": BIAS},
     shared_class="SharedBasicLSTMCell", **_LSTM_KERAS,
@@ -171,7 +176,8 @@ LSTM = CellKind(
     settings=("forget_bias", "cell_clip", "proj_clip"), state_pair=True,
     # LSTMBlockCell (TF 0.11 - 0.12) and LSTMBlockFusedCell (`lstm_block_wrapper` TF <= 1.4,
     # `lstm_fused_cell` TF >= 1.6) compute LSTMCell's equations (docs/keras.md).
-    legacy_scopes=("LSTMCell", "LSTMBlockCell", "lstm_block_wrapper", "lstm_fused_cell"),
+    legacy_scopes={"LSTMCell": TF0_TO_1_1, "LSTMBlockCell": TF0_TO_1_1,
+                   "lstm_block_wrapper": UNTOLD, "lstm_fused_cell": UNTOLD},
     legacy_variables={
         "W_{}": KERNEL, "B": BIAS,
         "W_F_diag": PEEPHOLES[0], "W_I_diag": PEEPHOLES[1], "W_O_diag": PEEPHOLES[2],
@@ -191,7 +197,7 @@ BASIC_RNN = CellKind(
     key="basic_rnn", tf1_class="BasicRNNCell", scope="basic_rnn_cell",
     shapes={KERNEL: ("rows", "units"), BIAS: ("units",)},
     sizing_kernel=KERNEL,
-    legacy_scopes=("BasicRNNCell",),
+    legacy_scopes={"BasicRNNCell": TF0},
     legacy_variables={"Linear/Matrix": KERNEL, "Linear/Bias": BIAS,
                       "weights": KERNEL, "biases": BIAS},
     shared_class="SharedBasicRNNCell",
@@ -215,6 +221,13 @@ CUDNN_KINDS = (
 _BY_SCOPE = {kind.scope: kind for kind in KINDS}
 _BY_KEY = {kind.key: kind for kind in KINDS}
 _CUDNN_BY_CELL = {kind.cell: kind for kind in CUDNN_KINDS}
+
+
+def legacy_scopes(*written_by):
+    """Older cell scope names of every kind that the TensorFlow versions `written_by` (TF0,
+    TF0_TO_1_1, UNTOLD) wrote, e.g. `legacy_scopes(TF0)` -> ("GRUCell", "BasicLSTMCell", ...)."""
+    return tuple(scope for kind in KINDS for scope, when in kind.legacy_scopes.items()
+                 if when in written_by)
 
 
 def by_scope(scope):

@@ -35,8 +35,8 @@ BIDIRECTIONAL_SHARED = "bidirectional_dynamic_rnn_shared"
 
 _CELL_SCOPES = dict(names.LEGACY_CELL_SCOPES, **{s: s for s in names.CELL_VARIABLES})
 # Cell scopes only TF <= 0.12 wrote: a stack holding one has TF 0.x scopes around it.
-_TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
-                              "LSTMBlockCell"})
+_TF0_CELL_SCOPES = frozenset(cell_kinds.legacy_scopes(cell_kinds.TF0,
+                                                      cell_kinds.TF0_TO_1_1))
 # Cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`, `weights`, ...): cells then kept no
 # variables, so one set of cells given as both directions still made fw and bw variables.
 _PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")

@@ -2,8 +2,9 @@
 
 A cuDNN model becomes a Stack whose `cell` is the `cell` of one of `cell_kinds.CUDNN_KINDS`.
 Its `sources` name the tensors of each (direction, layer): `{"opaque": (buffer,)}`, or the
-canonical `cudnn_compatible_*_cell` tensors by suffix when no buffer was saved. A bidirectional cuDNN stack reads both directions
-of the layer below, so it is STACKED_BIDIRECTIONAL: one Bidirectional layer per layer.
+canonical `cudnn_compatible_*_cell` tensors by suffix when no buffer was saved. A
+bidirectional cuDNN stack reads both directions of the layer below, so it is
+STACKED_BIDIRECTIONAL: one Bidirectional layer per layer.
 """
 
 import numpy as np

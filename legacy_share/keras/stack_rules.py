@@ -7,6 +7,7 @@ names and shapes prove; what they cannot prove is refused with the reason.
 
 import re
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import planning
 from legacy_share import renaming
@@ -24,7 +25,7 @@ _NUMBERED_RE = re.compile(r"(%s)_([1-9]\d*)" % "|".join(map(re.escape, names.CEL
 # Cell variables as TF <= 1.1 named them (docs/naming.md): TF 0.x CamelCase cell scopes and
 # `Linear/Matrix`, `W_0`, `B`; TF 1.0 - 1.1 `weights`, `biases`. MultiRNNCell gave every layer
 # variables of its own then, so a stack so named is never one shared set.
-_TF0_CELL_SCOPES = ("GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell", "LSTMBlockCell")
+_TF0_CELL_SCOPES = cell_kinds.legacy_scopes(cell_kinds.TF0, cell_kinds.TF0_TO_1_1)
 _OLD_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
 # tf.contrib.seq2seq.AttentionWrapper (and its mechanisms): the layer it applies to the cell
 # output, the mechanisms' score scopes, the memory layer a mechanism builds beside it.
