@@ -35,9 +35,8 @@ def _run_tf1_cell(cell_class, options, inputs):
             for variable in variables:  # every weight non-zero, so a wrong column order shows
                 shape = variable.shape.as_list()
                 variable.load(initial.uniform(-0.7, 0.7, shape).astype(np.float32), session)
-            values = session.run(outputs, {x: inputs}), session.run(
-                {v.op.name: v for v in variables})
-    return values
+            return (session.run(outputs, {x: inputs}),
+                    session.run({v.op.name: v for v in variables}))
 
 
 def _inputs():
