@@ -7,6 +7,7 @@ slots and its canonical tensors are replaced by today's TF1 cell tensors (`lstm_
 
 import numpy as np
 
+from legacy_share import cell_kinds
 from legacy_share import cudnn
 from legacy_share.cudnn_finding import (Model, canonical_position, find_models, layer_path,
                                         slot_suffix)
@@ -18,8 +19,7 @@ __all__ = ["Model", "find_models", "layouts_from_meta", "CudnnCheckpoint", "outp
            "check_canonical", "view_of", "canonical_position", "TF1_CELLS"]
 
 # TF1 cell each cuDNN mode migrates to (None: no TF1 core cell computes it).
-TF1_CELLS = {"lstm": "lstm_cell", "rnn_tanh": "basic_rnn_cell", "rnn_relu": "basic_rnn_cell",
-             "gru": None}
+TF1_CELLS = {kind.mode: kind.tf1_scope for kind in cell_kinds.CUDNN_KINDS}
 
 
 def output_tensors(model):

@@ -14,6 +14,7 @@ scope (`model/RNN/MultiRNNCell` for `model/RNN/MultiRNNCell/Cell1/GRUCell/...`).
 import dataclasses
 from typing import FrozenSet
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
@@ -44,10 +45,10 @@ _ANY = frozenset((TF0, TF1_0, TODAY))
 _SINCE_1_0 = frozenset((TF1_0, TODAY))
 
 # Cell scopes only TF 0.x wrote: TF 1.0 lowercased the core cells.
-_TF0_CELL_SCOPES = ("GRUCell", "BasicLSTMCell", "BasicRNNCell")
+_TF0_CELL_SCOPES = cell_kinds.legacy_scopes(cell_kinds.TF0)
 # ... except contrib's LSTMBlockCell, which kept `LSTMBlockCell/W` (or, with
 # use_compatible_names, `LSTMCell/W_0`) until TF 1.1 (TF 1.0 docs of tf.contrib.rnn).
-_TF0_OR_TF1_0_CELL_SCOPES = ("LSTMCell", "LSTMBlockCell")
+_TF0_OR_TF1_0_CELL_SCOPES = cell_kinds.legacy_scopes(cell_kinds.TF0_TO_1_1)
 # Variable paths below a cell scope that TF 1.0 - 1.1 wrote (checkpoint_convert.py's table).
 _TF1_0_PATHS = ("weights", "biases", "weights/part_{}", "projection/weights",
                 "projection/weights/part_{}", "gates/weights", "gates/biases",

@@ -19,6 +19,7 @@ import sys
 import warnings
 
 from legacy_share import _process
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share import stack_graphs
@@ -28,8 +29,6 @@ from legacy_share.plans import StackCheck
 __all__ = ["check_plan", "check_stacks", "created_names", "build", "CHILD_TIMEOUT"]
 
 CHILD_TIMEOUT = 300  # seconds; a child importing TensorFlow on a busy machine takes ~10
-_CLASSES = {names.GRU_SCOPE: "GRUCell", names.BASIC_LSTM_SCOPE: "BasicLSTMCell",
-            names.LSTM_SCOPE: "LSTMCell", names.BASIC_RNN_SCOPE: "BasicRNNCell"}
 _CACHE = {}
 
 
@@ -179,13 +178,10 @@ def _scope(tf1, scope):
 
 
 def _cell(cells, graph):
+    kind = cell_kinds.by_scope(graph.cell)
+
     def make(shared):
-        if shared:
-            # pylint: disable=import-outside-toplevel
-            from legacy_share import cells as shared_cells
-            cls = getattr(shared_cells, "Shared" + _CLASSES[graph.cell])
-        else:
-            cls = getattr(cells, _CLASSES[graph.cell])
+        cls = kind.shared_cell_class() if shared else getattr(cells, kind.tf1_class)
         if graph.cell == names.LSTM_SCOPE:
             return cls(graph.units, use_peepholes=graph.peepholes, num_proj=graph.num_proj)
         return cls(graph.units)

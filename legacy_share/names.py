@@ -5,6 +5,8 @@ them today; the migrator renames every older generation to these names and merge
 onto layer 0. Both import the constants below, so they cannot drift apart.
 """
 
+from legacy_share import cell_kinds
+
 __all__ = [
     "RNN_SCOPE",
     "MULTI_RNN_CELL_SCOPE",
@@ -28,30 +30,20 @@ BIDIRECTIONAL_SCOPE = "bidirectional_rnn"
 FORWARD_SCOPE = "fw"
 BACKWARD_SCOPE = "bw"
 
-KERNEL = "kernel"
-BIAS = "bias"
+KERNEL = cell_kinds.KERNEL
+BIAS = cell_kinds.BIAS
 
-GRU_SCOPE = "gru_cell"
+GRU_SCOPE = cell_kinds.GRU.scope
 GRU_GATES = "gates"
 GRU_CANDIDATE = "candidate"
-BASIC_LSTM_SCOPE = "basic_lstm_cell"
-LSTM_SCOPE = "lstm_cell"
+BASIC_LSTM_SCOPE = cell_kinds.BASIC_LSTM.scope
+LSTM_SCOPE = cell_kinds.LSTM.scope
 LSTM_PROJECTION = "projection"
-LSTM_PEEPHOLES = ("w_f_diag", "w_i_diag", "w_o_diag")
-BASIC_RNN_SCOPE = "basic_rnn_cell"
+LSTM_PEEPHOLES = cell_kinds.PEEPHOLES
+BASIC_RNN_SCOPE = cell_kinds.BASIC_RNN.scope
 
 # Variables each cell creates below its own scope, by cell scope (today's names).
-CELL_VARIABLES = {
-    GRU_SCOPE: (
-        f"{GRU_GATES}/{KERNEL}",
-        f"{GRU_GATES}/{BIAS}",
-        f"{GRU_CANDIDATE}/{KERNEL}",
-        f"{GRU_CANDIDATE}/{BIAS}",
-    ),
-    BASIC_LSTM_SCOPE: (KERNEL, BIAS),
-    LSTM_SCOPE: (KERNEL, BIAS) + LSTM_PEEPHOLES + (f"{LSTM_PROJECTION}/{KERNEL}",),
-    BASIC_RNN_SCOPE: (KERNEL, BIAS),
-}
+CELL_VARIABLES = {kind.scope: kind.variables for kind in cell_kinds.KINDS}
 
 
 def layer_scope(layer):
@@ -77,20 +69,9 @@ LEGACY_DIRECTION_SCOPES = {"FW": FORWARD_SCOPE, "BW": BACKWARD_SCOPE}  # below B
 LEGACY_MULTI_RNN_CELL_SCOPE = "MultiRNNCell"  # -> MULTI_RNN_CELL_SCOPE
 LEGACY_LAYER_SCOPE_FORMAT = "Cell{}"          # below MultiRNNCell only -> LAYER_SCOPE_FORMAT
 
-# Legacy cell scope -> today's cell scope. The contrib block cells compute a core cell's
-# equations (docs/keras.md, "Contrib block cells"), so they take its names:
-# GRUBlockCell (TF <= 1.4) -> GRUCell; LSTMBlockCell (TF 0.11 - 0.12) and LSTMBlockFusedCell
-# (`lstm_block_wrapper` TF <= 1.4, `lstm_fused_cell` TF >= 1.6) -> LSTMCell.
-LEGACY_CELL_SCOPES = {
-    "GRUCell": GRU_SCOPE,
-    "BasicLSTMCell": BASIC_LSTM_SCOPE,
-    "LSTMCell": LSTM_SCOPE,
-    "BasicRNNCell": BASIC_RNN_SCOPE,
-    "GRUBlockCell": GRU_SCOPE,
-    "LSTMBlockCell": LSTM_SCOPE,
-    "lstm_block_wrapper": LSTM_SCOPE,
-    "lstm_fused_cell": LSTM_SCOPE,
-}
+# Legacy cell scope -> today's cell scope (each kind's `legacy_scopes`, legacy_share.cell_kinds).
+LEGACY_CELL_SCOPES = {legacy: kind.scope for kind in cell_kinds.KINDS
+                      for legacy in kind.legacy_scopes}
 
 # GRUBlockCell's kernels `w_ru` [d+n, 2n] and `w_c` [d+n, n] (for a day on TF's master branch,
 # Dec 2017, the names were swapped): the planner tells them apart by their number of columns.
@@ -99,50 +80,7 @@ GRU_BLOCK_KERNELS = ("w_ru", "w_c")
 # By today's cell scope: legacy variable path below the cell scope -> today's path (one of
 # CELL_VARIABLES). `{}` stands for a shard index: the shards of one variable are concatenated
 # on axis 0 in index order.
-LEGACY_CELL_VARIABLES = {
-    GRU_SCOPE: {
-        "Gates/Linear/Matrix": f"{GRU_GATES}/{KERNEL}",
-        "Gates/Linear/Bias": f"{GRU_GATES}/{BIAS}",
-        "Candidate/Linear/Matrix": f"{GRU_CANDIDATE}/{KERNEL}",
-        "Candidate/Linear/Bias": f"{GRU_CANDIDATE}/{BIAS}",
-        "b_ru": f"{GRU_GATES}/{BIAS}",
-        "b_c": f"{GRU_CANDIDATE}/{BIAS}",
-        "gates/weights": f"{GRU_GATES}/{KERNEL}",
-        "gates/biases": f"{GRU_GATES}/{BIAS}",
-        "candidate/weights": f"{GRU_CANDIDATE}/{KERNEL}",
-        "candidate/biases": f"{GRU_CANDIDATE}/{BIAS}",
-    },
-    BASIC_LSTM_SCOPE: {
-        "Linear/Matrix": KERNEL,
-        "Linear/Bias": BIAS,
-        "weights": KERNEL,
-        "biases": BIAS,
-    },
-    LSTM_SCOPE: {
-        "W_{}": KERNEL,
-        "B": BIAS,
-        "W_F_diag": LSTM_PEEPHOLES[0],
-        "W_I_diag": LSTM_PEEPHOLES[1],
-        "W_O_diag": LSTM_PEEPHOLES[2],
-        "W_P_{}": f"{LSTM_PROJECTION}/{KERNEL}",
-        "weights": KERNEL,
-        "weights/part_{}": KERNEL,
-        "biases": BIAS,
-        "projection/weights": f"{LSTM_PROJECTION}/{KERNEL}",
-        "projection/weights/part_{}": f"{LSTM_PROJECTION}/{KERNEL}",
-        "W": KERNEL,                      # LSTMBlockCell, TF 0.11 - 0.12
-        "b": BIAS,
-        "wci": LSTM_PEEPHOLES[1],
-        "wcf": LSTM_PEEPHOLES[0],
-        "wco": LSTM_PEEPHOLES[2],
-    },
-    BASIC_RNN_SCOPE: {
-        "Linear/Matrix": KERNEL,
-        "Linear/Bias": BIAS,
-        "weights": KERNEL,
-        "biases": BIAS,
-    },
-}
+LEGACY_CELL_VARIABLES = {kind.scope: dict(kind.legacy_variables) for kind in cell_kinds.KINDS}
 
 # Scopes that hold a `_linear` (TF <= 0.12 `Linear/Matrix`, `Linear/Bias`; TF 1.0 - 1.1
 # `weights`, `biases`; TF >= 1.2 `kernel`, `bias`) and no cell: the RNN wrappers, legacy

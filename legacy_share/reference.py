@@ -9,7 +9,7 @@ import numpy as np
 __all__ = [
     "sigmoid", "gru_step", "basic_lstm_step", "lstm_step", "basic_rnn_step",
     "gru_cell", "basic_lstm_cell", "lstm_cell", "basic_rnn_cell",
-    "run_stack", "run_bidirectional", "reverse_by_lengths",
+    "kind_step", "run_stack", "run_bidirectional", "reverse_by_lengths",
 ]
 
 
@@ -89,6 +89,23 @@ def basic_rnn_cell(weights):
     """A step over (x, h) for `run_stack`, from [kernel, bias]."""
     def step(x, h):
         new_h = basic_rnn_step(x, h, *weights)
+        return new_h, new_h
+    return step
+
+
+def kind_step(kind, weights, **settings):
+    """A step over (x, state) for `run_stack` of one cell of `kind` (a legacy_share.cell_kinds
+    record), from its TF1 variables {path below the cell scope: array} and the run-time
+    settings (`forget_bias`, `cell_clip`, `proj_clip`) the kind takes; others are ignored."""
+    function = kind.reference_step_function()
+    arguments = {keyword: weights[variable]
+                 for variable, keyword in kind.reference_arguments.items() if variable in weights}
+    arguments.update({name: value for name, value in settings.items() if name in kind.settings})
+    if kind.state_pair:
+        return lambda x, state: function(x, state, **arguments)
+
+    def step(x, h):
+        new_h = function(x, h, **arguments)
         return new_h, new_h
     return step
 

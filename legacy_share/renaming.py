@@ -9,6 +9,7 @@ moving averages (`<var>/Adam`) keep their suffix, so they follow their variable.
 
 import re
 
+from legacy_share import cell_kinds
 from legacy_share import names
 
 __all__ = [
@@ -46,8 +47,7 @@ LAYER_SCOPE_RE = re.compile(names.LAYER_SCOPE_FORMAT.format(r"(\d+)"))  # cell_3
 LEGACY_LAYER_SCOPE_RE = re.compile(names.LEGACY_LAYER_SCOPE_FORMAT.format(r"(\d+)"))  # Cell3
 # Cell scopes only TF <= 0.12 wrote, and cell leaves TF <= 1.1 wrote (`Linear/Matrix`, `W_0`,
 # `weights`, ...; docs/naming.md): cells then kept no variables of their own.
-TF0_CELL_SCOPES = frozenset({"GRUCell", "BasicLSTMCell", "LSTMCell", "BasicRNNCell",
-                             "LSTMBlockCell"})
+TF0_CELL_SCOPES = frozenset(cell_kinds.legacy_scopes(cell_kinds.TF0, cell_kinds.TF0_TO_1_1))
 PRE_1_2_LEAF_RE = re.compile(r"Matrix|Bias|B|W(?:_P)?_\d+|W_[FIO]_diag|weights|biases")
 
 

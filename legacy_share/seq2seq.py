@@ -23,6 +23,7 @@ No TF 2 class builds these graphs, so their names cannot be checked against a gr
 
 import re
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import PlanError
@@ -66,10 +67,10 @@ _ATTENTION_OWN = re.compile(r"AttnW_\d+|AttnV_\d+|Attention_\d+|AttnOutputProjec
 _MULTI_CELL_SCOPES = (names.LEGACY_MULTI_RNN_CELL_SCOPE, names.MULTI_RNN_CELL_SCOPE)
 # Cell scopes whose names say their generation; the contrib block cells' do not (GRUBlockCell
 # kept its name up to TF 1.4, the fused LSTMs are not RNNCells and cannot be wrapped).
-_CELL_GENERATION = {"GRUCell": "TF 0.x", "BasicLSTMCell": "TF 0.x", "LSTMCell": "TF 0.x",
-                    "BasicRNNCell": "TF 0.x", "LSTMBlockCell": "TF 0.x"}
+_CELL_GENERATION = {scope: "TF 0.x"
+                    for scope in cell_kinds.legacy_scopes(cell_kinds.TF0, cell_kinds.TF0_TO_1_1)}
 _CELL_GENERATION.update({scope: None for scope in names.CELL_VARIABLES})  # by the leaf
-_UNTOLD_CELLS = ("GRUBlockCell", "lstm_block_wrapper", "lstm_fused_cell")
+_UNTOLD_CELLS = cell_kinds.legacy_scopes(cell_kinds.UNTOLD)
 _TODAY = "TF >= 1.2"
 _TF1_OR_TODAY = "TF >= 1.0"
 _TRIE = ()  # a key no path component can be

@@ -13,6 +13,7 @@ its units and input depth (read from the kernel), the layers and the sharing com
 import dataclasses
 from typing import Optional
 
+from legacy_share import cell_kinds
 from legacy_share import grouping
 from legacy_share import names
 from legacy_share import renaming
@@ -35,8 +36,6 @@ BIDIRECTIONAL_SHARED = "bidirectional_dynamic_rnn_shared"
 BIDIRECTIONAL_SCOPED = "bidirectional_dynamic_rnn_scoped"
 _DIRECTION_SCOPES = (names.FORWARD_SCOPE, names.BACKWARD_SCOPE)
 
-_CELL_CLASS = {names.GRU_SCOPE: "GRUCell", names.BASIC_LSTM_SCOPE: "BasicLSTMCell",
-               names.LSTM_SCOPE: "LSTMCell", names.BASIC_RNN_SCOPE: "BasicRNNCell"}
 _CELL_SCOPES = dict(names.LEGACY_CELL_SCOPES, **{s: s for s in names.CELL_VARIABLES})
 # Cell scopes only TF <= 0.12 wrote: a stack holding one has TF 0.x scopes around it.
 _TF0_CELL_SCOPES = renaming.TF0_CELL_SCOPES
@@ -95,7 +94,7 @@ def describe(graph):
         options += ", use_peepholes=True"
     if graph.num_proj:
         options += f", num_proj={graph.num_proj}"
-    plain = f"{_CELL_CLASS[graph.cell]}({options})"
+    plain = f"{cell_kinds.by_scope(graph.cell).tf1_class}({options})"
     if graph.layers is None:
         cell = plain
     else:
@@ -232,12 +231,12 @@ def graph_of(stack, planned, share_from=None, layers=None):
       NameCheckError: no kernel of a cell of this kind among the planned names, or its
         shape fits no cell.
     """
-    kernel, gates = names.KERNEL, 4 if stack.cell in (names.BASIC_LSTM_SCOPE,
-                                                       names.LSTM_SCOPE) else 1
-    if stack.cell == names.GRU_SCOPE:
-        kernel = f"{names.GRU_CANDIDATE}/{names.KERNEL}"
-        if not any(n.endswith(f"/{stack.cell}/{kernel}") for n in planned):
-            kernel, gates = f"{names.GRU_GATES}/{names.KERNEL}", 2  # a cell without candidate
+    kind = cell_kinds.by_scope(stack.cell)
+    # The sizing kernel, else another kernel the plan writes (a GRUCell without its candidate).
+    kernels = kind.kernels()
+    kernel, gates = next(((v, g) for v, g in kernels
+                          if any(n.endswith(f"/{stack.cell}/{v}") for n in planned)),
+                         kernels[-1])
     lowest = min(stack.layers)
     kernels = sorted((n, s) for n, s in planned.items()
                      if f"/{n}".endswith(f"/{stack.cell}/{kernel}"))
@@ -248,13 +247,14 @@ def graph_of(stack, planned, share_from=None, layers=None):
                              f"scope {stack.scope or '<root>'!r} (it writes "
                              f"{', '.join(sorted(planned)) or 'nothing'})")
     name, shape = chosen
-    projection = f"/{stack.cell}/{names.LSTM_PROJECTION}/{names.KERNEL}"
-    proj = next((s for n, s in planned.items() if n.endswith(projection) and len(s) == 2), None)
+    projection = f"/{stack.cell}/{kind.projection}"
+    proj = next((s for n, s in planned.items()
+                 if kind.projection and n.endswith(projection) and len(s) == 2), None)
     units = shape[1] // gates if len(shape) == 2 else 0
     output = proj[1] if proj else units
     depth = shape[0] - output if len(shape) == 2 else 0
     if len(shape) != 2 or shape[1] % gates or units < 1 or depth < 1:
-        raise NameCheckError(f"{name} {format_shape(shape)} is no {_CELL_CLASS[stack.cell]} "
+        raise NameCheckError(f"{name} {format_shape(shape)} is no {kind.tf1_class} "
                              f"kernel ([input_depth + units, {gates} * units])")
     peepholes = any(n.endswith(f"/{stack.cell}/{names.LSTM_PEEPHOLES[0]}") for n in planned)
     count = layers if layers is not None else max(stack.layers) + 1

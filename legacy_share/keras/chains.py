@@ -9,6 +9,7 @@ are refused. Works on the export's `structure.Stack`s (scope, depths, output, di
 
 import itertools
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import renaming
 from legacy_share.errors import ExportError
@@ -85,9 +86,10 @@ def order(prefix, stacks, wanted):
         them that connects.
     """
     if not stacks:
-        raise ExportError(f"{prefix}: holds no RNN cell variables (GRUCell, BasicLSTMCell, "
-                          f"LSTMCell, BasicRNNCell in any naming generation); check with "
-                          f"`legacy-share inspect`, or map the names with --rename")
+        raise ExportError(f"{prefix}: holds no RNN cell variables ("
+                          f"{', '.join(kind.tf1_class for kind in cell_kinds.KINDS)} in any "
+                          f"naming generation); check with `legacy-share inspect`, or map the "
+                          f"names with --rename")
     scopes = [wanted] if isinstance(wanted, str) else list(wanted or ())
     if scopes:
         chain = [_resolve(prefix, stacks, scope) for scope in scopes]

@@ -1,25 +1,33 @@
 """cuDNN models (legacy_share.cudnn_models) as export stacks: Keras layers, weights, reference.
 
-A cuDNN model becomes a Stack whose `cell` is one of CELLS. Its `sources` name the tensors of
-each (direction, layer): `{"opaque": (buffer,)}`, or the canonical `cudnn_compatible_*_cell`
-tensors by suffix when no buffer was saved. A bidirectional cuDNN stack reads both directions
-of the layer below, so it is STACKED_BIDIRECTIONAL: one Bidirectional layer per layer.
+A cuDNN model becomes a Stack whose `cell` is the `cell` of one of `cell_kinds.CUDNN_KINDS`.
+Its `sources` name the tensors of each (direction, layer): `{"opaque": (buffer,)}`, or the
+canonical `cudnn_compatible_*_cell` tensors by suffix when no buffer was saved. A
+bidirectional cuDNN stack reads both directions of the layer below, so it is
+STACKED_BIDIRECTIONAL: one Bidirectional layer per layer.
 """
 
 import numpy as np
 
+from legacy_share import cell_kinds
 from legacy_share import cudnn
 from legacy_share import cudnn_models
 from legacy_share.errors import ExportError
 from legacy_share.keras import structure
 
-__all__ = ["CELLS", "plan_cudnn", "layer_weights", "reference_outputs", "keras_rnn"]
+__all__ = ["is_cudnn", "plan_cudnn", "layer_weights", "reference_outputs", "keras_rnn"]
 
-# Stack.cell -> cuDNN mode
-CELLS = {"cudnn_lstm": "lstm", "cudnn_gru": "gru", "cudnn_rnn_tanh": "rnn_tanh",
-         "cudnn_rnn_relu": "rnn_relu"}
 _OPAQUE = "opaque"
 _DIRECTIONS = {1: ("",), 2: ("fw", "bw")}
+
+
+def is_cudnn(stack):
+    """True when `stack` is a cuDNN model's (its `cell` one of `cell_kinds.CUDNN_KINDS`)."""
+    return cell_kinds.cudnn_kind(stack.cell) is not None
+
+
+def _mode(stack):
+    return cell_kinds.cudnn_kind(stack.cell).mode
 
 
 def plan_cudnn(opened, stack=None, layers=None, embedding=None, dense=None):
@@ -87,7 +95,7 @@ def _stack(model):
             sources.setdefault((directions[direction], layer), {})[suffix] = (name,)
     topology = structure.FORWARD if layout.directions == 1 else structure.STACKED_BIDIRECTIONAL
     depths = tuple(layout.layer_input(layer) for layer in range(layout.layers))
-    cell = next(c for c, kind in CELLS.items() if kind == layout.kind)
+    cell = next(kind.cell for kind in cell_kinds.CUDNN_KINDS if kind.mode == layout.kind)
     return structure.Stack(model.buffer or model.scope, cell, topology, layout.layers, False,
                            layout.units, layout.units, depths, sources, (), structure.EXACT,
                            forget_bias=0.0, origin=model.source)
@@ -95,7 +103,7 @@ def _stack(model):
 
 def layout_of(stack):
     """The cudnn.Layout of a cuDNN Stack."""
-    return cudnn.Layout(CELLS[stack.cell], stack.layers, stack.units, stack.depths[0],
+    return cudnn.Layout(_mode(stack), stack.layers, stack.units, stack.depths[0],
                         stack.directions)
 
 
@@ -118,7 +126,7 @@ def layer_weights(stack, value_of, direction, position):
     checkpoint's dtype (the model casts them to its own)."""
     index = _DIRECTIONS[stack.directions].index(direction)
     canonical = canonicals(stack, value_of)[(position, index)]
-    return [np.asarray(w) for w in cudnn.keras_weights(canonical, CELLS[stack.cell])]
+    return [np.asarray(w) for w in cudnn.keras_weights(canonical, _mode(stack))]
 
 
 def reference_outputs(stack, value_of, inputs, lengths):
@@ -128,7 +136,7 @@ def reference_outputs(stack, value_of, inputs, lengths):
 
 def keras_rnn(K, stack, options):  # pylint: disable=invalid-name
     """The Keras layer of one cuDNN layer (one direction); `options` are its common options."""
-    kind = CELLS[stack.cell]
+    kind = _mode(stack)
     if kind == "lstm":
         return K.layers.LSTM(stack.units, activation="tanh", recurrent_activation="sigmoid",
                              unit_forget_bias=False, **options)

@@ -283,7 +283,7 @@ def export(src, dst, keras=3, stack=None, layers=None, custom_cells=False, forge
             _LOG.info("proof: %s", result.describe())
             if not result.ok:
                 which, check = ("TF1", "--forget-bias and the cell settings")
-                if export_plan.stack.cell in cudnn_stacks.CELLS:
+                if cudnn_stacks.is_cudnn(export_plan.stack):
                     which, check = ("cuDNN", "the layout (--cudnn, --meta)")
                 raise ProofError(f"{dst}: not written: the exported model differs from the "
                                  f"{which} equations of {ckpt.prefix}: {result.describe()}; "

@@ -9,6 +9,7 @@ float32; int32 ids [batch, time] with an embedding) and
 import numpy as np
 
 from legacy_share import _process
+from legacy_share import cell_kinds
 from legacy_share.errors import KerasBackendError
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import custom
@@ -22,8 +23,6 @@ __all__ = ["keras_module", "assemble"]
 # not worth running. Retraining from scratch would need other initializers anyway.
 _NO_INIT = dict(kernel_initializer="zeros", recurrent_initializer="zeros",
                 bias_initializer="zeros")
-_LAYER_CLASS = {_weights.GRU: "GRU", _weights.BASIC_LSTM: "LSTM", _weights.LSTM: "LSTM",
-                _weights.BASIC_RNN: "SimpleRNN"}
 
 
 def keras_module(flavour):
@@ -93,7 +92,7 @@ def _mask(K, inputs, lengths):  # pylint: disable=invalid-name
 
 def _stack(K, stack, value_of, x, mask, dtype, name=""):  # pylint: disable=invalid-name
     def cell_weights(direction, position):
-        if stack.cell in cudnn_stacks.CELLS:
+        if cell_kinds.cudnn_kind(stack.cell):
             found = cudnn_stacks.layer_weights(stack, value_of, direction, position)
         else:
             variables = stack.cell_sources(direction, position)
@@ -131,28 +130,22 @@ def _stack(K, stack, value_of, x, mask, dtype, name=""):  # pylint: disable=inva
 
 def _rnn(K, stack, name, dtype):  # pylint: disable=invalid-name
     options = dict(return_sequences=True, zero_output_for_mask=True, name=name, dtype=dtype)
-    if stack.cell in cudnn_stacks.CELLS:
+    if cell_kinds.cudnn_kind(stack.cell):
         return cudnn_stacks.keras_rnn(K, stack, dict(options, **_NO_INIT))
     if stack.status == structure.CUSTOM:
         return K.layers.RNN(_cell(K, stack, name + "_cell", dtype), **options)
-    cls = getattr(K.layers, _LAYER_CLASS[stack.cell])
+    kind = cell_kinds.by_scope(stack.cell)
+    cls = getattr(K.layers, kind.keras_layer)
     options.update(_NO_INIT)
-    if stack.cell == _weights.GRU:
-        options.update(reset_after=False, recurrent_activation="sigmoid")
-    elif stack.cell != _weights.BASIC_RNN:
-        options.update(recurrent_activation="sigmoid")
-    return cls(stack.units, activation="tanh", **options)
+    options.update(kind.keras_options)
+    return cls(stack.units, **options)
 
 
 def _cell(K, stack, name, dtype):  # pylint: disable=invalid-name
     if stack.status == structure.CUSTOM:
-        num_proj = stack.output if _weights.PROJECTION in stack.extras else None
+        num_proj = stack.output if cell_kinds.LSTM.projection in stack.extras else None
         return custom.cell_class(K)(stack.units, num_proj=num_proj, cell_clip=stack.cell_clip,
                                     proj_clip=stack.proj_clip, name=name, dtype=dtype)
-    cls = getattr(K.layers, _LAYER_CLASS[stack.cell] + "Cell")
-    options = dict(activation="tanh", name=name, dtype=dtype, **_NO_INIT)
-    if stack.cell == _weights.GRU:
-        options.update(reset_after=False, recurrent_activation="sigmoid")
-    elif stack.cell != _weights.BASIC_RNN:
-        options.update(recurrent_activation="sigmoid")
-    return cls(stack.units, **options)
+    kind = cell_kinds.by_scope(stack.cell)
+    cls = getattr(K.layers, kind.keras_layer + "Cell")
+    return cls(stack.units, name=name, dtype=dtype, **_NO_INIT, **kind.keras_options)

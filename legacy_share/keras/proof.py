@@ -9,10 +9,10 @@ import dataclasses
 
 import numpy as np
 
+from legacy_share import cell_kinds
 from legacy_share import reference
 from legacy_share.keras import cudnn_stacks
 from legacy_share.keras import structure
-from legacy_share.keras import weights as _weights
 
 __all__ = ["Proof", "probe_inputs", "reference_outputs", "compare"]
 
@@ -81,13 +81,13 @@ def _stack_outputs(stack, value_of, x, lengths):
 
     def zeros():
         n, m = np.zeros([batch, stack.units]), np.zeros([batch, stack.output])
-        return (n, m) if stack.cell in (_weights.BASIC_LSTM, _weights.LSTM) else n
+        return (n, m) if cell_kinds.by_scope(stack.cell).state_pair else n
 
     def run(step_list):
         return lambda values, lens: reference.run_stack(
             step_list, [zeros() for _ in step_list], values, lens)[0]
 
-    if stack.cell in cudnn_stacks.CELLS:
+    if cell_kinds.cudnn_kind(stack.cell):
         x = cudnn_stacks.reference_outputs(stack, value_of, x, lengths)
     elif stack.topology == structure.FORWARD:
         x = run(steps(""))(x, lengths)
@@ -111,15 +111,6 @@ def compare(outputs, expected, tolerance, time_steps):
 
 
 def _step(stack, w):
-    if stack.cell == _weights.GRU:
-        return reference.gru_cell([w["gates/kernel"], w["gates/bias"], w["candidate/kernel"],
-                                   w["candidate/bias"]])
-    if stack.cell == _weights.BASIC_RNN:
-        return reference.basic_rnn_cell([w["kernel"], w["bias"]])
-    extras = {}
-    if "w_f_diag" in w:
-        extras.update(w_f_diag=w["w_f_diag"], w_i_diag=w["w_i_diag"], w_o_diag=w["w_o_diag"])
-    if _weights.PROJECTION in w:
-        extras["projection_kernel"] = w[_weights.PROJECTION]
-    return reference.lstm_cell(w["kernel"], w["bias"], forget_bias=stack.forget_bias,
-                               cell_clip=stack.cell_clip, proj_clip=stack.proj_clip, **extras)
+    settings = dict(forget_bias=stack.forget_bias, cell_clip=stack.cell_clip,
+                    proj_clip=stack.proj_clip)
+    return reference.kind_step(cell_kinds.by_scope(stack.cell), w, **settings)

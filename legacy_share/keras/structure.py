@@ -8,6 +8,7 @@ import dataclasses
 import math
 from typing import Dict, Optional, Tuple
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share import planning
 from legacy_share import renaming
@@ -15,28 +16,19 @@ from legacy_share.errors import ExportError
 from legacy_share.reports import JsonReport
 from legacy_share.keras import chains
 from legacy_share.keras import stack_rules
+from legacy_share.keras.cell_status import CUSTOM, EXACT, REFUSED, cell_status, takes_clips
 from legacy_share.keras import weights as _weights
 from legacy_share.tables import format_columns, format_shape
 
 __all__ = ["Stack", "Extra", "ExportPlan", "plan_export"]
 
 FORWARD, BIDIRECTIONAL, STACKED_BIDIRECTIONAL = "forward", "bidirectional", "stacked_bidirectional"
-EXACT, CUSTOM, REFUSED = "exact", "custom", "refused"
 _LAYER_RE = renaming.LAYER_SCOPE_RE
 _SLOT = "optimizer slot"
 _NUMBERED = stack_rules.NUMBERED
 _NEEDS_LAYERS = ("a shared stack: one set of weights run K times, and K is stored nowhere in a "
                  "shared checkpoint; give it with --layers K (layers=K)")
 _SLOT_RE = renaming.SLOT_RE
-_KERAS = {_weights.GRU: "GRU(reset_after=False)", _weights.BASIC_LSTM: "LSTM",
-          _weights.LSTM: "LSTM", _weights.BASIC_RNN: "SimpleRNN",
-          "cudnn_lstm": "LSTM", "cudnn_gru": "GRU(reset_after=True)",
-          "cudnn_rnn_tanh": "SimpleRNN", "cudnn_rnn_relu": "SimpleRNN(relu)"}
-# The cell column of the plan: TF1 cells, or the cuDNN layers (legacy_share.keras.cudnn_stacks).
-_TF1_CELL = {_weights.GRU: "GRUCell", _weights.BASIC_LSTM: "BasicLSTMCell",
-             _weights.LSTM: "LSTMCell", _weights.BASIC_RNN: "BasicRNNCell",
-             "cudnn_lstm": "CudnnLSTM", "cudnn_gru": "CudnnGRU",
-             "cudnn_rnn_tanh": "CudnnRNNTanh", "cudnn_rnn_relu": "CudnnRNNRelu"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +38,8 @@ class Stack:
     `sources[(direction, layer)][variable]`: the input tensor names (shards in order) of one
     cell, `direction` "" / "fw" / "bw", `layer` its stored index; `layers` the number of layers
     run (None: a shared stack whose K was not given); `depths[i]` the input depth of layer i.
-    A cuDNN model is a Stack too, `cell` one of `cudnn_stacks.CELLS` (its sources are described
-    there).
+    A cuDNN model is a Stack too, `cell` one of `cell_kinds.CUDNN_KINDS` (its sources are
+    described in legacy_share.keras.cudnn_stacks).
     """
 
     scope: str
@@ -82,7 +74,8 @@ class Stack:
 
     def keras_layer(self):
         """The Keras layer(s) this stack becomes, as text for the plan."""
-        cell = "LegacyLSTMCell" if self.status == CUSTOM else _KERAS[self.cell]
+        cell = (cell_kinds.by_scope(self.cell).custom_layer if self.status == CUSTOM
+                else cell_kinds.keras_display(self.cell))
         count = "K" if self.layers is None else self.layers
         if self.topology == BIDIRECTIONAL and (self.layers or 1) > 1:
             return f"Bidirectional(RNN(StackedRNNCells([{cell} cell] * {count})))"
@@ -94,14 +87,15 @@ class Stack:
 
     def settings(self):
         """Settings the checkpoint does not store, which the export assumes (TF1's defaults)."""
-        if self.cell.startswith("cudnn_"):
-            activation = "relu" if self.cell == "cudnn_rnn_relu" else "tanh"
-            return [f"activation {activation}", "linear_input mode",
+        cudnn = cell_kinds.cudnn_kind(self.cell)
+        if cudnn:
+            return [f"activation {cudnn.activation}", "linear_input mode",
                     f"layout from the {self.origin}"]
         out = ["activation tanh"]
-        if self.cell in (_weights.BASIC_LSTM, _weights.LSTM):
+        settings = cell_kinds.by_scope(self.cell).settings
+        if "forget_bias" in settings:
             out.insert(0, f"forget_bias {self.forget_bias:g}")
-        if self.cell == _weights.LSTM:
+        if "cell_clip" in settings:
             if self.cell_clip is None and self.proj_clip is None:
                 out.append("no cell_clip / proj_clip")
             else:
@@ -112,8 +106,8 @@ class Stack:
         return out
 
     def to_dict(self):
-        return dict(scope=self.scope, cell=_TF1_CELL[self.cell], layers=self.layers,
-                    shared=self.shared, units=self.units, output=self.output,
+        return dict(scope=self.scope, cell=cell_kinds.display_name(self.cell),
+                    layers=self.layers, shared=self.shared, units=self.units, output=self.output,
                     input_depth=self.depths[0], directions=self.directions,
                     topology=self.topology, keras_layer=self.keras_layer(), status=self.status,
                     reason=self.reason, extras=list(self.extras), assumed=self.settings())
@@ -188,7 +182,8 @@ class ExportPlan(JsonReport):
             status = s.status + (f": {s.reason}" if s.reason else "")
             if self.stack is not None and s not in self.chain:
                 status = "not selected (--stack)"
-            rows.append((s.scope, _TF1_CELL[s.cell], "K?" if s.layers is None else s.layers,
+            rows.append((s.scope, cell_kinds.display_name(s.cell),
+                         "K?" if s.layers is None else s.layers,
                          s.units, s.depths[0], s.directions, "yes" if s.shared else "no",
                          s.keras_layer(), status, ", ".join(s.settings())))
         lines = format_columns(rows)
@@ -255,11 +250,11 @@ def plan_export(ckpt_prefix, specs, plan, stack=None, layers=None, custom_cells=
                           entry, plan.steps, extras_used)
                    for _, entry in sorted(found.items()))
     chain, order = chains.order(ckpt_prefix, stacks, stack)
-    unclipped = next((s for s in chain if s.cell != _weights.LSTM), None)
+    unclipped = next((s for s in chain if not takes_clips(s.cell)), None)
     if clips != (None, None) and unclipped is not None:
         raise ExportError(f"{ckpt_prefix}: --cell-clip / --proj-clip are LSTMCell settings; "
-                          f"{unclipped.scope} is a {_TF1_CELL[unclipped.cell]}, which does not "
-                          f"clip; leave them out")
+                          f"{unclipped.scope} is a {cell_kinds.display_name(unclipped.cell)}, "
+                          f"which does not clip; leave them out")
     used = set().union(*map(_sources_of, chain)) | extras_used
     _check_extras(ckpt_prefix, chain[0], emb, den, chain[-1])
     not_exported = []
@@ -365,7 +360,7 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
         sizes[key] = _weights.cell_sizes(cell, shapes, entry["paths"][key])
     depth0, units, output = sizes[min(sizes)]
     extras = tuple(sorted({v for variables in cells.values() for v in variables
-                           if v in names.LSTM_PEEPHOLES or v == _weights.PROJECTION}))
+                           if v in cell_kinds.by_scope(cell).optional}))
     width = 2 if topology == STACKED_BIDIRECTIONAL else 1
     depths = [sizes[(directions[0], layer)][0] for layer in stored]
     shared, one_layer = entry["shared"], ""
@@ -374,7 +369,7 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
                    for src in srcs]
         one_layer = stack_rules.one_layer(sources, depth0, output * width)
         shared = shared and not (one_layer and layers is None)  # then it is what it is: 1 layer
-    status, reason = _cell_status(cell, cells, extras, custom_cells, clips)
+    status, reason = cell_status(cell, cells, extras, custom_cells, clips)
     layout = stack_rules.layout_refusal(entry, directions, sizes, depths, output * width,
                                         shared and topology == BIDIRECTIONAL, layers, one_layer,
                                         shared)
@@ -383,38 +378,10 @@ def _stack(entry, shape_of, layers, custom_cells, forget_bias, clips=(None, None
     elif shared and layers is None and status != REFUSED:
         status, reason = REFUSED, _NEEDS_LAYERS
     count = len(stored) if not shared else layers
-    lstm = cell == _weights.LSTM
+    lstm = takes_clips(cell)
     return Stack(scope, cell, topology, count, shared, units, output, tuple(depths), cells,
                  extras, status, reason, float(forget_bias),
                  cell_clip=clips[0] if lstm else None, proj_clip=clips[1] if lstm else None)
-
-
-def _cell_status(cell, cells, extras, custom_cells, clips):
-    """(status, reason) from the cell's own options: peepholes, projection, clips."""
-    status, reason = EXACT, ""
-    if cell == _weights.LSTM and extras:
-        status = CUSTOM if custom_cells else REFUSED
-        if not custom_cells:
-            first = next(src for variables in cells.values() for v, srcs in variables.items()
-                         for src in srcs if v in extras)
-            what = "peepholes" if "diag" in first else "a projection"
-            reason = (f"{first}: an LSTMCell with {what} has no Keras layer; --custom-cells "
-                      f"(custom_cells=True) exports it with legacy_share's LegacyLSTMCell")
-    if clips != (None, None) and cell == _weights.LSTM and status != REFUSED:
-        status, reason = _clipped(extras, custom_cells, clips)
-    return status, reason
-
-
-def _clipped(extras, custom_cells, clips):
-    """(status, reason) of an LSTMCell stack exported with --cell-clip / --proj-clip."""
-    if clips[1] is not None and _weights.PROJECTION not in extras:
-        return REFUSED, ("--proj-clip clips a projection, and this LSTMCell has none "
-                         "(no num_proj); leave it out")
-    if not custom_cells:
-        return REFUSED, ("no Keras layer clips the cell state or the projection; --custom-cells "
-                         "(custom_cells=True) exports it with legacy_share's LegacyLSTMCell, "
-                         "which does")
-    return CUSTOM, ""
 
 
 def _whole_shape(sources, shape_of):
@@ -425,9 +392,10 @@ def _whole_shape(sources, shape_of):
 def choose_stack(prefix, stacks, wanted):
     """The stack to export of `stacks`: the only one, or the one under scope `wanted`."""
     if not stacks:
-        raise ExportError(f"{prefix}: holds no RNN cell variables (GRUCell, BasicLSTMCell, "
-                          f"LSTMCell, BasicRNNCell in any naming generation); check with "
-                          f"`legacy-share inspect`, or map the names with --rename")
+        raise ExportError(f"{prefix}: holds no RNN cell variables ("
+                          f"{', '.join(kind.tf1_class for kind in cell_kinds.KINDS)} in any "
+                          f"naming generation); check with `legacy-share inspect`, or map the "
+                          f"names with --rename")
     candidates = stacks
     if wanted:
         wanted = wanted.strip("/")

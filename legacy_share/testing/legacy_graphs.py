@@ -30,11 +30,11 @@ from legacy_share.testing import old_cells
 from legacy_share._tf import rnn_cell, tf, tf1
 from legacy_share.cells import SharedGRUCell
 from legacy_share.errors import Error
-from legacy_share.testing.old_cells import CELLS, GENERATIONS  # re-exported
+from legacy_share.testing.old_cells import CELL_KINDS, GENERATIONS  # re-exported
 
 __all__ = [
     "GENERATIONS",
-    "CELLS",
+    "CELL_KINDS",
     "LegacyStack",
     "StackGraph",
     "BigCheckpoint",
@@ -136,7 +136,7 @@ def build_stack(cell="gru", layers=2, num_units=8, input_depth=None, generation=
     inputs by `input_projection` [input_depth, num_units] (no bias) before the RNN, so a shared
     stack can take inputs of another depth.
     """
-    _check(cell, CELLS, "cell")
+    _check(cell, CELL_KINDS, "cell")
     _check(generation, GENERATIONS, "generation")
     depth = num_units if input_depth is None else input_depth
     inputs, rnn_inputs = _model_inputs(depth, extra_tensors, (BATCH, TIME))
@@ -230,7 +230,7 @@ def save_legacy_stack(directory, cell="gru", layers=2, num_units=8, input_depth=
     onto every other layer (per direction) before saving, so the layers are equal. Saves
     `directory/model.ckpt-<train_steps>` with `tf1.train.Saver(write_version=V1 or V2)`.
     """
-    _check(cell, CELLS, "cell")
+    _check(cell, CELL_KINDS, "cell")
     _check(generation, GENERATIONS, "generation")
     _check(write_version, ("V1", "V2"), "write_version")
     depth = num_units if input_depth is None else input_depth

@@ -12,17 +12,16 @@ import contextlib
 import dataclasses
 import re
 
+from legacy_share import cell_kinds
 from legacy_share import names
 from legacy_share._tf import rnn_cell, tf, tf1
-from legacy_share.cells import (SharedBasicLSTMCell, SharedBasicRNNCell, SharedGRUCell,
-                                SharedLSTMCell)
 
-__all__ = ["GENERATIONS", "OLDTABLES", "CELLS", "FORGET_BIAS", "multi_cell", "run_rnn",
+__all__ = ["GENERATIONS", "OLDTABLES", "CELL_KINDS", "FORGET_BIAS", "multi_cell", "run_rnn",
            "cell_pieces", "piece_shape"]
 
 GENERATIONS = ("tf0", "tf1.0", "today", "shared", "block-tf0", "block-tf1.4")
 OLDTABLES = ("tf0", "tf1.0", "block-tf0", "block-tf1.4")
-CELLS = ("gru", "basic_lstm", "lstm", "basic_rnn")
+CELL_KINDS = tuple(kind.key for kind in cell_kinds.KINDS)  # the builders' `cell=` values
 
 FORGET_BIAS = 1.0
 
@@ -38,13 +37,10 @@ class _Generation:
     cells: dict                    # cell kind -> (cell scope, {today's piece: this generation's piece})
 
 
-_TODAY_PIECES = {
-    "gru": (names.GRU_SCOPE, {p: p for p in names.CELL_VARIABLES[names.GRU_SCOPE]}),
-    "basic_lstm": (names.BASIC_LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.BASIC_LSTM_SCOPE]}),
-    "lstm": (names.LSTM_SCOPE, {p: p for p in names.CELL_VARIABLES[names.LSTM_SCOPE]}),
-    "basic_rnn": (names.BASIC_RNN_SCOPE,
-                  {p: p for p in names.CELL_VARIABLES[names.BASIC_RNN_SCOPE]}),
-}
+_TODAY_PIECES = {kind.key: (kind.scope, {p: p for p in kind.variables})
+                 for kind in cell_kinds.KINDS}
+# The older generations' names below are written out by hand from docs/naming.md, apart from
+# the migrator's tables (legacy_share.cell_kinds), so that a wrong rename there fails a test.
 
 TABLES = {
     "tf0": _Generation(
@@ -114,22 +110,15 @@ LAYER_PATTERNS = {
 
 def cell_pieces(kind, use_peepholes, num_proj=None):
     """Today's variable pieces of one cell of `kind`, in creation order."""
-    if kind == "lstm":
-        return (("kernel", "bias") + (names.LSTM_PEEPHOLES if use_peepholes else ())
-                + (("projection/kernel",) if num_proj else ()))
-    return _TODAY_PIECES[kind][1].keys()
+    record = cell_kinds.by_key(kind)
+    wanted = set((names.LSTM_PEEPHOLES if use_peepholes else ())
+                 + ((record.projection,) if num_proj else ()))
+    return tuple(p for p in record.variables if p not in record.optional or p in wanted)
 
 
 def piece_shape(kind, piece, depth, units, num_proj=None):
-    rows = depth + (num_proj or units)
-    gates = {"gru": 2, "basic_lstm": 4, "lstm": 4, "basic_rnn": 1}[kind]
-    if piece == "projection/kernel":
-        return (units, num_proj)
-    if piece.endswith("kernel"):
-        return (rows, units if piece.startswith("candidate") else gates * units)
-    if piece.endswith("bias"):
-        return (units if piece.startswith("candidate") else gates * units,)
-    return (units,)  # peephole
+    """The shape of today's piece `piece` of a cell of `kind` (legacy_share.cell_kinds)."""
+    return cell_kinds.by_key(kind).shape(piece, depth, units, num_proj or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +152,7 @@ class _OldCell:
 
     @property
     def state_size(self):
-        if self._kind in ("gru", "basic_rnn"):
+        if not cell_kinds.by_key(self._kind).state_pair:
             return self._units
         return rnn_cell.LSTMStateTuple(self._units, self._proj or self._units)
 
@@ -173,7 +162,7 @@ class _OldCell:
 
     def zero_state(self, batch_size, dtype):
         zeros = tf.zeros(tf.stack([batch_size, self._units]), dtype)
-        if self._kind in ("gru", "basic_rnn"):
+        if not cell_kinds.by_key(self._kind).state_pair:
             return zeros
         return rnn_cell.LSTMStateTuple(zeros, tf.zeros(tf.stack([batch_size, self.output_size]),
                                                        dtype))
@@ -253,17 +242,14 @@ class _OldMultiCell:
 
 def _cell(kind, num_units, use_peepholes, num_proj, shared):
     """Today's cell of `kind` (a shared cell when `shared`)."""
-    classes = {"gru": (rnn_cell.GRUCell, SharedGRUCell),
-               "basic_lstm": (rnn_cell.BasicLSTMCell, SharedBasicLSTMCell),
-               "lstm": (rnn_cell.LSTMCell, SharedLSTMCell),
-               "basic_rnn": (rnn_cell.BasicRNNCell, SharedBasicRNNCell)}[kind]
-    cls = classes[1] if shared else classes[0]
-    if kind == "basic_lstm":
-        return cls(num_units, forget_bias=FORGET_BIAS)
-    if kind == "lstm":
-        return cls(num_units, use_peepholes=use_peepholes, num_proj=num_proj,
-                   forget_bias=FORGET_BIAS)
-    return cls(num_units)
+    record = cell_kinds.by_key(kind)
+    cls = record.shared_cell_class() if shared else record.tf1_cell_class()
+    options = {}
+    if "forget_bias" in record.settings:
+        options["forget_bias"] = FORGET_BIAS
+    if record is cell_kinds.LSTM:
+        options.update(use_peepholes=use_peepholes, num_proj=num_proj)
+    return cls(num_units, **options)
 
 
 def multi_cell(generation, kind, layers, num_units, use_peepholes, num_proj=None,
