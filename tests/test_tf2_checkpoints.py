@@ -233,6 +233,27 @@ def test_models_inside_a_checkpoint_are_found_by_their_path(tmp_path):
     assert plan.model_path == "decoder" and plan.layers[0].path == "decoder/layer_with_weights-0"
 
 
+def test_a_model_inside_a_checkpoint_is_exported_and_proven_from_its_path(tmp_path, capsys):
+    """The proof's tf_keras restores the model where it sits in the object graph (before:
+    from the root, 'Nothing except the root object matched'); --stack from the command line
+    (a list, as TF1 chains take it) names one model."""
+    encoder = K.Sequential([K.layers.LSTM(3)])
+    encoder.build((None, None, 4))
+    decoder = K.Sequential([K.layers.SimpleRNN(2)])
+    decoder.build((None, None, 3))
+    prefix = tf.train.Checkpoint(encoder=encoder, decoder=decoder).write(
+        os.path.join(str(tmp_path), "both"))
+    code, out, err = run_main(capsys, "export", prefix, tmp_path / "d.keras", "--keras", "2",
+                              "--stack", "decoder")
+    assert code == 0, err
+    assert "against tf_keras's model restored from the checkpoint" in out
+    code, _, err = run_main(capsys, "export", prefix, tmp_path / "e.keras", "--keras", "2",
+                            "--stack", "decoder", "--stack", "encoder")
+    assert code == 1 and "give --stack once" in error_line(err), err
+    assert sorted(os.listdir(tmp_path)) == sorted(["both.index", "both.data-00000-of-00001",
+                                                   "d.keras"])
+
+
 def test_tf1_options_and_keras_assumptions_are_refused_where_they_do_not_apply(tmp_path,
                                                                              capsys):
     prefix = _saved(tmp_path / "keras", [K.layers.LSTM(3)], (None, 4))

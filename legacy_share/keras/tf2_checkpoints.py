@@ -196,6 +196,11 @@ def _model_node(prefix, graph, model):
             if child not in seen and name not in _OPTIMIZER:
                 seen.add(child)
                 queue.append((child, f"{path}/{name}".lstrip("/")))
+    if isinstance(model, (list, tuple)):  # --stack, which chains TF1 stacks, given as a list
+        if len(model) > 1:
+            raise ExportError(f"{prefix}: a tf.keras checkpoint's model is one chain of layers; "
+                              f"give --stack once (the model's path), not {len(model)} times")
+        model = model[0] if model else None
     if model is not None:
         chosen = [f for f in found if f[1] == model.strip("/")]
         if not chosen:

@@ -34,7 +34,8 @@ def reference_outputs(plan, inputs):
     folder = tempfile.mkdtemp(prefix="legacy-share-reference-")
     try:
         np.save(os.path.join(folder, "inputs.npy"), inputs)
-        job = dict(prefix=plan.prefix, dtype=plan.dtype, sequential=plan.sequential,
+        job = dict(prefix=plan.prefix, model_path=plan.model_path, dtype=plan.dtype,
+                   sequential=plan.sequential,
                    layers=[layer.to_dict() for layer in plan.layers], folder=folder)
         env = {k: v for k, v in os.environ.items() if k not in (
             "KERAS_BACKEND", "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS")}
@@ -68,11 +69,25 @@ def _restored_outputs(job):
     plan = tf2_checkpoints.KerasCheckpointPlan(job["prefix"], "", layers, job["dtype"], (), (),
                                                sequential=job["sequential"])
     model = tf2_model.build(plan, keras_model.keras_module(2), functional=False)
-    status = model.load_weights(job["prefix"])
+    status = _restore(model, job["model_path"], job["prefix"], keras_model.keras_module(2))
     status.expect_partial()  # optimizer slots and counters are no weights of the model
     status.assert_existing_objects_matched()
     inputs = np.load(os.path.join(job["folder"], "inputs.npy"))
     return np.asarray(model(inputs, training=False))
+
+
+def _restore(model, model_path, prefix, K):  # pylint: disable=invalid-name
+    """tf_keras's restore of `model` from the checkpoint at `prefix`, where the model sits at
+    object path `model_path` ("" for the root: `save_weights`; "decoder" in
+    `tf.train.Checkpoint(decoder=model)`) -> the restore's status."""
+    root = model
+    for name in reversed(model_path.split("/") if model_path else ()):
+        # A bare Model holding the one above under its name: matched by name, as the object
+        # graph is (a tf.train.Checkpoint would add its own save_counter, unmatched).
+        wrapper = K.Model()
+        setattr(wrapper, name, root)
+        root = wrapper
+    return root.load_weights(prefix)
 
 
 def _main():
