@@ -19,7 +19,7 @@ from tests.file_guard import error_line, run_main, save_variables, untouched
 import legacy_share  # noqa: E402  pylint: disable=wrong-import-order
 import legacy_share.keras  # noqa: E402,F401  pylint: disable=wrong-import-order
 from legacy_share import cudnn, reference  # noqa: E402  pylint: disable=wrong-import-order
-from legacy_share.keras import checks  # noqa: E402  pylint: disable=wrong-import-order
+from legacy_share.keras import checks, tf2_layers  # noqa: E402  pylint: disable=wrong-import-order
 from legacy_share.keras.options import ExportOptions  # noqa: E402  pylint: disable=C0411
 
 
@@ -187,7 +187,7 @@ def test_plan_build_model_and_export_take_the_same_options_and_pass_each_one_on(
     given = dict(stack="s", layers=2, custom_cells=True, forget_bias=0.5, embedding="e",
                  dense="d", group_patterns=("g(1)",), renames=(("a", "b"),), excludes=("x",),
                  meta="m.meta", cudnn=cudnn.Layout("lstm", 1, 2, 3), cudnn_buffer="b",
-                 cell_clip=1.0, proj_clip=2.0)
+                 cell_clip=1.0, proj_clip=2.0, assumptions=tf2_layers.Assumptions())
     assert set(given) == options
     taken = ExportOptions.of_arguments(dict(given, src="ckpt", dst="m.keras", keras=2))
     assert {name: getattr(taken, name) for name in options} == given
