@@ -1,5 +1,6 @@
 """Shared pytest fixtures: real legacy checkpoints, each generated once per session."""
 
+import os
 import signal
 
 import pytest
@@ -40,3 +41,14 @@ def v2(legacy_stack):
 def v1(legacy_stack):
     """The same model in the V1 format (read-only)."""
     return legacy_stack(cell="gru", layers=2, num_units=8, generation="tf0", write_version="V1")
+
+
+@pytest.fixture
+def url_never_local(tmp_path, monkeypatch):
+    """Runs the test in an empty working folder and fails it if anything appears there: a URL
+    taken for a local path (`ram://b/out` as the folder `ram:`) would land there."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield
+    assert os.listdir(work) == [], "a URL was written as a local path"

@@ -76,13 +76,8 @@ def legacy(request, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _in_empty_folder(tmp_path, monkeypatch):
-    """Runs each test in an empty working folder: a URL taken for a path would land there."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    yield
-    assert os.listdir(work) == [], "a URL was written as a local path"
+def _in_empty_folder(url_never_local):  # pylint: disable=unused-argument
+    """Each test runs in an empty working folder (conftest.url_never_local)."""
 
 
 def _migrate(capsys, src, dst, *options):

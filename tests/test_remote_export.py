@@ -42,12 +42,8 @@ def src(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _in_empty_folder(tmp_path, monkeypatch):
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    yield
-    assert os.listdir(work) == [], "a URL was written as a local path"
+def _in_empty_folder(url_never_local):  # pylint: disable=unused-argument
+    """Each test runs in an empty working folder (conftest.url_never_local)."""
 
 
 def _bucket():

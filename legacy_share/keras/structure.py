@@ -390,24 +390,12 @@ def _whole_shape(sources, shape_of):
 
 
 def choose_stack(prefix, stacks, wanted):
-    """The stack to export of `stacks`: the only one, or the one under scope `wanted`."""
-    if not stacks:
-        raise ExportError(f"{prefix}: holds no RNN cell variables ("
-                          f"{', '.join(kind.tf1_class for kind in cell_kinds.KINDS)} in any "
-                          f"naming generation); check with `legacy-share inspect`, or map the "
-                          f"names with --rename")
-    candidates = stacks
-    if wanted:
-        wanted = wanted.strip("/")
-        candidates = [s for s in stacks if s.scope == wanted or s.scope.startswith(wanted + "/")]
-        if not candidates:
-            raise ExportError(f"{prefix}: no stack under --stack {wanted}; the stacks are: "
-                              f"{', '.join(s.scope for s in stacks)}")
-    if len(candidates) > 1:
-        raise ExportError(f"{prefix}: holds {len(candidates)} RNN stacks "
-                          f"({', '.join(s.scope for s in candidates)}); choose one with "
-                          f"--stack SCOPE")
-    return candidates[0]
+    """The one stack to export of `stacks` (no chain): the only one, or the one under scope
+    `wanted` (chains.order's checks and messages)."""
+    if wanted or len(stacks) < 2:
+        return chains.order(prefix, stacks, wanted)[0][0]
+    raise ExportError(f"{prefix}: holds {len(stacks)} RNN stacks "
+                      f"({', '.join(s.scope for s in stacks)}); choose one with --stack SCOPE")
 
 
 def _extra(prefix, plan, shape_of, kind, wanted):
