@@ -99,19 +99,8 @@ class RemoteOutput(Output):
                 file_systems.remove(os.path.join(self.folder, STATE_FILE))
             for path in sorted(old, key=lambda p: not p.endswith(".index")):  # index first
                 file_systems.remove(path)
-            try:
-                for path in data_files(out):
-                    target = dst + path[len(out):]
-                    self._moved.append(target)
-                    file_systems.rename(path, target)
-                self._moved.append(dst + ".index")
-                file_systems.rename(out + ".index", dst + ".index")
-            except (errors.CheckpointError, errors.OutputError) as exc:
-                gone = " and the old output was removed" if old else ""
-                raise errors.OutputError(
-                    f"{dst}: cannot move the output into place ({exc}); nothing new was left "
-                    f"there{gone}.") from exc
-            self.committed = True
+            self._move_in([(path, dst + path[len(out):]) for path in data_files(out)]
+                          + [(out + ".index", dst + ".index")], dst, old)
             if state is not None:
                 try:
                     file_systems.rename(state, os.path.join(self.folder, STATE_FILE))
@@ -120,6 +109,20 @@ class RemoteOutput(Output):
                         f"{os.path.join(self.folder, STATE_FILE)}: cannot write the state file "
                         f"({exc}); {dst} itself is complete, give its prefix instead of its "
                         f"folder.") from exc
+
+    def _move_in(self, moves, dst, old):
+        """Renames each (source, target) in order (the last one makes the output exist), each
+        target noted for the clean-up; OutputError naming `dst` if one fails."""
+        try:
+            for source, target in moves:
+                self._moved.append(target)
+                file_systems.rename(source, target)
+        except (errors.CheckpointError, errors.OutputError) as exc:
+            gone = " and the old output was removed" if old else ""
+            raise errors.OutputError(
+                f"{dst}: cannot move the output into place ({exc}); nothing new was left "
+                f"there{gone}.") from exc
+        self.committed = True
 
 
 def _missing_folders(path):
@@ -191,16 +194,7 @@ class RemoteFileOutput(RemoteOutput):
                     file_systems.remove(path)
                 else:
                     _remove_tree(path)
-            try:
-                for source, target in moves:
-                    self._moved.append(target)
-                    file_systems.rename(source, target)
-            except (errors.CheckpointError, errors.OutputError) as exc:
-                gone = " and the old output was removed" if old else ""
-                raise errors.OutputError(
-                    f"{self.dst}: cannot move the output into place ({exc}); nothing new was "
-                    f"left there{gone}.") from exc
-            self.committed = True
+            self._move_in(moves, self.dst, old)
 
     def _moves(self):
         """[(source, target)] in the order that keeps a half-moved output unusable."""
