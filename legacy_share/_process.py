@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +25,7 @@ __all__ = ["LEGACY_KERAS_SWITCH", "legacy_keras_switched_on", "tensorflow_minor"
            "switch_set_before_tensorflow", "supports_keras3",
            "keras_in_use", "use_keras", "arrange_keras", "quiet_tensorflow",
            "import_tensorflow", "prepare_tensorflow", "deferred_signals",
-           "keras_config_untouched", "keras_backend_failure"]
+           "keras_config_untouched", "keras_backend_failure", "run_with_legacy_keras"]
 
 LEGACY_KERAS_SWITCH = "TF_USE_LEGACY_KERAS"
 # Marks (also for child processes, which inherit the environment) that the switch above was set
@@ -236,6 +237,21 @@ def keras_config_untouched():
     finally:
         os.environ.pop("KERAS_HOME", None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_with_legacy_keras(module, stdin_text, timeout):
+    """`python -m MODULE` in a child process that serves the legacy cells (tf_keras), quiet,
+    writing no keras.json, fed `stdin_text` -> its CompletedProcess (text).
+
+    Raises:
+      OSError: the child could not start; subprocess.TimeoutExpired: it ran past `timeout` s.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", _SET_BY_PACKAGE)}
+    env.update({LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    with keras_config_untouched():  # the child's tf_keras writes no keras.json
+        return subprocess.run([sys.executable, "-m", module], input=stdin_text,
+                              capture_output=True, text=True, env=env, timeout=timeout,
+                              check=False)
 
 
 def import_tensorflow(quiet=True):

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import subprocess
 import sys
 import warnings
@@ -196,14 +195,8 @@ def _cell(cells, graph):
 
 def _build_in_child(graphs):
     try:
-        with _process.keras_config_untouched():  # the child's tf_keras writes no keras.json
-            env = dict(os.environ, **{_process.LEGACY_KERAS_SWITCH: "1",
-                                      "TF_CPP_MIN_LOG_LEVEL": "3"})
-            env.pop("KERAS_BACKEND", None)
-            done = subprocess.run([sys.executable, "-m", __name__],
-                                  input=json.dumps([g.to_dict() for g in graphs]),
-                                  capture_output=True, text=True, env=env,
-                                  timeout=CHILD_TIMEOUT, check=False)
+        done = _process.run_with_legacy_keras(
+            __name__, json.dumps([g.to_dict() for g in graphs]), CHILD_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NameCheckError(f"cannot check the names against TensorFlow: the child process "
                              f"that builds the graphs failed ({first_line(exc)})") from exc

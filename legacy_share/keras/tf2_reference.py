@@ -37,17 +37,11 @@ def reference_outputs(plan, inputs):
         job = dict(prefix=plan.prefix, model_path=plan.model_path, dtype=plan.dtype,
                    sequential=plan.sequential,
                    layers=[layer.to_dict() for layer in plan.layers], folder=folder)
-        env = {k: v for k, v in os.environ.items() if k not in (
-            "KERAS_BACKEND", "LEGACY_SHARE_SET_TF_USE_LEGACY_KERAS")}
-        env.update({_process.LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
-        with _process.keras_config_untouched():  # the child's tf_keras writes no keras.json
-            try:
-                done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(job),
-                                      capture_output=True, text=True, env=env,
-                                      timeout=CHILD_TIMEOUT, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise ProofError(f"{plan.prefix}: the tf_keras process that restores the "
-                                 f"checkpoint failed ({first_line(exc)})") from exc
+        try:
+            done = _process.run_with_legacy_keras(__name__, json.dumps(job), CHILD_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProofError(f"{plan.prefix}: the tf_keras process that restores the "
+                             f"checkpoint failed ({first_line(exc)})") from exc
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines or lines[-1] != "ok":
             why = (lines[-1] if lines and lines[-1].startswith("error: ") else
