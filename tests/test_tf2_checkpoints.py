@@ -220,13 +220,18 @@ def test_a_layer_whose_kind_cannot_be_told_is_refused_naming_it(tmp_path, layer,
     assert refusal.startswith(f"{prefix}: layer_with_weights-0") and says in refusal
 
 
-def test_models_inside_a_checkpoint_are_found_by_their_path(tmp_path):
+def _two_models(tmp_path):
+    """tf.train.Checkpoint(encoder=LSTM(3) model, decoder=SimpleRNN(2) model) -> its prefix."""
     encoder = K.Sequential([K.layers.LSTM(3)])
     encoder.build((None, None, 4))
     decoder = K.Sequential([K.layers.SimpleRNN(2)])
     decoder.build((None, None, 3))
-    prefix = tf.train.Checkpoint(encoder=encoder, decoder=decoder).write(
+    return tf.train.Checkpoint(encoder=encoder, decoder=decoder).write(
         os.path.join(str(tmp_path), "both"))
+
+
+def test_models_inside_a_checkpoint_are_found_by_their_path(tmp_path):
+    prefix = _two_models(tmp_path)
     with pytest.raises(legacy_share.Error, match="holds 2 tf.keras models.*--stack"):
         legacy_share.keras.plan(prefix)
     plan = legacy_share.keras.plan(prefix, stack="decoder")
@@ -237,12 +242,7 @@ def test_a_model_inside_a_checkpoint_is_exported_and_proven_from_its_path(tmp_pa
     """The proof's tf_keras restores the model where it sits in the object graph (before:
     from the root, 'Nothing except the root object matched'); --stack from the command line
     (a list, as TF1 chains take it) names one model."""
-    encoder = K.Sequential([K.layers.LSTM(3)])
-    encoder.build((None, None, 4))
-    decoder = K.Sequential([K.layers.SimpleRNN(2)])
-    decoder.build((None, None, 3))
-    prefix = tf.train.Checkpoint(encoder=encoder, decoder=decoder).write(
-        os.path.join(str(tmp_path), "both"))
+    prefix = _two_models(tmp_path)
     code, out, err = run_main(capsys, "export", prefix, tmp_path / "d.keras", "--keras", "2",
                               "--stack", "decoder")
     assert code == 0, err
