@@ -219,6 +219,14 @@ def write_text(path, text):
     _call(path, write, doing="write")
 
 
+def copy(source, target):
+    """Copies the file `source` to `target`, either of them a URL or a local path (`target`
+    must not exist)."""
+    url = target if is_url(target) else source
+    _call(url, lambda g: g.copy(source, target, overwrite=False),
+          doing="write" if url == target else "read")
+
+
 def rename(source, target):
     """Moves the file at URL `source` to `target`, replacing it (on object stores a copy and a
     delete: the object appears whole at `target`)."""

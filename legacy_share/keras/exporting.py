@@ -1,11 +1,14 @@
 """`export`: a legacy checkpoint -> a Keras file, written atomically and proven by default."""
 
+import contextlib
 import dataclasses
 import gc
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 
@@ -336,17 +339,31 @@ def _write(model, path, fmt, flavour):
     if fmt == KERAS:
         model.save(path)
     elif fmt == WEIGHTS:
-        model.save_weights(path)
         if file_systems.is_url(path):
+            with _local_copy() as local:
+                model.save_weights(local)
+                file_systems.copy(local, path)
             file_systems.write_text(architecture_path(path), model.to_json())
-        else:
-            with open(architecture_path(path), "x", encoding="utf-8") as f:
-                f.write(model.to_json())
+            return
+        model.save_weights(path)
+        with open(architecture_path(path), "x", encoding="utf-8") as f:
+            f.write(model.to_json())
     elif flavour == 3:
         model.export(path, format="tf_saved_model", verbose=False)
     else:
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
         tf.saved_model.save(model, path)
+
+
+@contextlib.contextmanager
+def _local_copy():
+    """A local path for a .weights.h5 on its way to or from a URL: h5py opens local files only
+    (Keras 3 hands it a URL on some TensorFlow versions: TF 2.16 failed, 2.21 did not)."""
+    folder = tempfile.mkdtemp(prefix="legacy-share-weights-")
+    try:
+        yield os.path.join(folder, "m.weights.h5")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_error(exc):
@@ -379,10 +396,13 @@ def _run_saved(path, fmt, K, flavour, inputs, lengths):  # pylint: disable=inval
         if file_systems.is_url(path):
             text = file_systems.read_bytes(architecture_path(path), 64 << 20, "architecture")
             fresh = K.models.model_from_json(text.decode("utf-8"))
+            with _local_copy() as local:  # the bytes at the URL, read back
+                file_systems.copy(path, local)
+                fresh.load_weights(local)
         else:
             with open(architecture_path(path), encoding="utf-8") as f:
                 fresh = K.models.model_from_json(f.read())
-        fresh.load_weights(path)
+            fresh.load_weights(path)
         return np.asarray(fresh([inputs, lengths]))
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     loaded = tf.saved_model.load(path)
