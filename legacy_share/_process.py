@@ -246,9 +246,11 @@ def run_with_legacy_keras(module, stdin_text, timeout):
     Raises:
       OSError: the child could not start; subprocess.TimeoutExpired: it ran past `timeout` s.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", _SET_BY_PACKAGE)}
-    env.update({LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
-    with keras_config_untouched():  # the child's tf_keras writes no keras.json
+    with keras_config_untouched():  # the child's tf_keras writes no keras.json: the
+        # environment is taken inside, with the KERAS_HOME this sets
+        env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND",
+                                                                _SET_BY_PACKAGE)}
+        env.update({LEGACY_KERAS_SWITCH: "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
         return subprocess.run([sys.executable, "-m", module], input=stdin_text,
                               capture_output=True, text=True, env=env, timeout=timeout,
                               check=False)
