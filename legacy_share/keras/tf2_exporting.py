@@ -26,11 +26,10 @@ __all__ = ["applies", "plan_checkpoint", "build_model", "export", "KerasProof",
            "inspect_lines"]
 
 _LOG = logging.getLogger("legacy_share")
-# TF1 options (exporting.plan's) and the values that mean "not given".
-_TF1_OPTIONS = {"layers": None, "custom_cells": False, "forget_bias": 1.0, "embedding": None,
-                "dense": None, "group_patterns": (), "renames": (), "excludes": (),
-                "meta": None, "cudnn": None, "cudnn_buffer": None, "cell_clip": None,
-                "proj_clip": None}
+# TF1 options (exporting.plan's) and the values that mean "not given": ExportOptions' own
+# defaults (`stack` names the model here too; `assumptions` are this kind's own).
+_TF1_OPTIONS = {field.name: field.default for field in dataclasses.fields(ExportOptions)
+                if field.name not in ("stack", "assumptions")}
 _FLAGS = {"group_patterns": "group", "renames": "rename", "excludes": "exclude"}
 _BATCH, _TIME = 4, 7
 
